@@ -1,0 +1,415 @@
+"""Reading and writing pcap and pcapng captures, streaming and sans-I/O.
+
+`CaptureReader.feed(chunk)` takes the file in pieces of any size (the page
+feeds slices of a `File`, the CLI reads 1 MiB at a time), so memory stays flat
+whatever the file's size. Packets come out as plain tuples because the engine
+handles millions of them; redaction asks for whole `Block`s instead, which can
+be changed and written back with `Block.encode()`.
+
+Unlike dpkt's pcapng reader, every Interface Description Block keeps its own
+link type and timestamp resolution, and later sections are read too.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+PCAP_MAGICS = {
+    # first four bytes -> (struct byte order, timestamp fraction scale)
+    b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
+    b"\xa1\xb2\xc3\xd4": (">", 1e-6),
+    b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
+    b"\xa1\xb2\x3c\x4d": (">", 1e-9),
+}
+PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+
+# pcapng block types
+SECTION_HEADER = 0x0A0D0D0A
+INTERFACE_DESCRIPTION = 1
+OBSOLETE_PACKET = 2
+SIMPLE_PACKET = 3
+ENHANCED_PACKET = 6
+PACKET_BLOCK_TYPES = (ENHANCED_PACKET, SIMPLE_PACKET, OBSOLETE_PACKET)
+# Blocks whose body ends in an options list, and where in the body it starts.
+OPTIONS_OFFSET = {SECTION_HEADER: 16, INTERFACE_DESCRIPTION: 8, 5: 12}  # 5: statistics
+
+OPT_END, OPT_COMMENT = 0, 1
+IF_TSRESOL, IF_TSOFFSET = 9, 14
+
+# A record claiming more than this is corruption, not a packet: stop there
+# instead of waiting for gigabytes that will never make sense.
+MAX_RECORD = 64 * 1024 * 1024
+
+SIGNATURES = (
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"\x89PNG", "a PNG image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+    (b"\x1f\x8b", "gzip-compressed data (decompress it first)"),
+    (b"\xfd7zXZ", "xz-compressed data (decompress it first)"),
+    (b"BZh", "bzip2-compressed data (decompress it first)"),
+    (b"GIF8", "a GIF image"),
+    (b"<", "text or HTML"),
+    (b"{", "text or JSON"),
+)
+
+
+class CaptureError(Exception):
+    """The input is not a capture at all; the message is shown to the user."""
+
+
+def describe_non_capture(head: bytes) -> str:
+    for signature, what in SIGNATURES:
+        if head.startswith(signature):
+            return f"This is not a pcap or pcapng capture: it looks like {what}."
+    return "This is not a pcap or pcapng capture: its first bytes match neither format."
+
+
+@dataclass
+class Block:
+    """One block (pcapng) or record (pcap) of a capture, for rewriting.
+
+    `encode()` gives the original bytes back until `replace()` changes
+    something, so untouched blocks survive byte for byte.
+    """
+
+    raw: bytes
+    kind: str  # "pcap-header", "packet", "block" (any non-packet pcapng block)
+    endian: str  # "<" or ">"
+    block_type: int | None = None  # pcapng block type; None for pcap
+    frame: int = 0  # packets only, 1-based over the whole file
+    time: float = 0.0
+    linktype: int | None = None
+    interface: int = 0
+    data: bytes | None = None  # packet bytes as captured
+    orig_len: int = 0
+    options: list[tuple[int, bytes]] | None = None  # pcapng options, in order
+    changed: bool = field(default=False, repr=False)
+
+    def replace(self, *, data: bytes | None = None, options: list[tuple[int, bytes]] | None = None) -> None:
+        if data is not None:
+            # The wire length grows or shrinks with the captured bytes: a
+            # snaplen-cut packet stays cut by the same amount.
+            self.orig_len += len(data) - len(self.data or b"")
+            self.data = data
+        if options is not None:
+            self.options = options
+        self.changed = True
+
+    def encode(self) -> bytes:
+        if not self.changed:
+            return self.raw
+        e = self.endian
+        if self.kind == "packet" and self.block_type is None:
+            sec, frac = struct.unpack_from(e + "II", self.raw)
+            return struct.pack(e + "IIII", sec, frac, len(self.data), self.orig_len) + self.data
+        if self.kind == "packet":
+            fixed = self.raw[8:]
+            if self.block_type == ENHANCED_PACKET:
+                head = fixed[:12] + struct.pack(e + "II", len(self.data), self.orig_len)
+            elif self.block_type == OBSOLETE_PACKET:
+                head = fixed[:12] + struct.pack(e + "II", len(self.data), self.orig_len)
+            else:  # simple packet block: original length only
+                head = struct.pack(e + "I", self.orig_len)
+            body = head + _pad(self.data)
+            if self.block_type != SIMPLE_PACKET:
+                body += encode_options(self.options or [], e)
+            return _frame_block(self.block_type, body, e)
+        start = OPTIONS_OFFSET.get(self.block_type)
+        if start is None or self.options is None:
+            return self.raw
+        body = self.raw[8 : 8 + start] + encode_options(self.options, e)
+        return _frame_block(self.block_type, body, e)
+
+
+def _pad(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % 4)
+
+
+def _frame_block(block_type: int, body: bytes, endian: str) -> bytes:
+    total = len(body) + 12
+    return struct.pack(endian + "II", block_type, total) + body + struct.pack(endian + "I", total)
+
+
+def encode_options(options: list[tuple[int, bytes]], endian: str) -> bytes:
+    if not options:
+        return b""
+    out = b"".join(struct.pack(endian + "HH", code, len(value)) + _pad(value) for code, value in options)
+    return out + struct.pack(endian + "HH", OPT_END, 0)
+
+
+def parse_options(body: bytes, start: int, endian: str) -> list[tuple[int, bytes]]:
+    """Options from `start` to the end of a block body; stops at opt_endofopt or damage."""
+    options = []
+    pos, end = start, len(body)
+    header = struct.Struct(endian + "HH")
+    while pos + 4 <= end:
+        code, length = header.unpack_from(body, pos)
+        if code == OPT_END or pos + 4 + length > end:
+            break
+        options.append((code, body[pos + 4 : pos + 4 + length]))
+        pos += 4 + length + (-length % 4)
+    return options
+
+
+def timestamp_scale(options: list[tuple[int, bytes]], endian: str) -> tuple[float, float]:
+    """(seconds per tick, offset in seconds) from an IDB's if_tsresol/if_tsoffset."""
+    scale, offset = 1e-6, 0.0
+    for code, value in options:
+        if code == IF_TSRESOL and value:
+            resolution = value[0]
+            scale = 2.0 ** -(resolution & 0x7F) if resolution & 0x80 else 10.0**-resolution
+        elif code == IF_TSOFFSET and len(value) == 8:
+            offset = float(struct.unpack(endian + "q", value)[0])
+    return scale, offset
+
+
+@dataclass
+class Interface:
+    linktype: int
+    scale: float
+    offset: float
+
+
+class CaptureReader:
+    """Sans-I/O capture reader: `feed()` bytes, get packets (or blocks) back.
+
+    packets: `feed()` returns `(frame, time, linktype, packet_bytes)` tuples.
+    blocks=True: `feed()` returns every `Block` of the file, headers included.
+    """
+
+    def __init__(self, *, blocks: bool = False) -> None:
+        self.blocks = blocks
+        self.format: str | None = None
+        self.warnings: list[str] = []
+        self.link_types: set[int] = set()
+        self.packets = 0
+        self.bytes_read = 0
+        self._pending = b""
+        self._stopped = False  # after damage we cannot resynchronise past
+        self._cut_packets = 0
+        self._cut_example = 0
+        # pcap state
+        self._header_read = False
+        self._endian = "<"
+        self._pcap_scale = 1e-6
+        self._pcap_linktype = 0
+        # pcapng state
+        self._interfaces: list[Interface] = []
+        self._missing_interface = 0
+
+    # -- public ---------------------------------------------------------
+
+    def feed(self, data: bytes) -> list:
+        self.bytes_read += len(data)
+        if self._stopped:
+            return []
+        buffer = self._pending + bytes(data) if self._pending else bytes(data)
+        if self.format is None:
+            if len(buffer) < 4:
+                self._pending = buffer
+                return []
+            self._detect(buffer[:4])
+        if self.format == "pcap":
+            out, used = self._read_pcap(buffer)
+        else:
+            out, used = self._read_pcapng(buffer)
+        self._pending = buffer[used:]
+        return out
+
+    def close(self) -> None:
+        """End of input: explain anything left unread."""
+        if self.format is None:
+            if self.bytes_read == 0:
+                raise CaptureError("The file is empty.")
+            raise CaptureError(describe_non_capture(self._pending))
+        if self._pending and not self._stopped:
+            self.warnings.append(
+                f"The capture ends in the middle of a record ({len(self._pending)} bytes after "
+                f"packet {self.packets}): the file was probably cut short; everything before it was analyzed."
+            )
+        self._pending = b""
+        if self._cut_packets:
+            self.warnings.append(
+                f"{self._cut_packets} packets were cut short by the capture's snap length "
+                f"(first: packet {self._cut_example}); messages in them may be incomplete."
+            )
+        if self._missing_interface:
+            self.warnings.append(
+                f"{self._missing_interface} packets name an interface the file never described; they were skipped."
+            )
+
+    # -- format detection -----------------------------------------------
+
+    def _detect(self, head: bytes) -> None:
+        if head in PCAP_MAGICS:
+            self.format = "pcap"
+            self._endian, self._pcap_scale = PCAP_MAGICS[head]
+        elif head == PCAPNG_SHB:
+            self.format = "pcapng"
+        else:
+            raise CaptureError(describe_non_capture(head))
+
+    def _stop(self, message: str) -> None:
+        self.warnings.append(message)
+        self._stopped = True
+
+    # -- pcap -------------------------------------------------------------
+
+    def _read_pcap(self, buffer: bytes) -> tuple[list, int]:
+        out: list = []
+        pos = 0
+        end = len(buffer)
+        e = self._endian
+        if not self._header_read:
+            if end < 24:
+                return out, 0
+            linktype = struct.unpack_from(e + "I", buffer, 20)[0]
+            # The top bits carry FCS information (pcap spec); the link type is the low 16.
+            self._pcap_linktype = linktype & 0xFFFF
+            self._header_read = True
+            if self.blocks:
+                out.append(Block(raw=buffer[:24], kind="pcap-header", endian=e, linktype=self._pcap_linktype))
+            pos = 24
+        record = struct.Struct(e + "IIII").unpack_from
+        scale = self._pcap_scale
+        linktype = self._pcap_linktype
+        frame = self.packets
+        blocks = self.blocks
+        cut = 0
+        while pos + 16 <= end:
+            sec, frac, incl, orig = record(buffer, pos)
+            nxt = pos + 16 + incl
+            if incl > MAX_RECORD:
+                self._stop(
+                    f"Packet {frame + 1} claims {incl} bytes, which no capture writes: the file is damaged "
+                    f"from byte {self.bytes_read - end + pos}; everything before it was analyzed."
+                )
+                break
+            if nxt > end:
+                break
+            frame += 1
+            if incl < orig:
+                cut += 1
+                if not self._cut_example:
+                    self._cut_example = frame
+            data = buffer[pos + 16 : nxt]
+            if blocks:
+                out.append(
+                    Block(raw=buffer[pos:nxt], kind="packet", endian=e, frame=frame,
+                          time=sec + frac * scale, linktype=linktype, data=data, orig_len=orig)
+                )
+            else:
+                out.append((frame, sec + frac * scale, linktype, data))
+            pos = nxt
+        if frame > self.packets:
+            self.link_types.add(linktype)
+        self._cut_packets += cut
+        self.packets = frame
+        return out, pos
+
+    # -- pcapng -----------------------------------------------------------
+
+    def _read_pcapng(self, buffer: bytes) -> tuple[list, int]:
+        out: list = []
+        pos = 0
+        end = len(buffer)
+        while pos + 12 <= end:
+            if buffer[pos : pos + 4] == PCAPNG_SHB:
+                magic = buffer[pos + 8 : pos + 12]
+                if magic == b"\x4d\x3c\x2b\x1a":
+                    self._endian = "<"
+                elif magic == b"\x1a\x2b\x3c\x4d":
+                    self._endian = ">"
+                else:
+                    self._stop(f"A pcapng section header at byte {self.bytes_read - end + pos} is damaged; the rest of the file was not read.")
+                    break
+            e = self._endian
+            block_type, length = struct.unpack_from(e + "II", buffer, pos)
+            if length < 12 or length % 4 or length > MAX_RECORD:
+                self._stop(
+                    f"A pcapng block at byte {self.bytes_read - end + pos} has an impossible length ({length}); "
+                    f"the file is damaged from there on; everything before it was analyzed."
+                )
+                break
+            if pos + length > end:
+                break
+            block = buffer[pos : pos + length]
+            pos += length
+            self._pcapng_block(block_type, block, e, out)
+        return out, pos
+
+    def _pcapng_block(self, block_type: int, block: bytes, e: str, out: list) -> None:
+        body = block[8:-4]
+        if block_type in PACKET_BLOCK_TYPES:
+            self._pcapng_packet(block_type, block, body, e, out)
+            return
+        options = None
+        if block_type == SECTION_HEADER:
+            # A new section starts its own interface numbering.
+            self._interfaces = []
+        if block_type in OPTIONS_OFFSET:
+            options = parse_options(body, OPTIONS_OFFSET[block_type], e)
+        if block_type == INTERFACE_DESCRIPTION and len(body) >= 8:
+            linktype = struct.unpack_from(e + "H", body)[0]
+            scale, offset = timestamp_scale(options or [], e)
+            self._interfaces.append(Interface(linktype, scale, offset))
+        if self.blocks:
+            out.append(Block(raw=block, kind="block", endian=e, block_type=block_type, options=options))
+
+    def _pcapng_packet(self, block_type: int, block: bytes, body: bytes, e: str, out: list) -> None:
+        if block_type == ENHANCED_PACKET:
+            if len(body) < 20:
+                return self._damaged_packet(block, e, out)
+            interface_id, high, low, caplen, orig = struct.unpack_from(e + "IIIII", body)
+            start = 20
+        elif block_type == OBSOLETE_PACKET:
+            if len(body) < 20:
+                return self._damaged_packet(block, e, out)
+            interface_id, _drops, high, low, caplen, orig = struct.unpack_from(e + "HHIIII", body)
+            start = 20
+        else:
+            # Simple packet blocks have no timestamp; the captured length is
+            # what fits in the block, capped by the interface's snap length.
+            if len(body) < 4:
+                return self._damaged_packet(block, e, out)
+            interface_id, high, low = 0, 0, 0
+            orig = struct.unpack_from(e + "I", body)[0]
+            caplen = min(orig, len(body) - 4)
+            start = 4
+        if start + caplen > len(body):
+            return self._damaged_packet(block, e, out)
+        self.packets += 1
+        frame = self.packets
+        if interface_id >= len(self._interfaces):
+            self._missing_interface += 1
+            self._keep_unreadable(block, block_type, e, out)
+            return
+        interface = self._interfaces[interface_id]
+        time = ((high << 32) | low) * interface.scale + interface.offset
+        data = body[start : start + caplen]
+        if caplen < orig:
+            self._cut_packets += 1
+            if not self._cut_example:
+                self._cut_example = frame
+        self.link_types.add(interface.linktype)
+        if self.blocks:
+            options = parse_options(body, start + caplen + (-caplen % 4), e) if block_type != SIMPLE_PACKET else None
+            out.append(
+                Block(raw=block, kind="packet", endian=e, block_type=block_type, frame=frame, time=time,
+                      linktype=interface.linktype, interface=interface_id, data=data, orig_len=orig, options=options)
+            )
+        else:
+            out.append((frame, time, interface.linktype, data))
+
+    def _damaged_packet(self, block: bytes, e: str, out: list) -> None:
+        self.packets += 1
+        self.warnings.append(f"Packet {self.packets} is a damaged pcapng block ({len(block)} bytes); it was skipped.")
+        self._keep_unreadable(block, ENHANCED_PACKET, e, out)
+
+    def _keep_unreadable(self, block: bytes, block_type: int, e: str, out: list) -> None:
+        # A rewriter must still copy what we could not read: nothing the user
+        # gave is dropped silently.
+        if self.blocks:
+            out.append(Block(raw=block, kind="block", endian=e, block_type=block_type))

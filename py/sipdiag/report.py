@@ -1,0 +1,66 @@
+"""The report document (`sipdiag.report/1`, ../shared/spec/report.md).
+
+The CLI prints it and the page renders it: both call `build_report`, so the
+two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from . import calls, dnsdiag, pathdiag, registration
+from .findings import ordered
+from .model import CaptureResult, SipMessage
+
+SCHEMA = "sipdiag.report/1"
+# The page shows each message's text on demand; a pathological multi-megabyte
+# message must not bloat the report, so the text is cut at this size.
+MAX_MESSAGE_TEXT = 64 * 1024
+
+
+def build_report(result: CaptureResult) -> dict:
+    registrations, registration_findings = registration.analyze(result)
+    call_rows, call_findings = calls.analyze(result)
+    dns_rows, dns_findings = dnsdiag.analyze(result)
+    findings = registration_findings + call_findings + dns_findings + pathdiag.analyze(result)
+    info = result.capture
+    return {
+        "schema": SCHEMA,
+        "capture": {
+            "file": info.file,
+            "format": info.format,
+            "packets": info.packets,
+            "link_types": sorted(info.link_types),
+            "first_time": info.first_time,
+            "last_time": info.last_time,
+            "warnings": list(info.warnings),
+        },
+        "sip_messages": [sip_message_row(message) for message in result.sip_messages],
+        "registrations": registrations,
+        "registrars": registration.registrar_summary(registrations),
+        "calls": call_rows,
+        "dns": dns_rows,
+        "dns_chains": dnsdiag.resolution_chains(result),
+        "findings": [finding.to_dict() for finding in ordered(findings)],
+    }
+
+
+def sip_message_row(message: SipMessage) -> dict:
+    return {
+        "frame": message.frame,
+        "time": message.time,
+        "src_ip": message.src_ip,
+        "src_port": message.src_port,
+        "dst_ip": message.dst_ip,
+        "dst_port": message.dst_port,
+        "transport": message.transport,
+        "method": message.method,
+        "status": message.status,
+        "reason": message.reason,
+        "call_id": message.call_id,
+        "cseq": message.cseq,
+        "cseq_method": message.cseq_method,
+        "from_uri": message.from_uri,
+        "to_uri": message.to_uri,
+        "has_sdp": message.sdp is not None,
+        "errors": list(message.errors),
+        "text": message.raw[:MAX_MESSAGE_TEXT].decode("utf-8", "replace"),
+    }
