@@ -3,11 +3,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "py"))
+from locations import FIXTURES, REPO, SHARED_CAPTURES
 
-SHARED_CAPTURES = REPO.parent / "shared" / "captures"
-FIXTURES = REPO / "tests" / "fixtures"
+sys.path.insert(0, str(REPO / "py"))
 
 
 @pytest.fixture(scope="session")

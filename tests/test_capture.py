@@ -5,11 +5,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from locations import SHARED_CAPTURES
 from sipdiag.capture import CaptureError, CaptureReader
 
-SHARED = sorted(
-    p for p in (__import__("conftest").SHARED_CAPTURES).glob("*") if p.suffix in (".pcap", ".pcapng")
-)
+SHARED = sorted(p for p in SHARED_CAPTURES.glob("*") if p.suffix in (".pcap", ".pcapng"))
 
 
 def pcap(packets, endian="<", nanos=False, linktype=1, snaplen=65535):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import FIXTURES, REPO, SHARED_CAPTURES
+from locations import FIXTURES, REPO, SHARED_CAPTURES
 
 CAPTURES = sorted(
     p for p in list(SHARED_CAPTURES.glob("*")) + list(FIXTURES.rglob("*")) if p.suffix in (".pcap", ".pcapng")

@@ -188,6 +188,8 @@ class RtpStream:
     marker_packets: int = 0
     dtmf_events: int = 0  # RFC 4733 events (end-of-event packets counted once)
     rtcp_packets: int = 0  # RTCP seen on the paired port (port + 1)
+    last_frame: int = 0
+    mean_jitter_ms: float = 0.0  # mean of the per-packet jitter values (as tshark shows)
 
     @property
     def src(self) -> str:

@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Build, serve and test the sipdiag site.
+
+    python3 build.py          # fresh clone -> dist/ (folder site) + dist/sipdiag.html (one file)
+    python3 build.py serve    # build, then serve dist/ on http://127.0.0.1:8000
+    python3 build.py test     # install test needs, build, run every test
+
+Nothing here talks to a CDN: Pyodide comes from npm (package.json pins it),
+dpkt from pip (its sha256 is pinned below), everything else from this clone.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import gzip
+import hashlib
+import http.server
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+DIST = ROOT / "dist"
+CACHE = ROOT / ".cache"
+PYODIDE_DIR = ROOT / "node_modules" / "pyodide"
+# Only what the page loads: the CDN-only packages and the node/console files stay out.
+PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
+DPKT_WHEEL = "dpkt-1.9.8-py3-none-any.whl"
+DPKT_SHA256 = "4da4d111d7bf67575b571f5c678c71bddd2d8a01a3d57d489faf0a92c748fbfd"
+ENGINE_ARCHIVE = "sipdiag.zip"
+# Fixed timestamp so the engine archive (and the single file) are reproducible.
+ZIP_EPOCH = (2020, 1, 1, 0, 0, 0)
+SERVE_PORT = 8000
+APT_PACKAGES = {"chromium": "/usr/bin/chromium", "tshark": "/usr/bin/tshark"}
+
+# The marked parts of index.html that the single file replaces (build fails if they move).
+STYLESHEET_TAG = '<link rel="stylesheet" href="static/css/app.css">'
+ICON_TAG = '<link rel="icon" href="static/icons/sipdiag.svg" type="image/svg+xml">'
+APP_SCRIPT_TAG = '<script type="module" src="static/js/app.js"></script>'
+CSP_PATTERN = re.compile(r'<meta http-equiv="Content-Security-Policy" content="[^"]*">')
+# The single file's inline script: turns the embedded modules into blob: URLs and starts app.js.
+BOOTSTRAP = ROOT / "static" / "js" / "embedded-boot.js"
+IMPORT_PATTERN = re.compile(r"""(?:\bfrom\s*|\bimport\s*)["'](\.{1,2}/[^"']+)["']""")
+
+
+def run(command: list[str], **kwargs) -> None:
+    print("+", " ".join(command), flush=True)
+    subprocess.run(command, check=True, cwd=ROOT, **kwargs)
+
+
+def ensure_node_modules() -> None:
+    if (PYODIDE_DIR / "pyodide.mjs").exists():
+        return
+    run(["npm", "ci" if (ROOT / "package-lock.json").exists() else "install", "--no-audit", "--no-fund"])
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def dpkt_wheel() -> Path:
+    wheel = CACHE / "wheels" / DPKT_WHEEL
+    if not wheel.exists():
+        run([sys.executable, "-m", "pip", "download", "dpkt==1.9.8", "--no-deps", "--only-binary=:all:",
+             "-d", str(wheel.parent)])
+    digest = sha256(wheel)
+    if digest != DPKT_SHA256:
+        wheel.unlink()
+        raise SystemExit(f"build: {DPKT_WHEEL} has sha256 {digest}, expected {DPKT_SHA256}; removed it, try again")
+    return wheel
+
+
+def engine_archive() -> bytes:
+    """py/sipdiag as a zip whose top level is the package folder (unpacked into site-packages)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted((ROOT / "py" / "sipdiag").rglob("*.py")):
+            info = zipfile.ZipInfo(path.relative_to(ROOT / "py").as_posix(), ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+    return out.getvalue()
+
+
+def build(target: Path = DIST) -> Path:
+    ensure_node_modules()
+    wheel = dpkt_wheel()
+    # The worker names the wheel it loads; a version bump here must not leave it behind.
+    if f"py/{DPKT_WHEEL}" not in (ROOT / "static" / "js" / "worker.js").read_text(encoding="utf-8"):
+        raise SystemExit(f"build: static/js/worker.js does not load py/{DPKT_WHEEL}")
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(ROOT / "static", target / "static", ignore=shutil.ignore_patterns("*~", ".*"))
+    shutil.copy2(ROOT / "index.html", target / "index.html")
+    (target / "pyodide").mkdir()
+    for name in PYODIDE_FILES:
+        shutil.copy2(PYODIDE_DIR / name, target / "pyodide" / name)
+    (target / "py").mkdir()
+    shutil.copy2(wheel, target / "py" / DPKT_WHEEL)
+    engine = engine_archive()
+    (target / "py" / ENGINE_ARCHIVE).write_bytes(engine)
+    (target / "sipdiag.html").write_text(single_file(engine, wheel.read_bytes()), encoding="utf-8")
+    print(f"build: wrote {target} ({tree_size(target) / 1e6:.1f} MB, "
+          f"sipdiag.html {(target / 'sipdiag.html').stat().st_size / 1e6:.1f} MB)")
+    return target
+
+
+def tree_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def packed(data: bytes) -> str:
+    # mtime=0 keeps the output reproducible; the page inflates with DecompressionStream.
+    return base64.b64encode(gzip.compress(data, compresslevel=9, mtime=0)).decode("ascii")
+
+
+def js_modules() -> list[dict]:
+    """static/js modules in dependency order, each with its relative imports resolved to site paths.
+
+    The single file turns each module into a blob: URL, so a module's imports
+    must be rewritten to its dependencies' blob URLs, which exist only at run
+    time: the page does the rewrite with this table.
+    """
+    modules: dict[str, dict] = {}
+    for path in sorted((ROOT / "static" / "js").rglob("*.js")):
+        if path == BOOTSTRAP:
+            continue
+        site_path = path.relative_to(ROOT).as_posix()
+        source = path.read_text(encoding="utf-8")
+        imports = {}
+        for specifier in IMPORT_PATTERN.findall(source):
+            target = (path.parent / specifier).resolve().relative_to(ROOT).as_posix()
+            imports[specifier] = target
+        modules[site_path] = {"path": site_path, "source": source, "imports": imports}
+    ordered: list[dict] = []
+    visiting: set[str] = set()
+
+    def visit(site_path: str) -> None:
+        if any(m["path"] == site_path for m in ordered):
+            return
+        if site_path in visiting:
+            raise SystemExit(f"build: import cycle through {site_path}")
+        if site_path not in modules:
+            raise SystemExit(f"build: a module imports {site_path}, which does not exist")
+        visiting.add(site_path)
+        for target in modules[site_path]["imports"].values():
+            visit(target)
+        ordered.append(modules[site_path])
+
+    for site_path in modules:
+        visit(site_path)
+    return ordered
+
+
+def csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+
+
+def single_file(engine: bytes, wheel: bytes) -> str:
+    """dist/sipdiag.html: the whole site in one file that works from file://."""
+    html = (ROOT / "index.html").read_text(encoding="utf-8")
+    css = (ROOT / "static" / "css" / "app.css").read_text(encoding="utf-8")
+    icon = (ROOT / "static" / "icons" / "sipdiag.svg").read_bytes()
+    assets = {f"pyodide/{name}": packed((PYODIDE_DIR / name).read_bytes()) for name in PYODIDE_FILES}
+    assets[f"py/{DPKT_WHEEL}"] = packed(wheel)
+    assets[f"py/{ENGINE_ARCHIVE}"] = packed(engine)
+    sample = ROOT / "static" / "sample.pcap"
+    if sample.exists():
+        assets["static/sample.pcap"] = packed(sample.read_bytes())
+    embedded = {"modules": js_modules(), "assets": assets}
+    # "</" cannot appear inside the JSON script element, or the HTML parser would end it early.
+    payload = json.dumps(embedded, separators=(",", ":")).replace("</", "<\\/")
+    bootstrap = BOOTSTRAP.read_text(encoding="utf-8")
+    style = f"\n{css}"
+    csp = ("default-src 'none'; "
+           f"script-src {csp_hash(bootstrap)} blob: 'wasm-unsafe-eval'; "
+           "worker-src blob:; "
+           f"style-src {csp_hash(style)}; "
+           "img-src data: blob:; connect-src 'none'; "
+           "base-uri 'none'; form-action 'none'; object-src 'none'")
+    replacements = {
+        STYLESHEET_TAG: f"<style>{style}</style>",
+        ICON_TAG: '<link rel="icon" type="image/svg+xml" href="data:image/svg+xml;base64,'
+                  + base64.b64encode(icon).decode() + '">',
+        APP_SCRIPT_TAG: '<script type="application/json" id="sipdiag-embedded">' + payload + "</script>\n"
+                        + f'<script type="module">{bootstrap}</script>',
+    }
+    for tag, replacement in replacements.items():
+        if html.count(tag) != 1:
+            raise SystemExit(f"build: index.html must contain exactly one {tag}")
+        html = html.replace(tag, replacement)
+    html, count = CSP_PATTERN.subn(f'<meta http-equiv="Content-Security-Policy" content="{csp}">', html)
+    if count != 1:
+        raise SystemExit("build: index.html must contain one Content-Security-Policy meta element")
+    return html
+
+
+class SiteHandler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".mjs": "text/javascript",
+        ".js": "text/javascript",
+        ".wasm": "application/wasm",
+        ".json": "application/json",
+        ".whl": "application/zip",
+        ".zip": "application/zip",
+        ".pcap": "application/vnd.tcpdump.pcap",
+        ".svg": "image/svg+xml",
+    }
+    quiet = False
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        if not self.quiet:
+            super().log_message(format, *args)
+
+
+def site_server(directory: Path, port: int, quiet: bool = False) -> http.server.ThreadingHTTPServer:
+    """An HTTP server for a built site on 127.0.0.1 (port 0 picks a free one); the tests use it too."""
+    handler = functools.partial(type("Handler", (SiteHandler,), {"quiet": quiet}), directory=str(directory))
+    return http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+
+
+def serve(port: int = SERVE_PORT) -> None:
+    server = site_server(DIST, port)
+    print(f"sipdiag: serving {DIST} at http://127.0.0.1:{server.server_port}/  (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+def install_test_needs() -> None:
+    missing = [name for name, path in APT_PACKAGES.items() if not Path(path).exists()]
+    if missing:
+        if os.geteuid() != 0:
+            raise SystemExit(f"build: tests need Debian packages {' '.join(missing)}; install them as root")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        run(["apt-get", "update"], env=env)
+        run(["apt-get", "install", "-y", "--no-install-recommends", *missing], env=env)
+    # The test extras of pyproject.toml, installed directly (no package build needed). The
+    # browser comes from Debian: the playwright package only drives it (no `playwright install`).
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
+    run([sys.executable, "-m", "pip", "install", "--quiet", *extras])
+
+
+def test(pytest_args: list[str]) -> int:
+    install_test_needs()
+    build()
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "tests", *pytest_args], cwd=ROOT).returncode
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "build"
+    if command == "build":
+        build()
+    elif command == "serve":
+        build()
+        serve()
+    elif command == "test":
+        return test(argv[1:])
+    else:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

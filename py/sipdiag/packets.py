@@ -1,0 +1,487 @@
+"""Per-packet decoding: link layers and tunnels down to SIP, DNS, RTP, ICMP, TCP.
+
+This is the hot path: a capture is mostly RTP, so each packet is judged by a
+few byte comparisons (UDP port 53, an upper-case first payload byte, the RTP
+version bits, a known TCP stream) and only what can matter is decoded fully.
+Addresses stay raw bytes until a message needs them as text, and their text
+forms are cached because the same few endpoints repeat millions of times.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from struct import Struct
+
+from . import tls
+from .dns import DnsStreamFramer, parse_dns
+from .ipfrag import FragmentReassembler
+from .model import CaptureResult, DnsMessage, IcmpError, SipMessage, TlsConnection
+from .rtp import RtpTracker
+from .sip import SipStreamFramer, looks_like_sip, parse_message
+from .tcp import TcpFlow, TcpTracker
+from .websocket import WebSocketStream, starts_http
+
+# Link types (https://www.tcpdump.org/linktypes.html); 12 and 14 are raw IP in
+# libpcap's DLT numbering on most platforms.
+LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_LOOP = 0, 1, 108
+LINKTYPE_RAW = (101, 12, 14)
+LINKTYPE_IPV4, LINKTYPE_IPV6 = 228, 229
+LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2 = 113, 276
+
+ETH_IPV4, ETH_IPV6 = 0x0800, 0x86DD
+ETH_VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
+ETH_TRANSPARENT_BRIDGING, ETH_ERSPAN_2, ETH_ERSPAN_3 = 0x6558, 0x88BE, 0x22EB
+ETH_PPPOE_SESSION, ETH_PPP = 0x8864, 0x880B
+PPP_IPV4, PPP_IPV6 = 0x0021, 0x0057
+
+IP_ICMP, IP_IPV4, IP_TCP, IP_UDP, IP_IPV6, IP_GRE, IP_ICMPV6 = 1, 4, 6, 17, 41, 47, 58
+IPV6_FRAGMENT = 44
+# Extension headers with the generic (next header, length in 8-octet units) layout.
+IPV6_EXTENSIONS = frozenset((0, 43, 60, 135, 139, 140))
+IPV6_AH = 51
+
+DNS_PORTS = frozenset((53, 5353))
+VXLAN_PORT = 4789
+HEP3_MAGIC = b"HEP3"
+HEP_SIP = 1
+
+MAX_TUNNEL_DEPTH = 4
+_UPPER_FIRST = frozenset(range(0x41, 0x5B))
+
+_U16 = Struct("!H")
+_U16_PAIR = Struct("!HH")
+_IPV4_FIELDS = Struct("!HHHBB")  # total length, id, flags+offset, ttl, protocol (from byte 2)
+_TCP_FIELDS = Struct("!HHIIH")  # ports, seq, ack, data offset + flags
+_HEP_CHUNK = Struct("!HHH")
+
+ICMP_DESCRIPTIONS = {
+    (4, 3, 0): "network unreachable", (4, 3, 1): "host unreachable", (4, 3, 2): "protocol unreachable",
+    (4, 3, 3): "port unreachable", (4, 3, 4): "fragmentation needed", (4, 3, 9): "network administratively prohibited",
+    (4, 3, 10): "host administratively prohibited", (4, 3, 13): "communication administratively prohibited",
+    (4, 11, 0): "TTL exceeded in transit", (4, 11, 1): "fragment reassembly time exceeded",
+    (6, 1, 0): "no route to destination", (6, 1, 1): "communication administratively prohibited",
+    (6, 1, 3): "address unreachable", (6, 1, 4): "port unreachable", (6, 1, 5): "source address failed policy",
+    (6, 1, 6): "reject route to destination", (6, 2, 0): "packet too big",
+    (6, 3, 0): "hop limit exceeded in transit", (6, 3, 1): "fragment reassembly time exceeded",
+}
+ICMP_ERROR_TYPES = {4: frozenset((3, 11)), 6: frozenset((1, 2, 3))}
+
+
+class PacketDecoder:
+    """Feeds one capture's packets into a CaptureResult (and RTP into an RtpTracker)."""
+
+    def __init__(self, result: CaptureResult, rtp: RtpTracker) -> None:
+        self.result = result
+        self.rtp = rtp
+        self.fragments = FragmentReassembler()
+        self.tcp = TcpTracker(self._stream_handler, self.address_text)
+        self.unsupported_link_types: Counter[int] = Counter()
+        self._address_text: dict[bytes, str] = {}
+        self._link_decoders = {
+            LINKTYPE_ETHERNET: self._ethernet,
+            LINKTYPE_LINUX_SLL: self._linux_sll,
+            LINKTYPE_LINUX_SLL2: self._linux_sll2,
+            LINKTYPE_NULL: self._null,
+            LINKTYPE_LOOP: self._null,
+            LINKTYPE_IPV4: self._raw_ip,
+            LINKTYPE_IPV6: self._raw_ip,
+            **{linktype: self._raw_ip for linktype in LINKTYPE_RAW},
+        }
+
+    # -- entry points ------------------------------------------------------
+
+    def decode(self, frame: int, time: float, linktype: int, data: bytes) -> None:
+        decoder = self._link_decoders.get(linktype)
+        if decoder is None:
+            self.unsupported_link_types[linktype] += 1
+        else:
+            decoder(frame, time, data)
+
+    def warnings(self) -> list[str]:
+        """Capture-level problems found while decoding (call at end of input)."""
+        notes = [
+            f"link type {linktype} is not supported: {count} packets skipped"
+            for linktype, count in sorted(self.unsupported_link_types.items())
+        ]
+        notes += self.fragments.warnings()
+        if self.tcp.untracked_connections:
+            notes.append(f"{self.tcp.untracked_connections} TCP connections beyond the tracking limit were not recorded")
+        return notes
+
+    def address_text(self, raw: bytes) -> str:
+        text = self._address_text.get(raw)
+        if text is None:
+            text = str(ipaddress.ip_address(raw))
+            self._address_text[raw] = text
+        return text
+
+    # -- link layers -------------------------------------------------------
+
+    def _ethernet(self, frame: int, time: float, data: bytes, offset: int = 0, depth: int = 0) -> None:
+        if len(data) >= offset + 14:
+            self._ethertype(frame, time, data, _U16.unpack_from(data, offset + 12)[0], offset + 14, depth)
+
+    def _ethertype(self, frame: int, time: float, data: bytes, ethertype: int, offset: int, depth: int) -> None:
+        while ethertype in ETH_VLAN_TAGS and len(data) >= offset + 4:
+            ethertype = _U16.unpack_from(data, offset + 2)[0]
+            offset += 4
+        if ethertype == ETH_IPV4:
+            self._ipv4(frame, time, data, offset, depth)
+        elif ethertype == ETH_IPV6:
+            self._ipv6(frame, time, data, offset, depth)
+        elif ethertype == ETH_PPPOE_SESSION:
+            self._ppp(frame, time, data, offset + 6, depth)  # RFC 2516 session header: 6 bytes
+
+    def _ppp(self, frame: int, time: float, data: bytes, offset: int, depth: int) -> None:
+        if data[offset : offset + 2] == b"\xff\x03":  # HDLC address/control, absent after ACFC
+            offset += 2
+        if len(data) < offset + 2:
+            return
+        if data[offset] & 1:  # protocol-field compression: one byte
+            protocol, offset = data[offset], offset + 1
+        else:
+            protocol, offset = _U16.unpack_from(data, offset)[0], offset + 2
+        if protocol == PPP_IPV4:
+            self._ipv4(frame, time, data, offset, depth)
+        elif protocol == PPP_IPV6:
+            self._ipv6(frame, time, data, offset, depth)
+
+    def _linux_sll(self, frame: int, time: float, data: bytes) -> None:
+        if len(data) >= 16:
+            self._ethertype(frame, time, data, _U16.unpack_from(data, 14)[0], 16, 0)
+
+    def _linux_sll2(self, frame: int, time: float, data: bytes) -> None:
+        if len(data) >= 20:
+            self._ethertype(frame, time, data, _U16.unpack_from(data, 0)[0], 20, 0)
+
+    def _null(self, frame: int, time: float, data: bytes) -> None:
+        # The family is a host-order 32-bit AF_ value (2 = IPv4; 10, 24, 28, 30 =
+        # IPv6 on Linux and the BSDs); the version nibble says the same thing
+        # whatever the byte order of the machine that captured it.
+        if len(data) > 4:
+            self._raw_ip(frame, time, data, 4)
+
+    def _raw_ip(self, frame: int, time: float, data: bytes, offset: int = 0) -> None:
+        if len(data) > offset:
+            version = data[offset] >> 4
+            if version == 4:
+                self._ipv4(frame, time, data, offset, 0)
+            elif version == 6:
+                self._ipv6(frame, time, data, offset, 0)
+
+    # -- IP ------------------------------------------------------------------
+
+    def _ipv4(self, frame: int, time: float, data: bytes, offset: int, depth: int) -> None:
+        header_length = (data[offset] & 0x0F) * 4
+        if data[offset] >> 4 != 4 or header_length < 20 or len(data) < offset + header_length:
+            return
+        total, ident, fragment, _ttl, protocol = _IPV4_FIELDS.unpack_from(data, offset + 2)
+        # Ethernet pads short frames; the IP length says where the datagram ends.
+        end = offset + total if header_length <= total and offset + total <= len(data) else len(data)
+        src = data[offset + 12 : offset + 16]
+        dst = data[offset + 16 : offset + 20]
+        start = offset + header_length
+        if fragment & 0x3FFF:  # more-fragments flag or a non-zero offset
+            datagram = self.fragments.add(
+                (4, src, dst, protocol, ident), (fragment & 0x1FFF) * 8, bool(fragment & 0x2000),
+                data[start:end], frame, time,
+            )
+            if datagram is None:
+                return
+            data, start, end = datagram, 0, len(datagram)
+        self._transport(frame, time, protocol, data, start, end, src, dst, 4, depth)
+
+    def _ipv6(self, frame: int, time: float, data: bytes, offset: int, depth: int) -> None:
+        if len(data) < offset + 40 or data[offset] >> 4 != 6:
+            return
+        payload_length, next_header = _IPV6_FIELDS.unpack_from(data, offset + 4)
+        start = offset + 40
+        end = start + payload_length if payload_length and start + payload_length <= len(data) else len(data)
+        src = data[offset + 8 : offset + 24]
+        dst = data[offset + 24 : offset + 40]
+        self._ipv6_payload(frame, time, next_header, data, start, end, src, dst, depth)
+
+    def _ipv6_payload(self, frame: int, time: float, next_header: int, data: bytes, start: int, end: int,
+                      src: bytes, dst: bytes, depth: int) -> None:
+        while True:
+            if next_header in IPV6_EXTENSIONS:
+                if start + 2 > end:
+                    return
+                next_header, start = data[start], start + (data[start + 1] + 1) * 8
+            elif next_header == IPV6_AH:
+                if start + 2 > end:
+                    return
+                next_header, start = data[start], start + (data[start + 1] + 2) * 4
+            elif next_header == IPV6_FRAGMENT:
+                if start + 8 > end:
+                    return
+                offset_flags = _U16.unpack_from(data, start + 2)[0]
+                datagram = self.fragments.add(
+                    (6, src, dst, data[start + 4 : start + 8]), offset_flags & 0xFFF8, bool(offset_flags & 1),
+                    data[start + 8 : end], frame, time,
+                )
+                if datagram is None:
+                    return
+                next_header, data, start, end = data[start], datagram, 0, len(datagram)
+            else:
+                break
+        self._transport(frame, time, next_header, data, start, end, src, dst, 6, depth)
+
+    def _transport(self, frame: int, time: float, protocol: int, data: bytes, start: int, end: int,
+                   src: bytes, dst: bytes, version: int, depth: int) -> None:
+        if protocol == IP_UDP:
+            self._udp(frame, time, data, start, end, src, dst, depth)
+        elif protocol == IP_TCP:
+            self._tcp(frame, time, data, start, end, src, dst)
+        elif protocol == IP_ICMP or protocol == IP_ICMPV6:
+            self._icmp(frame, time, data, start, end, src, version)
+        elif depth >= MAX_TUNNEL_DEPTH:
+            return
+        elif protocol == IP_GRE:
+            self._gre(frame, time, data, start, end, depth + 1)
+        elif protocol == IP_IPV4:
+            self._ipv4(frame, time, data[:end], start, depth + 1)
+        elif protocol == IP_IPV6:
+            self._ipv6(frame, time, data[:end], start, depth + 1)
+
+    # -- tunnels -------------------------------------------------------------
+
+    def _gre(self, frame: int, time: float, data: bytes, start: int, end: int, depth: int) -> None:
+        if start + 4 > end:
+            return
+        flags, protocol = _U16_PAIR.unpack_from(data, start)
+        # Optional checksum(+reserved), key and sequence number words (RFC 2890);
+        # PPTP's enhanced GRE (version 1, RFC 2637) adds an acknowledgment word.
+        start += 4 + 4 * ((flags >> 15) & 1) + 4 * ((flags >> 13) & 1) + 4 * ((flags >> 12) & 1)
+        if flags & 0x7 == 1:
+            start += 4 * ((flags >> 7) & 1)
+        inner = data[:end]
+        if protocol == ETH_PPP:
+            self._ppp(frame, time, inner, start, depth)
+        elif protocol == ETH_ERSPAN_2:
+            # Type II carries an 8-byte ERSPAN header and sets the sequence bit;
+            # type I has neither.
+            self._ethernet(frame, time, inner, start + 8 if flags & 0x1000 else start, depth)
+        elif protocol == ETH_ERSPAN_3:
+            if start + 12 <= end:
+                # The O bit announces an 8-byte platform-specific subheader.
+                self._ethernet(frame, time, inner, start + (20 if data[start + 11] & 1 else 12), depth)
+        elif protocol == ETH_TRANSPARENT_BRIDGING:
+            self._ethernet(frame, time, inner, start, depth)
+        else:
+            self._ethertype(frame, time, inner, protocol, start, depth)
+
+    def _hep3(self, frame: int, time: float, data: bytes, start: int, end: int) -> None:
+        """HEP v3 (Homer): the SIP message and its original endpoints, in TLV chunks."""
+        if start + 6 > end:
+            return
+        end = min(end, start + _U16.unpack_from(data, start + 4)[0])
+        chunks: dict[int, bytes] = {}
+        offset = start + 6
+        while offset + 6 <= end:
+            vendor, chunk_type, length = _HEP_CHUNK.unpack_from(data, offset)
+            if length < 6:
+                break
+            if vendor == 0:
+                chunks[chunk_type] = data[offset + 6 : offset + length]
+            offset += length
+        src, dst = chunks.get(3) or chunks.get(5), chunks.get(4) or chunks.get(6)
+        payload, ports = chunks.get(15), (chunks.get(7), chunks.get(8))
+        if chunks.get(11) != bytes((HEP_SIP,)) or not payload or not src or not dst or None in ports:
+            return
+        if len(ports[0]) != 2 or len(ports[1]) != 2 or len(src) not in (4, 16) or len(dst) != len(src):
+            return
+        transport = "tcp" if chunks.get(2) == bytes((IP_TCP,)) else "udp"
+        self.add_sip(frame, time, payload, src, _U16.unpack(ports[0])[0], dst, _U16.unpack(ports[1])[0], transport)
+
+    # -- UDP -----------------------------------------------------------------
+
+    def _udp(self, frame: int, time: float, data: bytes, start: int, end: int, src: bytes, dst: bytes,
+             depth: int) -> None:
+        if start + 8 > end:
+            return
+        sport, dport, length = _UDP_FIELDS.unpack_from(data, start)
+        payload_start = start + 8
+        if 8 < length and start + length < end:
+            end = start + length
+        if payload_start >= end:
+            return
+        first = data[payload_start]
+        if sport in DNS_PORTS or dport in DNS_PORTS:
+            self._dns(frame, time, data[payload_start:end], src, sport, dst, dport, "udp")
+        elif 0x80 <= first < 0xC0:
+            self.rtp.account(frame, time, self.address_text(src), sport, self.address_text(dst), dport,
+                             data[payload_start:end])
+        elif first in _UPPER_FIRST:
+            payload = data[payload_start:end]
+            if looks_like_sip(payload):
+                self.add_sip(frame, time, payload, src, sport, dst, dport, "udp")
+            elif first == 0x48 and payload.startswith(HEP3_MAGIC):
+                self._hep3(frame, time, data, payload_start, end)
+        elif dport == VXLAN_PORT and first & 0x08 and depth < MAX_TUNNEL_DEPTH:
+            self._ethernet(frame, time, data[:end], payload_start + 8, depth + 1)
+
+    def _dns(self, frame: int, time: float, payload: bytes, src: bytes, sport: int, dst: bytes, dport: int,
+             transport: str) -> None:
+        message: DnsMessage | None = parse_dns(payload)
+        if message is None:
+            return
+        message.frame, message.time, message.transport = frame, time, transport
+        message.src_ip, message.src_port = self.address_text(src), sport
+        message.dst_ip, message.dst_port = self.address_text(dst), dport
+        self.result.dns_messages.append(message)
+
+    def add_sip(self, frame: int, time: float, raw: bytes, src: bytes, sport: int, dst: bytes, dport: int,
+                transport: str) -> None:
+        message: SipMessage = parse_message(raw)
+        message.frame, message.time, message.transport = frame, time, transport
+        message.src_ip, message.src_port = self.address_text(src), sport
+        message.dst_ip, message.dst_port = self.address_text(dst), dport
+        self.result.sip_messages.append(message)
+        sdp = message.sdp
+        if sdp is not None:
+            for media in sdp.media:
+                address = media.connection or sdp.connection
+                if address and media.port:
+                    self.rtp.expect(address, media.port, media.rtpmap)
+
+    # -- ICMP ----------------------------------------------------------------
+
+    def _icmp(self, frame: int, time: float, data: bytes, start: int, end: int, reporter: bytes,
+              version: int) -> None:
+        if start + 8 > end or data[start] not in ICMP_ERROR_TYPES[version]:
+            return
+        icmp_type, code = data[start], data[start + 1]
+        quoted = _quoted_packet(data[start + 8 : end])
+        protocol, quoted_src, quoted_dst, sport, dport, payload = quoted or (None, None, None, None, None, b"")
+        self.result.icmp_errors.append(IcmpError(
+            frame=frame, time=time, reporter_ip=self.address_text(reporter), icmp_type=icmp_type, icmp_code=code,
+            description=ICMP_DESCRIPTIONS.get((version, icmp_type, code), f"type {icmp_type} code {code}"),
+            quoted_protocol=protocol,
+            quoted_src_ip=self.address_text(quoted_src) if quoted_src else None, quoted_src_port=sport,
+            quoted_dst_ip=self.address_text(quoted_dst) if quoted_dst else None, quoted_dst_port=dport,
+            # Evidence only: the quoted copy is never counted as a SIP message.
+            quoted_sip=looks_like_sip(payload),
+        ))
+
+    # -- TCP -----------------------------------------------------------------
+
+    def _tcp(self, frame: int, time: float, data: bytes, start: int, end: int, src: bytes, dst: bytes) -> None:
+        if start + 20 > end:
+            return
+        sport, dport, seq, _ack, offset_flags = _TCP_FIELDS.unpack_from(data, start)
+        payload_start = start + (offset_flags >> 12) * 4
+        payload = data[payload_start:end] if payload_start < end else b""
+        self.tcp.segment(frame, time, src, sport, dst, dport, seq, offset_flags & 0x3F, payload)
+
+    def _stream_handler(self, flow: TcpFlow, key: tuple) -> "_StreamContent":
+        return _StreamContent(self, flow, key)
+
+
+_IPV6_FIELDS = Struct("!HB")  # payload length, next header (from byte 4)
+_UDP_FIELDS = Struct("!HHH")
+
+
+def _quoted_packet(quoted: bytes) -> tuple | None:
+    """(protocol, src, dst, sport, dport, payload) of the packet an ICMP error quotes."""
+    if len(quoted) < 20:
+        return None
+    if quoted[0] >> 4 == 4:
+        start, protocol, src, dst = (quoted[0] & 0x0F) * 4, quoted[9], quoted[12:16], quoted[16:20]
+    elif quoted[0] >> 4 == 6 and len(quoted) >= 40:
+        start, protocol, src, dst = 40, quoted[6], quoted[8:24], quoted[24:40]
+    else:
+        return None
+    name = {IP_UDP: "udp", IP_TCP: "tcp"}.get(protocol)
+    if name is None or len(quoted) < start + 4:
+        return name, src, dst, None, None, b""
+    sport, dport = _U16_PAIR.unpack_from(quoted, start)
+    payload_start = start + 8 if name == "udp" else start + 20
+    return name, src, dst, sport, dport, quoted[payload_start:]
+
+
+# After this many chunks without a recognizable start, a stream is not SIP.
+MAX_UNDECIDED_CHUNKS = 32
+MAX_TLS_RECORD = 16 * 1024 + 5 + 256  # RFC 8446 5.1 plaintext limit plus header and slack
+
+
+class _StreamContent:
+    """What one TCP direction carries (SIP, SIP over WebSocket, TLS, DNS) and its messages."""
+
+    __slots__ = ("decoder", "flow", "key", "kind", "framer", "undecided", "tls_record")
+
+    def __init__(self, decoder: PacketDecoder, flow: TcpFlow, key: tuple) -> None:
+        self.decoder = decoder
+        self.flow = flow
+        self.key = key
+        self.kind: str | None = None
+        self.framer = None
+        self.undecided = 0
+        self.tls_record = b""
+
+    def data(self, frame: int, time: float, chunk: bytes) -> bool:
+        if self.kind is None and not self._classify(chunk):
+            self.undecided += 1
+            return self.undecided < MAX_UNDECIDED_CHUNKS
+        src, sport, dst, dport = self.key
+        decoder = self.decoder
+        if self.kind == "sip":
+            for raw in self.framer.feed(chunk):
+                decoder.add_sip(frame, time, raw, src, sport, dst, dport, "tcp")
+        elif self.kind == "ws":
+            for raw in self.framer.feed(chunk):
+                if looks_like_sip(raw):
+                    decoder.add_sip(frame, time, raw, src, sport, dst, dport, "ws")
+            return self.framer.upgraded
+        elif self.kind == "dns":
+            for raw in self.framer.feed(chunk):
+                decoder._dns(frame, time, raw, src, sport, dst, dport, "tcp")
+        else:
+            return self._tls_hello(frame, chunk)
+        return True
+
+    def gap(self) -> None:
+        # Bytes were lost: restart framing at the next recognizable message.
+        self.kind = None
+        self.framer = None
+
+    def _classify(self, chunk: bytes) -> bool:
+        _src, sport, _dst, dport = self.key
+        if sport in DNS_PORTS or dport in DNS_PORTS:
+            self.kind, self.framer = "dns", DnsStreamFramer()
+        elif tls.starts_tls_record(chunk):
+            self.kind = "tls"
+        elif starts_http(chunk):
+            self.kind, self.framer = "ws", WebSocketStream()
+        elif looks_like_sip(chunk):
+            self.kind, self.framer = "sip", SipStreamFramer()
+        else:
+            return False
+        return True
+
+    def _tls_hello(self, frame: int, chunk: bytes) -> bool:
+        """Collect the first TLS record and record the connection once. Then stop reading.
+
+        The ClientHello names the client and the SNI; a capture joined
+        mid-connection has neither, and the SYN (else the lower, well-known
+        port) tells which side is the server.
+        """
+        self.tls_record += chunk
+        needed = tls.record_length(self.tls_record)
+        if needed is None or len(self.tls_record) < min(needed, MAX_TLS_RECORD):
+            return True
+        is_hello, sni = tls.client_hello_sni(self.tls_record[:needed])
+        self.tls_record = b""
+        flow = self.flow
+        if flow.tls is not None:
+            if is_hello:
+                flow.tls.sni = sni
+            return False
+        src, sport, dst, dport = self.key
+        if not is_hello and (self.key != flow.client_key if flow.record else sport < dport):
+            src, sport, dst, dport = dst, dport, src, sport
+        text = self.decoder.address_text
+        flow.tls = TlsConnection(text(src), sport, text(dst), dport, first_frame=frame, sni=sni, packets=1)
+        self.decoder.result.tls_connections.append(flow.tls)
+        return False

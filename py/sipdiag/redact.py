@@ -1,0 +1,284 @@
+"""Redacting a capture for sharing, and proving nothing sensitive survived.
+
+`CaptureRedactor` is sans-I/O like the analysis: the page feeds `File` slices,
+the CLI feeds 1 MiB reads. Packets are rewritten by `packetredact`, text by
+`textredact`; this module handles the capture's blocks (pcapng metadata,
+output order while packets wait for the rest of a datagram or message) and
+the fail-closed verification of the written output.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tempfile
+from collections import deque
+from typing import Iterable
+
+from .addressmap import AddressMap
+from .capture import ENHANCED_PACKET, INTERFACE_DESCRIPTION, OPT_COMMENT, SECTION_HEADER, CaptureReader
+from .packetredact import PacketRewriter
+from .textredact import IPV4_TEXT, IPV6_CANDIDATE, Pseudonyms, RedactionOptions, TextRedactor
+
+__all__ = ["CaptureRedactor", "RedactionOptions", "redact_command"]
+
+# pcapng options that describe the capturing machine or carry free text.
+SHB_PRIVATE = frozenset((OPT_COMMENT, 2, 3, 4))  # comment, hardware, OS, user application
+IDB_NAME, IDB_DESCRIPTION, IDB_IPV4, IDB_IPV6, IDB_MAC = 2, 3, 4, 5, 6
+IDB_PRIVATE = frozenset((OPT_COMMENT, IDB_DESCRIPTION, 7, 12, 15))  # + EUI, OS, hardware
+# Blocks that only carry metadata, some of it sensitive (name resolution maps
+# addresses to names; decryption secrets would unlock TLS we cannot redact).
+DROPPED_BLOCKS = frozenset((4, 9, 10, 0x00000BAD, 0x40000BAD))
+MAX_LOCATIONS = 100  # leak locations listed; the count covers them all
+
+
+class CaptureRedactor:
+    def __init__(self, file_name: str, key: str | None = None, options: RedactionOptions | dict | None = None) -> None:
+        if not isinstance(options, RedactionOptions):
+            options = RedactionOptions.from_dict(options)
+        self.file_name = file_name
+        self.options = options
+        # Without a passphrase a random key: two exports cannot be correlated.
+        secret = key if key is not None else os.urandom(16).hex()
+        self.addresses = AddressMap(secret)
+        self.pseudonyms = Pseudonyms(secret.encode("utf-8"))
+        self.text = TextRedactor(self.addresses, self.pseudonyms, options)
+        self.packets = PacketRewriter(self.addresses, self.pseudonyms, self.text, options, secret.encode("utf-8"))
+        self.reader = CaptureReader(blocks=True)
+        self._queue: deque[list] = deque()  # [encoded bytes or None] in file order
+        self.packets_in = 0
+        self.metadata_removed = 0
+        self._named_interfaces = 0
+
+    # -- rewriting ------------------------------------------------------------
+
+    def feed(self, data: bytes) -> bytes:
+        for block in self.reader.feed(data):
+            self._block(block)
+        return self._drain()
+
+    def finish(self) -> bytes:
+        self.reader.close()
+        self.packets.flush()
+        return self._drain()
+
+    def _drain(self) -> bytes:
+        out = []
+        while self._queue and self._queue[0][0] is not None:
+            out.append(self._queue.popleft()[0])
+        return b"".join(out)
+
+    def _block(self, block) -> None:
+        slot = [None]
+        if block.kind == "packet":
+            self._queue.append(slot)
+            self.packets_in += 1
+            options = self._packet_options(block)
+
+            def done(new: bytes) -> None:
+                if new != block.data or options is not None:
+                    block.replace(data=new if new != block.data else None, options=options)
+                slot[0] = block.encode()
+
+            self.packets.rewrite(block.linktype, block.data, done)
+            return
+        if block.block_type in DROPPED_BLOCKS:
+            self.metadata_removed += 1
+            return
+        self._queue.append(slot)
+        if block.block_type == SECTION_HEADER:
+            self._strip(block, SHB_PRIVATE)
+        elif block.block_type == INTERFACE_DESCRIPTION:
+            self._interface(block)
+        elif block.options:
+            self._strip(block, frozenset((OPT_COMMENT,)))
+        slot[0] = block.encode()
+
+    def _packet_options(self, block) -> list | None:
+        if block.block_type != ENHANCED_PACKET or not block.options or not self.options.pcapng_metadata:
+            return None
+        kept = [(code, value) for code, value in block.options if code != OPT_COMMENT]
+        if len(kept) == len(block.options):
+            return None
+        self.metadata_removed += len(block.options) - len(kept)
+        return kept
+
+    def _strip(self, block, codes: frozenset) -> None:
+        if not self.options.pcapng_metadata or not block.options:
+            return
+        kept = [(code, value) for code, value in block.options if code not in codes]
+        if len(kept) != len(block.options):
+            self.metadata_removed += len(block.options) - len(kept)
+            block.replace(options=kept)
+
+    def _interface(self, block) -> None:
+        if not block.options:
+            return
+        options = []
+        for code, value in block.options:
+            if code in IDB_PRIVATE and self.options.pcapng_metadata:
+                self.metadata_removed += 1
+                continue
+            if code == IDB_NAME and self.options.pcapng_metadata:
+                self.text._remember("interface_names", value.decode("utf-8", "replace"))
+                value = f"if{self._named_interfaces}".encode()
+                self._named_interfaces += 1
+            elif code == IDB_IPV4 and len(value) == 8:
+                value = self.addresses.replace_packed(value[:4]) + value[4:]
+            elif code == IDB_IPV6 and len(value) == 17:
+                value = self.addresses.replace_packed(value[:16]) + value[16:]
+            elif code == IDB_MAC and len(value) == 6 and self.options.mac_addresses:
+                value = self.packets.macs.replace(value)
+            options.append((code, value))
+        block.replace(options=options)
+
+    # -- verification ---------------------------------------------------------
+
+    def summary(self) -> dict:
+        values = {category: dict(table) for category, table in self.pseudonyms.by_category.items()
+                  if category not in ("domain-label",)}
+        return {
+            "file": self.file_name,
+            "packets_in": self.packets_in,
+            "addresses_replaced": len(self.addresses.mapping),
+            "mapping": dict(self.addresses.mapping),
+            "replaced": {category: len(found) for category, found in sorted(self.text.originals.items())},
+            "values": values,
+            "metadata_removed": self.metadata_removed,
+            "options": vars(self.options).copy(),
+            "warnings": list(self.reader.warnings),
+        }
+
+    def verify(self, output_chunks: Iterable[bytes]) -> dict:
+        """Scan the written output for anything that should have been replaced (fail closed)."""
+        scan = LeakScanner(self.addresses.mapping, self.text.originals)
+        result = scan.run(output_chunks)
+        summary = self.summary()
+        summary.update(packets_out=result["packets"], leaks=len(result["locations"]),
+                       leak_locations=result["locations"][:MAX_LOCATIONS])
+        if summary["packets_out"] != self.packets_in:
+            summary["leaks"] += 1
+            summary["leak_locations"].append({"frame": None, "what": "packet count changed"})
+        return summary
+
+
+class AddressProbe:
+    """Stands in for the address map to list every address in header positions."""
+
+    def __init__(self) -> None:
+        self.seen: set[bytes] = set()
+
+    def replace_packed(self, packed: bytes) -> bytes:
+        self.seen.add(packed)
+        return packed
+
+
+class PlainText:
+    """Stands in for the text redactor: the probe reads, never rewrites."""
+
+    mac_text: dict = {}
+
+    def sip(self, data: bytes) -> bytes:
+        return data
+
+    text = sip
+
+    def _remember(self, category: str, value: str) -> None:
+        pass
+
+
+def text_forms(category: str, value: str) -> list[str]:
+    """How an original value could still be spelled in the output."""
+    if category == "users":
+        forms = [f":{value}@", f"tel:{value}", f'username="{value}"']
+        return forms + ([value] if sum(c.isdigit() for c in value) >= 6 else [])
+    if category == "display_names":
+        return [f'"{value}"'] + ([value] if len(value) >= 4 else [])
+    if category == "domains":
+        wire = "".join(chr(len(label)) + label for label in value.split(".") if label)
+        return [value, wire]
+    if category == "mac_addresses":
+        return [value, value.replace(":", "-")]
+    if category in ("call_ids", "digest", "user_agents", "interface_names"):
+        return [value] if len(value) >= 4 else []
+    return [value]
+
+
+class LeakScanner:
+    def __init__(self, mapping: dict[str, str], originals: dict[str, set[str]]) -> None:
+        self.addresses = {ipaddress.ip_address(text) for text in mapping}
+        self.packed = {address.packed for address in self.addresses}
+        self.packed_v6 = [p for p in self.packed if len(p) == 16]
+        self.macs = [bytes.fromhex(mac.replace(":", "")) for mac in originals.get("mac_addresses", ())]
+        forms = {form.lower(): category for category, values in originals.items()
+                 for value in values for form in text_forms(category, value) if form}
+        self.form_category = forms
+        self.values = re.compile("|".join(map(re.escape, sorted(forms, key=len, reverse=True))), re.I) if forms else None
+
+    def run(self, output_chunks: Iterable[bytes]) -> dict:
+        reader = CaptureReader(blocks=True)
+        probe = AddressProbe()
+        rewriter = PacketRewriter(probe, None, PlainText(), RedactionOptions(**{name: False for name in vars(RedactionOptions())}), b"")
+        locations: list[dict] = []
+        packets = 0
+        for chunk in output_chunks:
+            for block in reader.feed(chunk):
+                frame = block.frame if block.kind == "packet" else None
+                self._scan_text(block.raw, frame, locations)
+                if block.kind != "packet":
+                    continue
+                packets += 1
+                probe.seen.clear()
+                rewriter.rewrite(block.linktype, block.data, lambda _: None)
+                for packed in probe.seen & self.packed:
+                    locations.append({"frame": frame, "what": f"address {ipaddress.ip_address(packed)} in a header"})
+                for packed in self.packed_v6 + self.macs:
+                    if packed in block.data:
+                        what = ipaddress.ip_address(packed) if len(packed) == 16 else packed.hex(":")
+                        locations.append({"frame": frame, "what": f"{what} in binary"})
+        reader.close()
+        return {"packets": packets, "locations": locations}
+
+    def _scan_text(self, raw: bytes, frame: int | None, locations: list[dict]) -> None:
+        text = raw.decode("latin-1")
+        for match in IPV4_TEXT.finditer(text):
+            if ipaddress.IPv4Address(match.group(0)) in self.addresses:
+                locations.append({"frame": frame, "what": f"address {match.group(0)} in text"})
+        if text.count(":") >= 2:
+            for match in IPV6_CANDIDATE.finditer(text):
+                try:
+                    address = ipaddress.IPv6Address(match.group(0))
+                except ValueError:
+                    continue
+                if address in self.addresses:
+                    locations.append({"frame": frame, "what": f"address {match.group(0)} in text"})
+        if self.values is not None:
+            for match in self.values.finditer(text):
+                category = self.form_category[match.group(0).lower()]
+                locations.append({"frame": frame, "what": f"{category} value {match.group(0)!r}"})
+
+
+def redact_command(path: str, out_path: str, key: str | None = None, options: dict | None = None) -> tuple[int, dict]:
+    """Write OUT only when the verification finds nothing: temp file beside it, verify, rename."""
+    redactor = CaptureRedactor(os.path.basename(path), key, options)
+    directory = os.path.dirname(os.path.abspath(out_path))
+    handle, temporary = tempfile.mkstemp(prefix=".redacting-", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as output, open(path, "rb") as capture:
+            while chunk := capture.read(1 << 20):
+                output.write(redactor.feed(chunk))
+            output.write(redactor.finish())
+        with open(temporary, "rb") as written:
+            summary = redactor.verify(iter(lambda: written.read(1 << 20), b""))
+        if summary["leaks"]:
+            os.unlink(temporary)
+            summary["output"] = None
+            return 1, summary
+        os.replace(temporary, out_path)
+        summary["output"] = out_path
+        return 0, summary
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise

@@ -1,0 +1,239 @@
+"""RTP/RTCP accounting per stream: packet counts, loss, RFC 3550 jitter.
+
+`RtpTracker.account` runs for every candidate media packet of a capture, so it
+does a handful of integer operations on per-stream state held in one dict.
+Anything that needs more thought (which flows are really RTP, RTCP pairing)
+happens once, in `streams()`.
+"""
+
+from __future__ import annotations
+
+from .model import RtpStream
+from .sdp import STATIC_PAYLOAD_TYPES
+
+_STATIC_CLOCK_RATES = {pt: rate for pt, (_name, rate) in STATIC_PAYLOAD_TYPES.items()}
+
+_FIRST_DYNAMIC_PT = 96
+
+# RFC 3550 A.1: a jump larger than this is a source restart, not loss; a packet
+# up to MAX_MISORDER behind the highest sequence number is merely late.
+_MAX_DROPOUT = 3000
+_MAX_MISORDER = 100
+_SEQ_MOD = 1 << 16
+
+# RFC 3550 section 12.1: RTCP packet types SR, RR, SDES, BYE, APP sit where an
+# RTP header has marker + payload type, so the second byte tells them apart.
+_RTCP_TYPES = range(200, 205)
+
+
+def rtpmap_clock_rate(encoding: str) -> int | None:
+    """'opus/48000/2' -> 48000; None when the rtpmap value carries no rate."""
+    parts = encoding.split("/")
+    if len(parts) >= 2 and parts[1].strip().isdigit():
+        return int(parts[1])
+    return None
+
+
+class _StreamState:
+    """Running RFC 3550 receiver state for one (flow, SSRC)."""
+
+    __slots__ = (
+        "stream",
+        "base_seq",
+        "max_seq",
+        "cycles",
+        "expected_before",
+        "bad_seq",
+        "confirmed",
+        "last_seq",
+        "last_time",
+        "last_ts",
+        "last_rate",
+        "jitter",
+        "jitter_sum",
+        "jitter_samples",
+        "max_jitter",
+        "dtmf_end_ts",
+    )
+
+    def __init__(self, stream: RtpStream, seq: int):
+        self.stream = stream
+        self.base_seq = seq
+        self.max_seq = seq
+        self.cycles = 0
+        self.expected_before = 0  # sequence range covered before a restart
+        self.bad_seq = -1
+        self.confirmed = False  # saw two consecutive sequence numbers
+        self.last_seq = seq
+        self.last_time = 0.0
+        self.last_ts = 0
+        self.last_rate = None
+        self.jitter = 0.0  # in timestamp units, as RFC 3550 6.4.1 keeps it
+        self.jitter_sum = 0.0
+        self.jitter_samples = 0
+        self.max_jitter = 0.0
+        self.dtmf_end_ts = -1
+
+
+class RtpTracker:
+    def __init__(self):
+        # (src_ip, src_port, dst_ip, dst_port, ssrc) -> state
+        self._states: dict[tuple, _StreamState] = {}
+        # (ip, port) an SDP announced -> {pt: "name/rate"}
+        self._expected: dict[tuple[str, int], dict[int, str]] = {}
+        # (src_ip, src_port, dst_ip, dst_port) of RTCP packets -> count
+        self._rtcp: dict[tuple, int] = {}
+        self._unconfirmed_limit = 4096
+
+    def expect(self, ip: str, port: int, rtpmap: dict[int, str]) -> None:
+        """An SDP said media for `ip:port` arrives there, with these payload types."""
+        self._expected.setdefault((ip, port), {}).update(rtpmap)
+
+    def account(self, frame, time, src_ip, src_port, dst_ip, dst_port, payload: bytes) -> None:
+        if len(payload) < 8:
+            return
+        second = payload[1]
+        if second in _RTCP_TYPES:
+            flow = (src_ip, src_port, dst_ip, dst_port)
+            self._rtcp[flow] = self._rtcp.get(flow, 0) + 1
+            return
+        if len(payload) < 12:
+            return
+        seq = (payload[2] << 8) | payload[3]
+        ts = int.from_bytes(payload[4:8], "big")
+        ssrc = int.from_bytes(payload[8:12], "big")
+        key = (src_ip, src_port, dst_ip, dst_port, ssrc)
+        state = self._states.get(key)
+        if state is None:
+            if len(self._states) >= self._unconfirmed_limit:
+                self._forget_noise()
+            stream = RtpStream(src_ip, src_port, dst_ip, dst_port, ssrc, frame, time)
+            state = self._states[key] = _StreamState(stream, seq)
+        else:
+            self._update_sequence(state, seq)
+        stream = state.stream
+        stream.packets += 1
+        stream.last_frame = frame
+        payload_type = second & 0x7F
+        stream.payload_types[payload_type] = stream.payload_types.get(payload_type, 0) + 1
+        if second & 0x80:
+            # A marker starts a talkspurt: the silence before it is intended,
+            # so it is not a gap (tshark's "Max Delta" agrees).
+            stream.marker_packets += 1
+        elif stream.packets > 1:
+            gap_ms = (time - state.last_time) * 1000.0
+            if gap_ms > stream.max_gap_ms:
+                stream.max_gap_ms = gap_ms
+        rate = self._clock_rate(payload_type, key)
+        if rate is not None and rate == state.last_rate:
+            self._update_jitter(state, time, ts, rate)
+        state.last_rate = rate
+        state.last_time = time
+        state.last_ts = ts
+        if payload_type >= _FIRST_DYNAMIC_PT and len(payload) >= 14 and payload[13] & 0x80:
+            self._count_dtmf_end(state, key, payload_type, ts)
+
+    def _update_sequence(self, state: _StreamState, seq: int) -> None:
+        """RFC 3550 A.1 without probation: every packet counts, resyncs restart the range."""
+        if seq == (state.last_seq + 1) % _SEQ_MOD:
+            state.confirmed = True
+        state.last_seq = seq
+        delta = (seq - state.max_seq) % _SEQ_MOD
+        if delta < _MAX_DROPOUT:
+            if seq < state.max_seq:
+                state.cycles += _SEQ_MOD
+            state.max_seq = seq
+        elif delta <= _SEQ_MOD - _MAX_MISORDER:
+            # A big jump: two in a row mean the sender restarted its numbering.
+            if seq == state.bad_seq:
+                state.expected_before += state.cycles + state.max_seq - state.base_seq + 1
+                # The jumped packet before this one opened the new range.
+                state.base_seq = seq - 1
+                state.max_seq = seq
+                state.cycles = 0
+                state.bad_seq = -1
+            else:
+                state.bad_seq = (seq + 1) % _SEQ_MOD
+        # else: a late or duplicate packet, counted but not moving the range
+
+    @staticmethod
+    def _update_jitter(state: _StreamState, time: float, ts: int, rate: int) -> None:
+        """RFC 3550 6.4.1: J += (|D| - J) / 16, D from arrival time at the media clock."""
+        ts_delta = (ts - state.last_ts) & 0xFFFFFFFF
+        if ts_delta >= 0x80000000:
+            ts_delta -= 0x100000000
+        difference = abs((time - state.last_time) * rate - ts_delta)
+        state.jitter += (difference - state.jitter) / 16.0
+        jitter_ms = state.jitter * 1000.0 / rate
+        state.jitter_sum += jitter_ms
+        state.jitter_samples += 1
+        if jitter_ms > state.max_jitter:
+            state.max_jitter = jitter_ms
+
+    def _count_dtmf_end(self, state: _StreamState, key: tuple, payload_type: int, ts: int) -> None:
+        """RFC 4733: the end packet of an event is sent three times with one timestamp."""
+        if ts == state.dtmf_end_ts:
+            return
+        encoding = self._rtpmap(payload_type, key)
+        if encoding is not None and encoding.lower().startswith("telephone-event/"):
+            state.dtmf_end_ts = ts
+            state.stream.dtmf_events += 1
+
+    def _rtpmap(self, payload_type: int, key: tuple) -> str | None:
+        # The receiver's SDP defines the numbers; with symmetric RTP the sender's
+        # own SDP (announcing its source address) says the same.
+        for address in ((key[2], key[3]), (key[0], key[1])):
+            rtpmap = self._expected.get(address)
+            if rtpmap and payload_type in rtpmap:
+                return rtpmap[payload_type]
+        return None
+
+    def _clock_rate(self, payload_type: int, key: tuple) -> int | None:
+        if payload_type < _FIRST_DYNAMIC_PT:
+            return _STATIC_CLOCK_RATES.get(payload_type)
+        encoding = self._rtpmap(payload_type, key)
+        return rtpmap_clock_rate(encoding) if encoding else None
+
+    def _is_expected(self, state: _StreamState) -> bool:
+        stream = state.stream
+        return (stream.dst_ip, stream.dst_port) in self._expected or (
+            stream.src_ip,
+            stream.src_port,
+        ) in self._expected
+
+    def _forget_noise(self) -> None:
+        """Random UDP that happens to start like RTP would grow the table without end."""
+        self._states = {
+            key: state
+            for key, state in self._states.items()
+            if state.confirmed or self._is_expected(state) or state.stream.packets > 1
+        }
+        self._unconfirmed_limit = max(4096, 2 * len(self._states))
+
+    def streams(self) -> list[RtpStream]:
+        """Flows that behaved like RTP or that an SDP announced, in order of appearance."""
+        result = []
+        for state in self._states.values():
+            if not (state.confirmed or self._is_expected(state)):
+                continue
+            stream = state.stream
+            stream.expected = state.expected_before + state.cycles + state.max_seq - state.base_seq + 1
+            stream.lost = max(0, stream.expected - stream.packets)
+            stream.last_time = state.last_time
+            rate = state.last_rate
+            stream.jitter_ms = state.jitter * 1000.0 / rate if rate else 0.0
+            stream.max_jitter_ms = state.max_jitter
+            stream.mean_jitter_ms = (
+                state.jitter_sum / state.jitter_samples if state.jitter_samples else 0.0
+            )
+            stream.rtcp_packets = self._rtcp_count(stream)
+            result.append(stream)
+        result.sort(key=lambda stream: stream.first_frame)
+        return result
+
+    def _rtcp_count(self, stream: RtpStream) -> int:
+        # RTCP normally uses the next port up (RFC 3550 11); with rtcp-mux
+        # (RFC 5761) it shares the RTP ports.
+        paired = (stream.src_ip, stream.src_port + 1, stream.dst_ip, stream.dst_port + 1)
+        muxed = (stream.src_ip, stream.src_port, stream.dst_ip, stream.dst_port)
+        return self._rtcp.get(paired, 0) + self._rtcp.get(muxed, 0)

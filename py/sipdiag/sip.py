@@ -1,0 +1,460 @@
+"""SIP message parsing (RFC 3261) and stream framing, tolerant of real-world damage.
+
+Our own parser rather than dpkt's: dpkt drops bodies when headers use compact
+forms and raises on malformed input, while a diagnosis tool must read what the
+wire really carried and say what was wrong with it. Nothing here raises on bad
+input; problems are recorded in `SipMessage.errors` / `SipStreamFramer.errors`.
+"""
+
+from __future__ import annotations
+
+from .model import DigestCredentials, NameAddr, SipMessage, Via
+from .sdp import decimal_number, parse_sdp
+
+# RFC 3261 section 7.3.3 plus the compact forms registered since (IANA SIP parameters).
+COMPACT_FORMS = {
+    "a": "accept-contact",
+    "b": "referred-by",
+    "c": "content-type",
+    "e": "content-encoding",
+    "f": "from",
+    "i": "call-id",
+    "j": "reject-contact",
+    "k": "supported",
+    "l": "content-length",
+    "m": "contact",
+    "n": "identity-info",
+    "o": "event",
+    "r": "refer-to",
+    "s": "subject",
+    "t": "to",
+    "u": "allow-events",
+    "v": "via",
+    "x": "session-expires",
+    "y": "identity",
+}
+
+_RESPONSE_START = b"SIP/2.0 "
+_REQUEST_END = b" SIP/2.0"
+# The first line of a real request fits well within this; a longer scan would
+# only cost time on binary payloads that are not SIP anyway.
+_FIRST_LINE_LIMIT = 2048
+_UPPER = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_DIGITS = frozenset(b"0123456789")
+
+
+def looks_like_sip(payload: bytes | memoryview) -> bool:
+    """Cheap test: does the first line read like a SIP request or response line?"""
+    if len(payload) < 12 or payload[0] not in _UPPER:  # rejects RTP (0x80..) at once
+        return False
+    head = bytes(payload[:_FIRST_LINE_LIMIT])
+    if head.startswith(_RESPONSE_START):
+        return head[8] in _DIGITS and head[9] in _DIGITS and head[10] in _DIGITS
+    end = head.find(b"\n")
+    line = (head if end < 0 else head[:end]).rstrip(b"\r")
+    if not line.endswith(_REQUEST_END):
+        return False
+    method, space, _ = line.partition(b" ")
+    return bool(space) and method.isalpha() and method.isupper()
+
+
+# ---------------------------------------------------------------- splitting helpers
+
+
+def split_top_level(text: str, separator: str) -> list[str]:
+    """Split on `separator` outside "quoted strings" and <angle-bracketed URIs>.
+
+    Header values such as `Contact: "Doe, J" <sip:a@b;x=1>, <sip:c@d>` need this:
+    commas and semicolons inside quotes or brackets are not separators.
+    """
+    if separator not in text:
+        return [text]
+    if '"' not in text and "<" not in text:
+        return text.split(separator)
+    parts: list[str] = []
+    start = 0
+    in_quotes = in_brackets = escaped = False
+    for index, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif in_quotes:
+            if char == "\\":
+                escaped = True
+            elif char == '"':
+                in_quotes = False
+        elif char == '"':
+            in_quotes = True
+        elif char == "<":
+            in_brackets = True
+        elif char == ">":
+            in_brackets = False
+        elif char == separator and not in_brackets:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return parts
+
+
+def _unquote(value: str) -> str:
+    """'"a \\"b\\""' -> 'a "b"'; unquoted values are only stripped."""
+    value = value.strip()
+    if len(value) < 2 or value[0] != '"' or value[-1] != '"':
+        return value
+    value = value[1:-1]
+    if "\\" not in value:
+        return value
+    chars: list[str] = []
+    escaped = False
+    for char in value:
+        if escaped or char != "\\":
+            chars.append(char)
+            escaped = False
+        else:
+            escaped = True
+    return "".join(chars)
+
+
+def parse_params(text: str) -> dict[str, str]:
+    """';name=value;flag' -> {"name": "value", "flag": ""} (names lower-cased)."""
+    params: dict[str, str] = {}
+    for item in split_top_level(text, ";"):
+        name, _, value = item.partition("=")
+        name = name.strip().lower()
+        if name:
+            # a repeated parameter (seen: two To tags) keeps its first value, as Wireshark does
+            params.setdefault(name, _unquote(value))
+    return params
+
+
+def _split_host_port(text: str) -> tuple[str, int | None]:
+    """'host:port', '[v6]:port' or a bare host; a bad port reads as None."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    else:  # bare host, or an unbracketed IPv6 address seen in the wild
+        host, port_text = text, ""
+    return host, decimal_number(port_text)
+
+
+# ---------------------------------------------------------------- header values
+
+
+def parse_name_addr(value: str) -> NameAddr:
+    """A From/To/Contact/Route value, name-addr (`"Bob" <sip:b@h>;tag=1`) or addr-spec."""
+    text = value.strip()
+    display: str | None = None
+    if text.startswith('"'):
+        index = 1
+        while index < len(text) and text[index] != '"':
+            index += 2 if text[index] == "\\" else 1
+        display = _unquote(text[: index + 1])
+        text = text[index + 1 :]
+    open_at = text.find("<")
+    if open_at >= 0:
+        if display is None:
+            display = text[:open_at].strip() or None
+        close_at = text.find(">", open_at)
+        if close_at < 0:
+            return NameAddr(uri=text[open_at + 1 :].strip(), display_name=display)
+        uri = text[open_at + 1 : close_at].strip()
+        rest = text[close_at + 1 :]
+    else:
+        # addr-spec: parameters after the URI belong to the header (RFC 3261 20.10).
+        uri, _, rest = text.strip().partition(";")
+        rest = ";" + rest if rest else ""
+    return NameAddr(uri=uri, display_name=display, params=parse_params(rest) if rest else {})
+
+
+def parse_via(value: str) -> Via | None:
+    """One Via value: `SIP/2.0/UDP host:port;branch=...;received=...;rport`."""
+    first, _, rest = value.strip().partition(";")
+    # LWS is allowed around the slashes of sent-protocol (RFC 3261 25.1).
+    first = "/".join(part.strip() for part in first.split("/"))
+    protocol, _, sent_by = first.partition(" ")
+    pieces = protocol.split("/")
+    if len(pieces) != 3 or not sent_by.strip():
+        return None
+    host, port = _split_host_port(sent_by)
+    params = parse_params(rest) if rest else {}
+    rport_text = params.get("rport")
+    rport = None if rport_text is None else decimal_number(rport_text) or 0
+    return Via(
+        transport=pieces[2].upper(),
+        host=host,
+        port=port,
+        branch=params.get("branch"),
+        received=params.get("received"),
+        rport=rport,
+        params=params,
+    )
+
+
+def parse_digest(value: str) -> DigestCredentials:
+    """Authorization / WWW-Authenticate / Proxy-* value: `Digest realm="x", nonce=y, ...`."""
+    text = value.strip()
+    scheme, _, rest = text.partition(" ")
+    params: dict[str, str] = {}
+    for item in split_top_level(rest, ","):
+        name, _, param = item.partition("=")
+        name = name.strip().lower()
+        if name:
+            params[name] = _unquote(param)
+    return DigestCredentials(scheme=scheme, params=params)
+
+
+def uri_parts(uri: str) -> tuple[str | None, str | None, int | None]:
+    """'sip:alice@example.com:5080;transport=tcp' -> ('alice', 'example.com', 5080).
+
+    A tel: URI yields (number, None, None); a URI without user part (None, host, port).
+    """
+    text = uri.strip().strip("<>")
+    scheme, colon, rest = text.partition(":")
+    if not colon:
+        rest = text
+    elif scheme.lower() == "tel":
+        return rest.split(";", 1)[0] or None, None, None
+    user: str | None = None
+    if "@" in rest:
+        userinfo, _, rest = rest.rpartition("@")
+        user = userinfo.split(":", 1)[0] or None  # drop a (deprecated) password
+    for stop in ";?":
+        rest = rest.split(stop, 1)[0]
+    host, port = _split_host_port(rest)
+    return user, host or None, port
+
+
+# ---------------------------------------------------------------- messages
+
+
+def _header_end(data: bytes, start: int = 0) -> tuple[int, int]:
+    """(end of header block, start of body); (-1, -1) when no blank line yet.
+
+    Accepts CRLF CRLF and bare LF line ends (LF LF, LF CRLF).
+    """
+    candidates = [i for i in (data.find(b"\n\r\n", start), data.find(b"\n\n", start)) if i >= 0]
+    if not candidates:
+        return -1, -1
+    end = min(candidates)
+    return end, end + (3 if data[end + 1 : end + 2] == b"\r" else 2)
+
+
+def _read_headers(lines: list[str], message: SipMessage) -> None:
+    headers = message.headers
+    for line in lines:
+        if not line.strip():
+            continue
+        if line[0] in " \t":
+            if headers:  # folded continuation (RFC 3261 7.3.1): joined with one space
+                name, value = headers[-1]
+                headers[-1] = (name, f"{value} {line.strip()}".strip())
+            else:
+                message.errors.append(f"continuation line without a header: {line.strip()[:60]!r}")
+            continue
+        name, colon, value = line.partition(":")
+        name = name.strip().lower()
+        if not colon or not name or " " in name:
+            message.errors.append(f"malformed header line: {line.strip()[:60]!r}")
+            continue
+        headers.append((COMPACT_FORMS.get(name, name), value.strip()))
+
+
+def _read_start_line(line: str, message: SipMessage) -> None:
+    if line.startswith("SIP/2.0 "):
+        code, _, reason = line[8:].partition(" ")
+        status = decimal_number(code) if len(code) == 3 else None
+        if status is not None:
+            message.status = status
+            message.reason = reason.strip()
+        else:
+            message.errors.append(f"bad status line: {line[:80]!r}")
+        return
+    parts = line.split(" ")
+    if len(parts) == 3 and parts[2] == "SIP/2.0" and parts[0].isalpha():
+        message.method, message.request_uri = parts[0].upper(), parts[1]
+    else:
+        message.errors.append(f"bad request line: {line[:80]!r}")
+
+
+def _read_body(data: bytes, body_start: int, message: SipMessage) -> None:
+    available = data[body_start:]
+    length_text = message.header("content-length")
+    if length_text is None:
+        message.body = available  # allowed on UDP (RFC 3261 18.3): the datagram ends it
+        return
+    length = decimal_number(length_text)
+    if length is None:
+        message.errors.append(f"bad Content-Length: {length_text[:40]!r}")
+        message.body = available
+        return
+    if len(available) < length:
+        message.errors.append(f"body shorter than Content-Length ({len(available)} of {length} bytes)")
+        message.body = available
+    elif len(available) > length and available[length:].strip():
+        message.errors.append(
+            f"{len(available) - length} bytes after the Content-Length body ({length} bytes)"
+        )
+        message.body = available
+    else:
+        message.body = available[:length]
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _sdp_in_multipart(content_type: str, body: bytes) -> bytes | None:
+    """The first application/sdp part of a simple multipart body (RFC 2046)."""
+    boundary = parse_params(content_type.partition(";")[2]).get("boundary")
+    if not boundary:
+        return None
+    for part in body.split(b"--" + boundary.encode("utf-8", "replace"))[1:]:
+        end, body_start = _header_end(part)
+        if end < 0:
+            continue
+        for line in part[:end].decode("utf-8", "replace").splitlines():
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-type" and _media_type(value) == "application/sdp":
+                return part[body_start:].rstrip(b"\r\n")
+    return None
+
+
+def _derive(message: SipMessage) -> None:
+    """Fill the convenience attributes analyses read instead of headers."""
+    message.call_id = message.header("call-id")
+    cseq = message.header("cseq")
+    if cseq is not None:
+        number, _, method = cseq.strip().partition(" ")
+        message.cseq = decimal_number(number)
+        if message.cseq is not None:
+            message.cseq_method = method.strip().upper() or None
+        else:
+            message.errors.append(f"bad CSeq: {cseq[:40]!r}")
+    for header in ("from", "to"):
+        value = message.header(header)
+        if value is not None:
+            setattr(message, f"{header}_addr", parse_name_addr(value))
+    for value in message.header_values("via"):
+        for item in split_top_level(value, ","):
+            via = parse_via(item)
+            if via is None:
+                message.errors.append(f"bad Via: {item.strip()[:60]!r}")
+            else:
+                message.vias.append(via)
+    for value in message.header_values("contact"):
+        for item in split_top_level(value, ","):
+            item = item.strip()
+            if item:
+                message.contacts.append(NameAddr(uri="*") if item == "*" else parse_name_addr(item))
+    expires = message.header("expires")
+    if expires is not None:
+        message.expires = decimal_number(expires)
+    content_type = message.header("content-type")
+    if content_type is None:
+        return
+    message.content_type = _media_type(content_type)
+    if message.content_type == "application/sdp":
+        message.sdp = parse_sdp(message.body)
+    elif message.content_type.startswith("multipart/"):
+        sdp_body = _sdp_in_multipart(content_type, message.body)
+        if sdp_body is not None:
+            message.sdp = parse_sdp(sdp_body)
+
+
+def parse_message(data: bytes) -> SipMessage:
+    """Parse one SIP message; damage is recorded in `errors`, never raised."""
+    data = bytes(data)
+    message = SipMessage(raw=data)
+    end, body_start = _header_end(data)
+    if end < 0:
+        message.errors.append("no blank line after the headers")
+        end = body_start = len(data)
+    lines = data[:end].decode("utf-8", "replace").split("\n")
+    first = lines[0].rstrip("\r")
+    _read_start_line(first, message)
+    _read_headers([line.rstrip("\r") for line in lines[1:]], message)
+    _read_body(data, body_start, message)
+    _derive(message)
+    return message
+
+
+# ---------------------------------------------------------------- streams
+
+MAX_HEADER_BLOCK = 64 * 1024
+# A Content-Length beyond this is taken as damage, not a body to wait for.
+MAX_BODY = 1024 * 1024
+
+
+def _content_length(header_block: bytes) -> int | None:
+    """Content-Length (or compact `l`) of a raw header block; 0 when absent, None when bad."""
+    for line in header_block.split(b"\n"):
+        name, colon, value = line.partition(b":")
+        if colon and name.strip().lower() in (b"content-length", b"l"):
+            return decimal_number(value)
+    return 0
+
+
+class SipStreamFramer:
+    """Cuts a SIP byte stream (TCP, RFC 3261 18.3) into messages; sans-I/O.
+
+    `feed` takes any chunking of the stream and returns the messages it
+    completes. Keep-alive CRLFs (RFC 5626 3.5.1) between messages are skipped;
+    garbage is skipped up to the next plausible start line.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._scanned = 0  # header-end search resumes here for the pending message
+        self.errors: list[str] = []
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buffer += data
+        messages: list[bytes] = []
+        while self._next_message(messages):
+            pass
+        return messages
+
+    def _next_message(self, messages: list[bytes]) -> bool:
+        """Consume one message or one piece of junk; False when more input is needed."""
+        buffer = self._buffer
+        skip = len(buffer) - len(buffer.lstrip(b"\r\n"))
+        if skip:
+            del buffer[:skip]
+            self._scanned = 0
+        if not buffer:
+            return False
+        line_end = buffer.find(b"\n", 0, MAX_HEADER_BLOCK)
+        if line_end < 0:
+            return self._drop_if_runaway()
+        if not looks_like_sip(buffer[: line_end + 1]):
+            self.errors.append(f"skipped {line_end + 1} bytes that do not start a SIP message")
+            del buffer[: line_end + 1]
+            self._scanned = 0
+            return True
+        end, body_start = _header_end(buffer, max(0, self._scanned - 2))
+        if end < 0:
+            self._scanned = len(buffer)
+            return self._drop_if_runaway()
+        length = _content_length(bytes(buffer[:end]))
+        if length is None or length > MAX_BODY:
+            self.errors.append("unusable Content-Length; message headers skipped")
+            del buffer[:body_start]
+            self._scanned = 0
+            return True
+        if len(buffer) < body_start + length:
+            self._scanned = end  # keep the found position; only the body is missing
+            return False
+        messages.append(bytes(buffer[: body_start + length]))
+        del buffer[: body_start + length]
+        self._scanned = 0
+        return True
+
+    def _drop_if_runaway(self) -> bool:
+        if len(self._buffer) <= MAX_HEADER_BLOCK:
+            return False
+        self.errors.append(f"dropped {len(self._buffer)} bytes: header block over {MAX_HEADER_BLOCK} bytes")
+        self._buffer.clear()
+        self._scanned = 0
+        return True

@@ -1,0 +1,259 @@
+// The page: window.sipdiag (the API the UI, power users and tests share) and the UI shell.
+import { inflateBase64 } from "./packed.js";
+import * as summaryView from "./views/summary.js";
+import * as findingsView from "./views/findings.js";
+import * as registrationsView from "./views/registrations.js";
+import * as callsView from "./views/calls.js";
+import * as dnsView from "./views/dns.js";
+import * as messagesView from "./views/messages.js";
+import * as redactView from "./views/redact.js";
+
+const TABS = [
+  ["findings", "Findings", findingsView],
+  ["registrations", "Registrations", registrationsView],
+  ["calls", "Calls", callsView],
+  ["dns", "DNS", dnsView],
+  ["messages", "SIP messages", messagesView],
+  ["redact", "Redact", redactView],
+];
+
+// Set by the single file's bootstrap: the worker's blob URL and the embedded assets.
+const embedded = globalThis.sipdiagEmbedded ?? null;
+
+// The single file's runtime files are inflated here and handed over (transferred, not copied).
+async function startWorker(worker) {
+  if (!embedded) {
+    worker.postMessage({ type: "init" });
+    return;
+  }
+  const paths = Object.keys(embedded.assets).filter((path) => !path.startsWith("static/"));
+  const files = Object.fromEntries(
+    await Promise.all(paths.map(async (path) => [path, await inflateBase64(embedded.assets[path])])),
+  );
+  worker.postMessage({ type: "init", files }, Object.values(files).map((bytes) => bytes.buffer));
+}
+
+function createEngine() {
+  const worker = new Worker(embedded ? embedded.workerURL : new URL("./worker.js", import.meta.url), {
+    name: "sipdiag-engine",
+  });
+  const pending = new Map();
+  const listeners = { progress: new Set(), ready: new Set() };
+  let nextId = 1;
+  let readyMs = null;
+  let settleReady;
+  const ready = new Promise((resolve, reject) => (settleReady = { resolve, reject }));
+
+  const emit = (event, detail) => listeners[event].forEach((listener) => listener(detail));
+  worker.onmessage = ({ data }) => {
+    if (data.type === "ready") {
+      readyMs = data.ms;
+      settleReady.resolve();
+      emit("ready", { ms: data.ms });
+    } else if (data.type === "boot-error") {
+      settleReady.reject(new Error(data.message));
+    } else if (data.type === "progress") {
+      emit("progress", { id: data.id, done: data.done, total: data.total });
+    } else {
+      const job = pending.get(data.id);
+      pending.delete(data.id);
+      if (data.type === "error") job.reject(new Error(data.message));
+      else job.resolve(data);
+    }
+  };
+  // A worker that dies (out of memory, failed script) must not leave a spinner turning.
+  worker.onerror = (event) => {
+    const error = new Error(`the engine stopped: ${event.message ?? "worker error"}`);
+    settleReady.reject(error);
+    pending.forEach((job) => job.reject(error));
+    pending.clear();
+  };
+  startWorker(worker).catch((error) => settleReady.reject(error));
+
+  function request(message) {
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ ...message, id });
+    });
+  }
+
+  return {
+    ready,
+    get readyMs() {
+      return readyMs;
+    },
+    async analyze(fileOrBlob) {
+      const result = await request({ type: "analyze", file: fileOrBlob });
+      return result.report;
+    },
+    async redact(fileOrBlob, { key = null, options = null } = {}) {
+      const result = await request({ type: "redact", file: fileOrBlob, key, options });
+      return { blob: result.blob, summary: result.summary };
+    },
+    on(event, listener) {
+      listeners[event].add(listener);
+      return () => listeners[event].delete(listener);
+    },
+  };
+}
+
+const api = createEngine();
+window.sipdiag = api;
+// Unhandled until someone awaits it; the status line reports the failure instead.
+api.ready.catch(() => {});
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  status: $("engine-status"),
+  progress: $("progress"),
+  error: $("error"),
+  result: $("result"),
+  summary: $("summary"),
+  tabs: $("tabs"),
+  panel: $("tab-panel"),
+  fileInput: $("file-input"),
+  sampleButton: $("sample-button"),
+  download: $("download-report"),
+  overlay: $("drop-overlay"),
+};
+let current = null; // {file, report}
+let currentTab = TABS[0][0];
+
+api.ready.then(
+  () => (ui.status.textContent = `engine ready (${(api.readyMs / 1000).toFixed(1)} s)`),
+  (error) => showError(error.message),
+);
+
+function showError(message) {
+  ui.error.textContent = message;
+  ui.error.hidden = false;
+}
+
+api.on("progress", ({ done, total }) => {
+  ui.progress.max = total || 1;
+  ui.progress.value = done;
+});
+
+async function open(file) {
+  ui.error.hidden = true;
+  ui.progress.hidden = false;
+  ui.progress.value = 0;
+  ui.status.textContent = api.readyMs === null ? `loading engine… then analyzing ${file.name}` : `analyzing ${file.name}…`;
+  try {
+    const report = await api.analyze(file);
+    current = { file, report };
+    ui.status.textContent = `analyzed ${file.name}`;
+    show(report);
+    // A cut-off file still yields a report; with nothing readable in it, say so up front.
+    if (report.capture.packets === 0) {
+      showError(`${file.name}: no packets could be read. ${report.capture.warnings.join(" ")}`.trim());
+    }
+  } catch (error) {
+    ui.status.textContent = `could not analyze ${file.name}`;
+    showError(`${file.name}: ${error.message}`);
+  } finally {
+    ui.progress.hidden = true;
+  }
+}
+
+const viewApi = {
+  get file() {
+    return current?.file ?? null;
+  },
+  redact: (options) => api.redact(current.file, options),
+  download,
+  selectTab,
+  // Evidence links: show these frames in the message list (null shows every message).
+  focusedFrames: null,
+  showFrames(frames) {
+    viewApi.focusedFrames = frames;
+    selectTab("messages");
+  },
+};
+
+function show(report) {
+  viewApi.focusedFrames = null;
+  ui.result.hidden = false;
+  ui.summary.replaceChildren();
+  summaryView.render(report, ui.summary, viewApi);
+  ui.tabs.replaceChildren(
+    ...TABS.map(([name, label]) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.role = "tab";
+      button.dataset.tab = name;
+      button.textContent = label;
+      button.addEventListener("click", () => selectTab(name));
+      return button;
+    }),
+  );
+  selectTab(currentTab);
+}
+
+function selectTab(name) {
+  currentTab = name;
+  for (const button of ui.tabs.children) button.setAttribute("aria-selected", String(button.dataset.tab === name));
+  ui.panel.replaceChildren();
+  const [, , view] = TABS.find(([tab]) => tab === name);
+  view.render(current.report, ui.panel, viewApi);
+}
+
+function download(blob, name) {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = name;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+}
+
+ui.download.addEventListener("click", () => {
+  const text = JSON.stringify(current.report, null, 1) + "\n";
+  download(new Blob([text], { type: "application/json" }), `${current.file.name}.sipdiag.json`);
+});
+
+ui.fileInput.addEventListener("change", () => {
+  if (ui.fileInput.files.length) open(ui.fileInput.files[0]);
+  ui.fileInput.value = ""; // choosing the same file again still analyzes it
+});
+
+async function sampleCapture() {
+  if (embedded) {
+    const packed = embedded.assets["static/sample.pcap"];
+    if (!packed) throw new Error("this build has no sample capture");
+    return new File([await inflateBase64(packed)], "sample.pcap");
+  }
+  const response = await fetch(new URL("../sample.pcap", import.meta.url));
+  if (!response.ok) throw new Error("this build has no sample capture");
+  return new File([await response.blob()], "sample.pcap");
+}
+
+ui.sampleButton.addEventListener("click", async () => {
+  try {
+    open(await sampleCapture());
+  } catch (error) {
+    showError(error.message);
+  }
+});
+
+// Drag and drop anywhere: the overlay says what will happen.
+let dragDepth = 0;
+document.addEventListener("dragenter", (event) => {
+  if (!event.dataTransfer.types.includes("Files")) return;
+  dragDepth++;
+  ui.overlay.hidden = false;
+});
+document.addEventListener("dragleave", () => {
+  if (--dragDepth <= 0) {
+    dragDepth = 0;
+    ui.overlay.hidden = true;
+  }
+});
+document.addEventListener("dragover", (event) => event.preventDefault());
+document.addEventListener("drop", (event) => {
+  event.preventDefault();
+  dragDepth = 0;
+  ui.overlay.hidden = true;
+  const [file] = event.dataTransfer.files;
+  if (file) open(file);
+});

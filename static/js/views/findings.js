@@ -1,0 +1,96 @@
+// Findings panel: the diagnosis, most severe first, each expandable to its
+// explanation, next steps and the frames that prove it. The registrations and
+// DNS views reuse `findingList` and `frameLinks` for their related findings.
+
+const SEVERITY_ORDER = { error: 0, warning: 1, info: 2 };
+
+// Small DOM builder: el("td", {className: "x"}, "text", childNode)
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key.startsWith("data-")) node.setAttribute(key, value);
+    else node[key] = value;
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+// Buttons that ask the shell to show these frames in the message list.
+export function frameLinks(frames, api) {
+  const span = el("span", { className: "finding-frames" });
+  for (const frame of frames) {
+    const link = el("button", { type: "button", className: "finding-frame", "data-frame": frame }, `#${frame}`);
+    link.addEventListener("click", (event) => {
+      event.stopPropagation();
+      api.showFrames([frame]);
+    });
+    span.append(link, " ");
+  }
+  return span;
+}
+
+export function sortFindings(findings) {
+  return [...findings].sort(
+    (a, b) =>
+      SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] ||
+      Math.min(...a.frames, Infinity) - Math.min(...b.frames, Infinity),
+  );
+}
+
+function findingItem(finding, api) {
+  const item = el("details", { className: `finding finding-${finding.severity}`, "data-code": finding.code });
+  item.append(
+    el(
+      "summary",
+      { className: "finding-head" },
+      el("span", { className: `finding-severity finding-severity-${finding.severity}` }, finding.severity),
+      el("code", { className: "finding-code" }, finding.code),
+      el("span", { className: "finding-summary" }, finding.summary),
+    ),
+    el("p", { className: "finding-explanation" }, finding.explanation),
+  );
+  if (finding.next_steps.length) {
+    item.append(
+      el("h4", { className: "finding-subhead" }, "Next steps"),
+      el("ol", { className: "finding-steps" }, finding.next_steps.map((step) => el("li", {}, step))),
+    );
+  }
+  const facts = [];
+  if (finding.status !== undefined) facts.push(`status ${finding.status}`);
+  if (finding.call_id !== undefined) facts.push(`Call-ID ${finding.call_id}`);
+  if (facts.length) item.append(el("p", { className: "finding-facts" }, facts.join(" · ")));
+  if (finding.frames.length) {
+    item.append(el("p", { className: "finding-evidence" }, "Evidence: ", frameLinks(finding.frames, api)));
+  }
+  return item;
+}
+
+export function findingList(findings, api) {
+  const list = el("div", { className: "finding-list" });
+  for (const finding of sortFindings(findings)) list.append(findingItem(finding, api));
+  return list;
+}
+
+export function render(report, container, api) {
+  container.replaceChildren();
+  const findings = report.findings;
+  const counts = { error: 0, warning: 0, info: 0 };
+  for (const finding of findings) counts[finding.severity] += 1;
+  container.append(
+    el(
+      "p",
+      { className: "finding-counts" },
+      Object.entries(counts).map(([severity, count]) =>
+        el("span", { className: `finding-count finding-severity-${severity}` }, `${count} ${severity}`),
+      ),
+    ),
+  );
+  if (!findings.length) {
+    container.append(el("p", { className: "finding-none" }, "No problems found in this capture."));
+    return;
+  }
+  container.append(findingList(findings, api));
+}

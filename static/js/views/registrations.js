@@ -1,0 +1,134 @@
+// Registrations tab: a per-registrar summary, then one row per REGISTER
+// sequence; clicking a row opens its message timeline, raw messages and the
+// findings about it.
+
+import { el, findingList, frameLinks } from "./findings.js";
+
+const SUMMARY_COLUMNS = ["Registrar", "Clients", "Sequences", "Registered", "Failed", "Failed by status", "Pattern"];
+const ROW_COLUMNS = ["Client", "AOR", "Registrar", "Outcome", "Final", "Challenges", "Requests (retx)", "Expires req/granted"];
+
+function table(className, columns, rows) {
+  return el(
+    "table",
+    { className },
+    el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
+    el("tbody", {}, rows),
+  );
+}
+
+function show(value) {
+  return value === null || value === undefined ? "–" : String(value);
+}
+
+function summaryTable(registrars) {
+  const rows = registrars.map((r) =>
+    el(
+      "tr",
+      { className: `reg-pattern-${r.pattern}` },
+      el("td", {}, r.registrar),
+      el("td", {}, r.clients),
+      el("td", {}, r.sequences),
+      el("td", {}, r.registered),
+      el("td", {}, r.failed),
+      el("td", {}, Object.entries(r.failed_by_status).map(([status, n]) => `${status}×${n}`).join(", ") || "–"),
+      el("td", {}, r.pattern.replace("_", " ")),
+    ),
+  );
+  return table("reg-summary", SUMMARY_COLUMNS, rows);
+}
+
+function timeline(row, messagesByFrame, api) {
+  const start = row.timeline.length ? row.timeline[0].time : 0;
+  const lines = row.timeline.map((entry) =>
+    el(
+      "tr",
+      { className: `reg-step reg-step-${entry.direction}${entry.retransmission ? " reg-step-retx" : ""}` },
+      el("td", {}, frameLinks([entry.frame], api)),
+      el("td", {}, `+${(entry.time - start).toFixed(3)} s`),
+      el("td", {}, entry.direction === "request" ? "→" : "←"),
+      el("td", {}, entry.label, entry.retransmission ? " (retransmission)" : ""),
+      el("td", {}, `CSeq ${show(entry.cseq)}`),
+      el("td", {}, entry.credentials ? "credentials" : ""),
+      el("td", {}, entry.expires === null ? "" : `expires ${entry.expires}`),
+    ),
+  );
+  const raw = el(
+    "details",
+    { className: "reg-raw" },
+    el("summary", {}, "Raw messages"),
+    row.timeline.map((entry) =>
+      el("pre", { className: "reg-raw-message" }, `#${entry.frame}\n`, messagesByFrame.get(entry.frame)?.text ?? ""),
+    ),
+  );
+  return [el("table", { className: "reg-timeline" }, el("tbody", {}, lines)), raw];
+}
+
+function detailRow(row, report, messagesByFrame, api) {
+  const related = report.findings.filter((f) => f.call_id === row.call_id);
+  const cell = el(
+    "td",
+    { colSpan: ROW_COLUMNS.length, className: "reg-detail" },
+    el(
+      "p",
+      { className: "reg-detail-facts" },
+      `Call-ID ${row.call_id} · Contact ${show(row.contact)} · ${row.transport}`,
+      row.user_agent ? ` · ${row.user_agent}` : "",
+      row.refresh_intervals.length ? ` · refreshed every ${row.refresh_intervals.join(", ")} s` : "",
+    ),
+    timeline(row, messagesByFrame, api),
+    related.length ? findingList(related, api) : null,
+  );
+  return el("tr", { className: "reg-detail-row", hidden: true }, cell);
+}
+
+function sequenceRows(row, report, messagesByFrame, api) {
+  const main = el(
+    "tr",
+    { className: "reg-row", tabIndex: 0, "data-call-id": row.call_id },
+    el("td", {}, row.client),
+    el("td", {}, show(row.aor)),
+    el("td", {}, row.registrar),
+    el("td", {}, el("span", { className: `reg-outcome reg-outcome-${row.outcome}` }, row.outcome.replace("_", " "))),
+    el("td", {}, show(row.final_status)),
+    el("td", {}, row.challenges),
+    el("td", {}, `${row.requests} (${row.retransmissions})`),
+    el("td", {}, `${show(row.expires_requested)} / ${show(row.expires_granted)}`),
+  );
+  const detail = detailRow(row, report, messagesByFrame, api);
+  const toggle = () => {
+    detail.hidden = !detail.hidden;
+    main.classList.toggle("reg-row-open", !detail.hidden);
+  };
+  main.addEventListener("click", toggle);
+  main.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      toggle();
+    }
+  });
+  return [main, detail];
+}
+
+export function render(report, container, api) {
+  container.replaceChildren();
+  const rows = report.registrations;
+  if (!rows.length) {
+    const dnsSuspect = report.findings.some((f) => f.code === "NO_REGISTER_DNS_SUSPECT");
+    container.append(
+      el(
+        "p",
+        { className: "reg-empty" },
+        "No REGISTER in this capture.",
+        dnsSuspect ? " SIP-related DNS lookups failed: see the DNS tab." : "",
+      ),
+    );
+    return;
+  }
+  const messagesByFrame = new Map(report.sip_messages.map((m) => [m.frame, m]));
+  container.append(
+    el("h3", { className: "reg-heading" }, "Registrars"),
+    summaryTable(report.registrars ?? []),
+    el("h3", { className: "reg-heading" }, `Registration sequences (${rows.length})`),
+    table("reg-table", ROW_COLUMNS, rows.map((row) => sequenceRows(row, report, messagesByFrame, api))),
+  );
+}

@@ -1,0 +1,196 @@
+// The engine host: this worker owns Pyodide so the page never freezes. It is a
+// classic worker (no import/export, no import.meta; it loads Pyodide with
+// dynamic import()): Chromium refuses module workers made from blob: URLs in a
+// file:// page, and the single file has to work from file://.
+// Protocol (docs/DESIGN.md "page worker protocol"):
+//   page -> {type:"init", files?}             worker -> {type:"ready", ms} | {type:"boot-error", message}
+//   page -> {type:"analyze", id, file}        worker -> {type:"progress", id, done, total}* then
+//                                                       {type:"result", id, report} | {type:"error", id, message}
+//   page -> {type:"redact", id, file, key, options}
+//                                             worker -> progress* then {type:"result", id, blob, summary} | error
+// `files` is present only in the single-file build: the site's files as bytes
+// ({path: Uint8Array}), served to Pyodide by an in-memory fetch (there is no
+// server). The page inflates them; the worker makes its own blob: URLs, as a
+// blob worker of a file:// page cannot import the page's blob: URLs.
+
+const DPKT_WHEEL = "py/dpkt-1.9.8-py3-none-any.whl";
+const ENGINE_ARCHIVE = "py/sipdiag.zip";
+const CHUNK_SIZE = 4 * 1024 * 1024;
+// Where the single file's embedded assets appear to live; never a network address.
+const EMBEDDED_ROOT = "embedded:/";
+
+// Python side of the protocol: every step returns JSON text {"value": ...} or
+// {"error": "one line"}, so the page shows a sentence, never a traceback.
+const GLUE = `
+import json, sysconfig, traceback
+import sipdiag
+
+jobs = {}
+
+def guard(step):
+    try:
+        return json.dumps({"value": step()})
+    except sipdiag.CaptureError as error:
+        return json.dumps({"error": str(error)})
+    except Exception as error:
+        traceback.print_exc()  # the full story goes to the browser console for developers
+        return json.dumps({"error": f"the engine failed on this file ({type(error).__name__}: {error})"})
+
+def analyze_start(job, name):
+    def step():
+        jobs[job] = sipdiag.CaptureAnalysis(name)
+    return guard(step)
+
+def analyze_feed(job, chunk):
+    def step():
+        jobs[job].feed(chunk.to_bytes())
+    return guard(step)
+
+def analyze_finish(job):
+    return guard(lambda: jobs.pop(job).finish())
+
+def redact_start(job, name, key, options_json):
+    def step():
+        try:
+            from sipdiag import redact
+        except ImportError:
+            raise RuntimeError("redaction is not available in this build of the engine") from None
+        options = json.loads(options_json)
+        redaction_options = redact.RedactionOptions(**options) if options else None
+        jobs[job] = (redact.CaptureRedactor(name, key or None, redaction_options), [])
+    return guard(step)
+
+def redact_feed(job, chunk):
+    def step():
+        redactor, output = jobs[job]
+        output.append(redactor.feed(chunk.to_bytes()))
+    return guard(step)
+
+def redact_finish(job):
+    def step():
+        redactor, output = jobs[job]
+        output.append(redactor.finish())
+        return redactor.verify(output)
+    return guard(step)
+
+def redact_output(job):
+    _, output = jobs.pop(job)
+    return b"".join(output)
+
+def drop(job):
+    jobs.pop(job, None)
+`;
+
+let glue = null;
+
+const CONTENT_TYPES = { mjs: "text/javascript", wasm: "application/wasm", json: "application/json" };
+
+// Pyodide fetches its runtime files from indexURL; in the single file they come
+// from memory, and anything else is refused: nothing may leave the page.
+function serveFromMemory(files) {
+  globalThis.fetch = async (input) => {
+    const url = String(input instanceof Request ? input.url : input);
+    const bytes = url.startsWith(EMBEDDED_ROOT) ? files[url.slice(EMBEDDED_ROOT.length)] : undefined;
+    if (!bytes) throw new TypeError(`sipdiag: refused to fetch ${url} (not part of this page)`);
+    const type = CONTENT_TYPES[url.split(".").pop()] ?? "application/octet-stream";
+    return new Response(bytes, { headers: { "Content-Type": type } });
+  };
+}
+
+async function moduleFromBytes(bytes) {
+  return import(URL.createObjectURL(new Blob([bytes], { type: "text/javascript" })));
+}
+
+async function boot(files) {
+  const started = performance.now();
+  // Pyodide refuses classic workers because it would load its scripts with
+  // importScripts; it probes for that function. This worker loads everything
+  // with import(), so it hides importScripts and Pyodide takes the module path.
+  self.importScripts = undefined;
+  let root, loadPyodide, createPyodideModule;
+  if (files) {
+    serveFromMemory(files);
+    root = EMBEDDED_ROOT;
+    ({ loadPyodide } = await moduleFromBytes(files["pyodide/pyodide.mjs"]));
+    // pyodide.mjs would import pyodide.asm.mjs from indexURL; a module import cannot use our fetch.
+    createPyodideModule = (await moduleFromBytes(files["pyodide/pyodide.asm.mjs"])).default;
+  } else {
+    root = new URL("../../", self.location.href).href; // this file is static/js/worker.js
+    ({ loadPyodide } = await import(root + "pyodide/pyodide.mjs"));
+  }
+  const pyodide = await loadPyodide({
+    indexURL: root + "pyodide/",
+    packages: [root + DPKT_WHEEL],
+    createPyodideModule,
+    stdout: (line) => console.log(line),
+    stderr: (line) => console.warn(line),
+  });
+  const engine = await (await fetch(root + ENGINE_ARCHIVE)).arrayBuffer();
+  const sitePackages = pyodide.runPython("import sysconfig; sysconfig.get_paths()['purelib']");
+  pyodide.unpackArchive(engine, "zip", { extractDir: sitePackages });
+  const namespace = pyodide.globals.get("dict")();
+  pyodide.runPython(GLUE, { globals: namespace });
+  glue = new Map(
+    ["analyze_start", "analyze_feed", "analyze_finish", "redact_start", "redact_feed", "redact_finish",
+     "redact_output", "drop"].map((name) => [name, namespace.get(name)]),
+  );
+  return performance.now() - started;
+}
+
+function call(name, ...args) {
+  const outcome = JSON.parse(glue.get(name)(...args));
+  if ("error" in outcome) throw new EngineError(outcome.error);
+  return outcome.value;
+}
+
+class EngineError extends Error {}
+
+// Feeds the file in slices so memory stays bounded and progress can be shown.
+async function feedFile(id, file, feedName) {
+  const total = file.size;
+  postMessage({ type: "progress", id, done: 0, total });
+  for (let done = 0; done < total; ) {
+    const chunk = new Uint8Array(await file.slice(done, done + CHUNK_SIZE).arrayBuffer());
+    call(feedName, id, chunk);
+    done += chunk.length;
+    postMessage({ type: "progress", id, done, total });
+  }
+}
+
+async function analyze({ id, file }) {
+  call("analyze_start", id, file.name ?? "capture");
+  await feedFile(id, file, "analyze_feed");
+  return { report: call("analyze_finish", id) };
+}
+
+async function redact({ id, file, key, options }) {
+  call("redact_start", id, file.name ?? "capture", key ?? "", JSON.stringify(options ?? {}));
+  await feedFile(id, file, "redact_feed");
+  const summary = call("redact_finish", id);
+  const output = glue.get("redact_output")(id);
+  const bytes = output.toJs();
+  output.destroy();
+  return { blob: new Blob([bytes], { type: file.type || "application/octet-stream" }), summary };
+}
+
+let ready = null;
+
+self.onmessage = async ({ data }) => {
+  if (data.type === "init") {
+    ready = boot(data.files);
+    ready.then(
+      (ms) => postMessage({ type: "ready", ms }),
+      (error) => postMessage({ type: "boot-error", message: `the engine could not start: ${error.message ?? error}` }),
+    );
+    return;
+  }
+  const jobs = { analyze, redact };
+  try {
+    await ready;
+    postMessage({ type: "result", id: data.id, ...(await jobs[data.type](data)) });
+  } catch (error) {
+    if (glue) glue.get("drop")(data.id);
+    const message = error instanceof EngineError ? error.message : `the engine failed: ${error.message ?? error}`;
+    postMessage({ type: "error", id: data.id, message: message.split("\n")[0] });
+  }
+};

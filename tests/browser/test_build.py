@@ -1,0 +1,76 @@
+"""build.py's output: exactly the runtime files the page needs, pinned inputs,
+reproducible archives, and nothing that points outside the page."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import urllib.request
+import zipfile
+
+import build
+from conftest import REPO
+
+CSP = re.compile(r'http-equiv="Content-Security-Policy" content="([^"]*)"')
+# The only URL allowed in our own page files: the SVG namespace name (never fetched).
+FOREIGN_URL = re.compile(r"https?://(?!www\.w3\.org/2000/svg)")
+
+
+def csp_directives(html: str) -> dict[str, str]:
+    policy = CSP.search(html).group(1)
+    return dict(part.strip().split(" ", 1) for part in policy.split(";") if part.strip())
+
+
+def test_dist_holds_only_the_runtime_files_the_page_loads(site):
+    assert sorted(p.name for p in (site.directory / "pyodide").iterdir()) == sorted(build.PYODIDE_FILES)
+    assert sorted(p.name for p in (site.directory / "py").iterdir()) == [build.DPKT_WHEEL, build.ENGINE_ARCHIVE]
+    wheel = (site.directory / "py" / build.DPKT_WHEEL).read_bytes()
+    assert hashlib.sha256(wheel).hexdigest() == build.DPKT_SHA256
+
+
+def test_engine_archive_is_the_package_and_reproducible(site):
+    archive = (site.directory / "py" / build.ENGINE_ARCHIVE).read_bytes()
+    with zipfile.ZipFile(io.BytesIO(archive)) as packed:
+        contents = {name: packed.read(name) for name in packed.namelist()}
+    sources = {p.relative_to(REPO / "py").as_posix(): p.read_bytes() for p in (REPO / "py" / "sipdiag").rglob("*.py")}
+    assert contents == sources
+    assert build.engine_archive() == archive
+
+
+def test_single_file_is_reproducible(site):
+    engine = (site.directory / "py" / build.ENGINE_ARCHIVE).read_bytes()
+    wheel = (site.directory / "py" / build.DPKT_WHEEL).read_bytes()
+    assert build.single_file(engine, wheel) == (site.directory / "sipdiag.html").read_text()
+
+
+def test_modules_come_after_their_imports():
+    order = [module["path"] for module in build.js_modules()]
+    for position, module in enumerate(build.js_modules()):
+        assert all(order.index(target) < position for target in module["imports"].values())
+    assert order.index("static/js/views/summary.js") < order.index("static/js/app.js")
+
+
+def test_pages_allow_nothing_outside_themselves(site):
+    folder = csp_directives((site.directory / "index.html").read_text())
+    assert folder["default-src"] == "'self'"
+    assert folder["connect-src"] == "'self'"
+    single = csp_directives((site.directory / "sipdiag.html").read_text())
+    assert single["default-src"] == "'none'"
+    assert single["connect-src"] == "'none'"
+    for policy in (folder, single):
+        assert not any("http" in value or "*" in value or "unsafe-eval" in value.replace("wasm-unsafe-eval", "")
+                       for value in policy.values())
+
+
+def test_our_page_files_name_no_outside_url():
+    files = [REPO / "index.html", *(p for p in (REPO / "static").rglob("*") if p.suffix in (".js", ".css", ".html", ".svg"))]
+    offenders = [str(p.relative_to(REPO)) for p in files if FOREIGN_URL.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []
+
+
+def test_server_sends_module_and_wasm_types(site):
+    for path, content_type in [("pyodide/pyodide.mjs", "text/javascript"), ("pyodide/pyodide.asm.wasm", "application/wasm"),
+                               ("static/js/app.js", "text/javascript"), ("index.html", "text/html")]:
+        with urllib.request.urlopen(site.base_url + path) as response:
+            assert response.headers["Content-Type"].split(";")[0] == content_type, path

@@ -1,0 +1,48 @@
+"""Calls tab: the ladder of a call has one arrow per SIP message and exports SVG and PNG."""
+
+from pathlib import Path
+
+from conftest import cli_report
+
+REPO = Path(__file__).resolve().parents[2]
+CAPTURE = REPO.parent / "shared" / "captures" / "sngrep__aaa.pcap"
+
+
+def open_capture(page, path: Path) -> None:
+    page.set_input_files("#file-input", str(path))
+    page.locator("#engine-status", has_text=f"analyzed {path.name}").wait_for(timeout=60_000)
+
+
+def test_ladder_renders_and_exports(page_ready, tmp_path):
+    expected = cli_report(CAPTURE)
+    page = page_ready.page
+    open_capture(page, CAPTURE)
+    page.locator('#tabs [data-tab="calls"]').click()
+    rows = page.locator("#tab-panel .call-row")
+    assert rows.count() == len(expected["calls"]) == 4
+    call = expected["calls"][0]  # INVITE retransmitted, CANCELs retransmitted, 408
+    rows.first.click()
+    svg = page.locator("#tab-panel svg.ladder-svg")
+    assert svg.locator(".ladder-arrow").count() == len(call["frames"])
+    assert svg.locator(".ladder-retransmission").count() == len(call["retransmission_frames"]) > 0
+    assert svg.locator(".ladder-host").count() == len(call["hosts"])
+
+    page.locator("#tab-panel .ladder-collapse").check()
+    collapsed = len(call["frames"]) - len(call["retransmission_frames"])
+    assert page.locator("#tab-panel svg.ladder-svg .ladder-arrow").count() == collapsed
+
+    page.locator("#tab-panel svg.ladder-svg .ladder-arrow").first.click()
+    assert "INVITE sip:" in page.locator("#tab-panel .ladder-message").inner_text()
+
+    with page.expect_download() as svg_download:
+        page.locator("#tab-panel .ladder-export-svg").click()
+    saved = tmp_path / "ladder.svg"
+    svg_download.value.save_as(saved)
+    text = saved.read_text()
+    assert text.startswith("<svg") and text.count('class="ladder-arrow') == collapsed
+
+    with page.expect_download() as png_download:
+        page.locator("#tab-panel .ladder-export-png").click()
+    png = tmp_path / "ladder.png"
+    png_download.value.save_as(png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000

@@ -1,0 +1,151 @@
+"""The folder site over http://127.0.0.1: the page's report is the CLI's report,
+errors are sentences, and nothing leaves the origin."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, analyze_in_page, cli_report
+
+# Different link layers, transports and sizes; the largest is ~0.9 MB of RTP.
+CAPTURES = [
+    "pcapplusplus__sip_resp.pcap",
+    "heplify__sip_ipv4_tcp.pcap",
+    "heplify__sip_ipv6_udp.pcap",
+    "heplify__sip_tcp_websocket.pcap",
+    "isa__sip.pcap.pcapng",
+    "ndpi__gre_sip.pcapng",
+    "redrabbit__sip-rtp-g711.pcap",
+    "heplify__rtp_rtcp_sip_ipv4_udp.pcap",
+    "suricataverify__dns-srv-sip.pcap",
+    "sngrep__tlssaved.pcap",
+]
+
+JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000") + b"\x00" * 64
+
+
+def cli_error(path) -> str:
+    """The CLI's one-line complaint about a file it cannot read (it exits 2)."""
+    completed = subprocess.run([sys.executable, "-m", "sipdiag", "analyze", str(path), "--json"], cwd=REPO,
+                               env={**os.environ, "PYTHONPATH": str(REPO / "py")}, capture_output=True, text=True)
+    assert completed.returncode == 2, completed.stderr
+    return completed.stderr.strip().split(f"{path}: ", 1)[1]
+
+
+def test_page_paints_before_engine_is_ready(browser, site):
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        # Hold the engine back: the page must already say what is going on.
+        page.route("**/pyodide/pyodide.asm.wasm", lambda route: None)
+        page.goto(site.base_url)
+        assert page.inner_text("#engine-status") == "loading engine…"
+        assert "Your capture never leaves this computer" in page.inner_text("#privacy")
+        assert page.is_visible("#sample-button")
+    finally:
+        context.close()
+
+
+def test_file_input_report_equals_cli(page_ready, sample_capture, tmp_path):
+    page = page_ready.page
+    page.set_input_files("#file-input", str(sample_capture))
+    page.wait_for_selector("#capture-summary")
+    assert page.inner_text("#engine-status") == f"analyzed {sample_capture.name}"
+    assert page.is_hidden("#progress")
+    with page.expect_download() as download:
+        page.click("#download-report")
+    saved = tmp_path / "report.json"
+    download.value.save_as(saved)
+    assert download.value.suggested_filename == f"{sample_capture.name}.sipdiag.json"
+    assert json.loads(saved.read_text()) == cli_report(sample_capture)
+
+
+@pytest.mark.parametrize("name", CAPTURES)
+def test_api_report_equals_cli(page_ready, shared_captures, name):
+    assert analyze_in_page(page_ready, shared_captures / name) == cli_report(shared_captures / name)
+
+
+def test_progress_events_follow_the_chunks(page_ready, shared_captures, tmp_path):
+    # A pcap over one 4 MiB chunk: one capture's records repeated after its file header.
+    original = (shared_captures / "heplify__rtp_rtcp_sip_ipv4_udp.pcap").read_bytes()
+    path = tmp_path / "long.pcap"
+    path.write_bytes(original + original[24:] * 5)
+    page_ready.page.evaluate("""() => {
+      window.progressEvents = [];
+      window.sipdiag.on("progress", ({ done, total }) => window.progressEvents.push([done, total]));
+    }""")
+    analyze_in_page(page_ready, path)
+    size = path.stat().st_size
+    assert page_ready.page.evaluate("window.progressEvents") == [[0, size], [4 << 20, size], [size, size]]
+
+
+def test_sip_messages_tab_shows_message_text(page_ready, sample_capture):
+    page = page_ready.page
+    page.set_input_files("#file-input", str(sample_capture))
+    page.wait_for_selector("#capture-summary")
+    first = cli_report(sample_capture)["sip_messages"][0]
+    page.click('#tabs button[data-tab="messages"]')
+    row = page.locator(f'tr[data-frame="{first["frame"]}"]').first
+    assert first["call_id"] in row.inner_text()
+    row.click()
+    assert page.locator("pre.message-text").text_content() == first["text"]
+
+
+@pytest.mark.parametrize("content", [JPEG, b""], ids=["jpeg", "empty"])
+def test_non_capture_shows_error_sentence(page_ready, tmp_path, content):
+    path = tmp_path / "not-a-capture.pcap"
+    path.write_bytes(content)
+    page = page_ready.page
+    page.set_input_files("#file-input", str(path))
+    page.wait_for_selector("#error:not([hidden])")
+    text = page.inner_text("#error")
+    assert text == f"{path.name}: {cli_error(path)}"
+    assert "Traceback" not in text
+    assert page.is_hidden("#progress")
+    assert page.inner_text("#engine-status") == f"could not analyze {path.name}"
+
+
+def test_capture_cut_inside_its_header_says_nothing_was_read(page_ready, shared_captures, tmp_path):
+    path = tmp_path / "cut.pcap"
+    path.write_bytes((shared_captures / "pcapplusplus__sip_resp.pcap").read_bytes()[:14])
+    page = page_ready.page
+    page.set_input_files("#file-input", str(path))
+    page.wait_for_selector("#error:not([hidden])")
+    [warning] = cli_report(path)["capture"]["warnings"]
+    assert page.inner_text("#error") == f"cut.pcap: no packets could be read. {warning}"
+
+
+def test_capture_cut_mid_record_shows_its_warning(page_ready, shared_captures, tmp_path):
+    path = tmp_path / "cut.pcap"
+    path.write_bytes((shared_captures / "heplify__sip_ipv4_tcp.pcap").read_bytes()[:5000])
+    expected = cli_report(path)
+    assert expected["capture"]["packets"] > 0 and expected["capture"]["warnings"]
+    page = page_ready.page
+    page.set_input_files("#file-input", str(path))
+    page.locator("#engine-status", has_text="analyzed cut.pcap").wait_for()
+    assert page.is_hidden("#error")
+    assert page.locator("ul.warnings li").all_inner_texts() == expected["capture"]["warnings"]
+    assert analyze_in_page(page_ready, path) == expected
+
+
+def test_no_request_leaves_the_origin(page_ready, shared_captures):
+    analyze_in_page(page_ready, shared_captures / "pcapplusplus__sip_resp.pcap")
+    # the recorder works: it saw the engine's own files being fetched
+    assert any(url.endswith("/pyodide/pyodide.asm.wasm") for url in page_ready.requests)
+    assert page_ready.foreign_requests() == []
+
+
+def test_sample_button_analyzes_the_built_in_sample(page_ready, site):
+    sample = site.directory / "static" / "sample.pcap"
+    if not sample.exists():
+        pytest.skip("no static/sample.pcap in this tree yet")
+    page = page_ready.page
+    page.click("#sample-button")
+    page.locator("#engine-status", has_text="analyzed sample.pcap").wait_for()
+    expected = cli_report(sample)
+    assert page.locator('#capture-summary dt:text-is("Packets") + dd').inner_text() == str(expected["capture"]["packets"])
+    assert page.locator('#capture-summary dt:text-is("SIP messages") + dd').inner_text() == str(len(expected["sip_messages"]))
