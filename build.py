@@ -42,7 +42,7 @@ SERVE_PORT = 8000
 APT_PACKAGES = {"chromium": "/usr/bin/chromium", "tshark": "/usr/bin/tshark"}
 
 # The marked parts of index.html that the single file replaces (build fails if they move).
-STYLESHEET_TAG = '<link rel="stylesheet" href="static/css/app.css">'
+STYLESHEET_LINK = re.compile(r'<link rel="stylesheet" href="(static/css/[\w.-]+\.css)">')
 ICON_TAG = '<link rel="icon" href="static/icons/sipdiag.svg" type="image/svg+xml">'
 APP_SCRIPT_TAG = '<script type="module" src="static/js/app.js"></script>'
 CSP_PATTERN = re.compile(r'<meta http-equiv="Content-Security-Policy" content="[^"]*">')
@@ -166,7 +166,6 @@ def csp_hash(text: str) -> str:
 def single_file(engine: bytes, wheel: bytes) -> str:
     """dist/sipdiag.html: the whole site in one file that works from file://."""
     html = (ROOT / "index.html").read_text(encoding="utf-8")
-    css = (ROOT / "static" / "css" / "app.css").read_text(encoding="utf-8")
     icon = (ROOT / "static" / "icons" / "sipdiag.svg").read_bytes()
     assets = {f"pyodide/{name}": packed((PYODIDE_DIR / name).read_bytes()) for name in PYODIDE_FILES}
     assets[f"py/{DPKT_WHEEL}"] = packed(wheel)
@@ -178,15 +177,19 @@ def single_file(engine: bytes, wheel: bytes) -> str:
     # "</" cannot appear inside the JSON script element, or the HTML parser would end it early.
     payload = json.dumps(embedded, separators=(",", ":")).replace("</", "<\\/")
     bootstrap = BOOTSTRAP.read_text(encoding="utf-8")
-    style = f"\n{css}"
+    # Each stylesheet link becomes an inline <style>, allowed by its hash.
+    def style_text(href: str) -> str:
+        return "\n" + (ROOT / href).read_text(encoding="utf-8")
+
+    styles = [style_text(href) for href in STYLESHEET_LINK.findall(html)]
+    html = STYLESHEET_LINK.sub(lambda link: f"<style>{style_text(link.group(1))}</style>", html)
     csp = ("default-src 'none'; "
            f"script-src {csp_hash(bootstrap)} blob: 'wasm-unsafe-eval'; "
            "worker-src blob:; "
-           f"style-src {csp_hash(style)}; "
+           f"style-src {' '.join(csp_hash(style) for style in styles)}; "
            "img-src data: blob:; connect-src 'none'; "
            "base-uri 'none'; form-action 'none'; object-src 'none'")
     replacements = {
-        STYLESHEET_TAG: f"<style>{style}</style>",
         ICON_TAG: '<link rel="icon" type="image/svg+xml" href="data:image/svg+xml;base64,'
                   + base64.b64encode(icon).decode() + '">',
         APP_SCRIPT_TAG: '<script type="application/json" id="sipdiag-embedded">' + payload + "</script>\n"

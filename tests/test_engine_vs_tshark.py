@@ -26,13 +26,13 @@ SHARED = REPO.parent / "shared" / "captures"
 CAPTURES = sorted(SHARED.glob("*.pcap*")) + sorted((REPO / "tests" / "fixtures").rglob("*.pcap*"))
 TYPE_NUMBERS = {name: number for number, name in TYPE_NAMES.items()}
 
-# Where tshark is wrong, in our judgement: (file, frame) -> (CSeq number, reason).
+# Where tshark is wrong, in our judgement: (file, frame) -> CSeq number. In
+# these messages of snort3demo__digium.pcap (Zoiper behind Asterisk) the
+# Call-ID line ends in CR CR LF; tshark still shows the next line
+# "CSeq: 102 INVITE" but fills no sip.CSeq field, although the header is intact.
 TSHARK_MISSED_CSEQ = {
-    ("snort3demo__digium.pcap", 6): (
-        "102",
-        "the Call-ID line ends in CR CR LF; tshark still shows the next line 'CSeq: 102 INVITE' "
-        "but fills no sip.CSeq field, although the header is intact",
-    ),
+    ("snort3demo__digium.pcap", frame): cseq
+    for frame, cseq in ((6, "102"), (8, "102"), (11, "1"), (12, "2"), (15, "103"), (16, "103"), (19, "2"))
 }
 
 SIP_FIELDS = ["frame.number", "sip.Method", "sip.Status-Code", "sip.Call-ID", "sip.CSeq.seq"]
@@ -57,7 +57,7 @@ def tshark_sip(path: Path) -> list[tuple]:
         return truth
     rows = _tshark(path, "sip && !icmp && !icmpv6", SIP_FIELDS)
     return [
-        (int(frame), methods, statuses, call_ids, cseqs or TSHARK_MISSED_CSEQ.get((path.name, int(frame)), ("",))[0])
+        (int(frame), methods, statuses, call_ids, cseqs or TSHARK_MISSED_CSEQ.get((path.name, int(frame)), ""))
         for frame, methods, statuses, call_ids, cseqs in rows
     ]
 

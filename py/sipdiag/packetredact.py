@@ -20,7 +20,9 @@ from typing import Callable
 from .addressmap import AddressMap
 from .checksums import internet_checksum, ipv4_pseudo_header, ipv6_pseudo_header, transport_checksum
 from .sip import looks_like_sip
-from .textredact import Pseudonyms, RedactionOptions, TextRedactor
+from .websocket import starts_http
+from .wsredact import frames_incomplete, handshake_end, rewrite_frames
+from .textredact import HEADER_END, Pseudonyms, RedactionOptions, TextRedactor, looks_like_domain
 
 Wrap = Callable[[bytes], None]
 
@@ -35,6 +37,9 @@ PPP_IPV4, PPP_IPV6 = 0x0021, 0x0057
 IPV6_EXTENSIONS = (0, 43, 60)
 IPV6_FRAGMENT = 44
 DNS_PORTS = (53, 5353, 5355)
+DHCP_PORTS = (67, 68)
+DHCP_ADDRESS_OPTIONS = frozenset((3, 6, 28, 50, 54))  # router, DNS servers, broadcast, requested, server id
+DHCP_HOST_NAME, DHCP_CLIENT_ID = 12, 61
 VXLAN_PORT = 4789
 ICMP_ERRORS = (3, 4, 5, 11, 12)
 ICMPV6_ERRORS = (1, 2, 3, 4)
@@ -58,6 +63,21 @@ def split_like(original_sizes: list[int], total: int, unit: int = 1) -> list[int
     return sizes + [remaining]
 
 
+class PackedAddressCache:
+    """Header addresses by their bytes: the hot path meets the same few
+    addresses millions of times and need not build ipaddress objects each time."""
+
+    def __init__(self, addresses: AddressMap) -> None:
+        self._addresses = addresses
+        self._cache: dict[bytes, bytes] = {}
+
+    def replace_packed(self, packed: bytes) -> bytes:
+        found = self._cache.get(packed)
+        if found is None:
+            found = self._cache[packed] = self._addresses.replace_packed(packed)
+        return found
+
+
 class MacMap:
     def __init__(self, secret: bytes, text: TextRedactor) -> None:
         self._key = hashlib.sha256(b"sipdiag-mac\0" + secret).digest()
@@ -74,7 +94,7 @@ class MacMap:
                 # Keep the unicast and locally-administered bits as they were.
                 found = bytes([(digest[0] & 0xFC) | (mac[0] & 0x03)]) + digest[1:6]
                 self._text.mac_text[mac.hex(":")] = found.hex(":")
-                self._text._remember("mac_addresses", mac.hex(":"))
+                self._text.remember("mac_addresses", mac.hex(":"))
             self._cache[mac] = found
         return found
 
@@ -120,7 +140,8 @@ class TcpDirection:
         self.ends: list[int] = []  # relative end of each length-changing unit
         self.deltas: list[int] = []  # cumulative length change after that unit
         self.held: list[tuple[int, bytes, Callable[[bytes, int], None]]] = []
-        self.is_sip: bool | None = None
+        self.kind: str | None = None  # "sip", "websocket" or "other", from the first data
+        self.handshake_done = False  # websocket: frames from here on
 
     def delta_at(self, relative: int) -> int:
         index = bisect_right(self.ends, relative)
@@ -140,23 +161,32 @@ def sip_message_incomplete(data: bytes) -> bool:
             pos += 2  # keep-alives between messages
         if pos >= len(data):
             return False
-        end = data.find(b"\r\n\r\n", pos)
-        if end < 0:
+        end = HEADER_END.search(data, pos)
+        if end is None:
             return True
-        head = data[pos:end].lower()
+        head = data[pos : end.start()].lower()
         length = 0
-        for line in head.split(b"\r\n"):
+        for line in head.split(b"\n"):
             name, colon, value = line.partition(b":")
             if colon and name.strip() in (b"content-length", b"l"):
-                length = int(value.strip() or 0) if value.strip().isdigit() else 0
-        pos = end + 4 + length
+                length = int(value.strip()) if value.strip().isdigit() else 0
+        pos = end.end() + length
     return pos > len(data)
 
 
+def stream_kind(first_data: bytes) -> str:
+    if looks_like_sip(first_data):
+        return "sip"
+    if starts_http(first_data) and b"upgrade: websocket" in first_data[:4096].lower():
+        return "websocket"
+    return "other"
+
+
 class PacketRewriter:
-    def __init__(self, addresses: AddressMap, pseudonyms: Pseudonyms, text: TextRedactor,
-                 options: RedactionOptions, secret: bytes) -> None:
-        self.addresses = addresses
+    def __init__(self, addresses: PackedAddressCache, pseudonyms: Pseudonyms, text: TextRedactor,
+                 options: RedactionOptions, secret: bytes, learning: bool = False) -> None:
+        self.addresses = addresses  # anything with replace_packed(bytes) -> bytes
+        self.learning = learning  # a first pass that only collects values; its output is dropped
         self.pseudonyms = pseudonyms
         self.text = text
         self.options = options
@@ -247,7 +277,10 @@ class PacketRewriter:
         protocol = data[9]
         payload, trailer = data[ihl:end], data[end:]
         frag = struct.unpack_from("!H", data, 6)[0]
-        endpoints = Endpoints(4, src, dst, new_src, new_dst, complete and not quoted)
+        # An ICMP error may quote a whole UDP datagram: then it is rewritten
+        # like one, so its lengths and checksum stay right too.
+        whole_quote = quoted and complete and protocol == 17
+        endpoints = Endpoints(4, src, dst, new_src, new_dst, complete and (not quoted or whole_quote))
 
         def build(new_payload: bytes, frag_field: int = frag) -> bytes:
             header = bytearray(data[:ihl])
@@ -258,6 +291,8 @@ class PacketRewriter:
             struct.pack_into("!H", header, 10, internet_checksum(bytes(header)))
             return bytes(header) + new_payload + trailer
 
+        if whole_quote and len(payload) >= 8:
+            return self.udp(endpoints, payload, lambda new: wrap(build(new)))
         if quoted:
             return wrap(build(self.quoted_transport(protocol, payload)))
         if frag & 0x3FFF:
@@ -282,7 +317,8 @@ class PacketRewriter:
             protocol, pos = data[pos], pos + (data[pos + 1] + 1) * 8
         fragment = protocol == IPV6_FRAGMENT and pos + 8 <= end
         extensions_end = pos + 8 if fragment else pos
-        endpoints = Endpoints(6, src, dst, new_src, new_dst, complete and not quoted)
+        whole_quote = quoted and complete and protocol == 17
+        endpoints = Endpoints(6, src, dst, new_src, new_dst, complete and (not quoted or whole_quote))
 
         def build(new_payload: bytes, extensions: bytes = data[40:extensions_end]) -> bytes:
             length = payload_length + len(extensions) + len(new_payload) - (end - 40)
@@ -290,6 +326,8 @@ class PacketRewriter:
             return header + extensions + new_payload + trailer
 
         payload = data[extensions_end:end]
+        if whole_quote and len(payload) >= 8:
+            return self.udp(endpoints, payload, lambda new: wrap(build(new)))
         if quoted:
             return wrap(build(self.quoted_transport(protocol, payload)))
         if fragment:
@@ -381,6 +419,8 @@ class PacketRewriter:
                 checksum = struct.unpack_from("!H", segment, 6)[0]
             wrap(header[:6] + struct.pack("!H", checksum) + new_payload)
 
+        if self.learning and payload[:1] and payload[0] >> 6 == 2 and sport not in DNS_PORTS and dport not in DNS_PORTS:
+            return  # RTP teaches nothing: the learning pass skips the voice
         if dport == VXLAN_PORT and len(payload) >= 8:
             return self.ethernet(payload[8:], lambda inner: build(payload[:8] + inner))
         build(self.udp_payload(sport, dport, payload))
@@ -390,6 +430,8 @@ class PacketRewriter:
             return self.dns(payload)
         if looks_like_sip(payload):
             return self.text.sip(payload)
+        if sport in DHCP_PORTS and dport in DHCP_PORTS:
+            return self.dhcp(payload)
         if payload.startswith(b"HEP3"):
             return self.hep3(payload)
         if len(payload) >= 12 and payload[0] >> 6 == 2:
@@ -415,16 +457,19 @@ class PacketRewriter:
             vendor, kind, length = struct.unpack_from("!HHH", payload, pos)
             if length < 6 or pos + length > len(payload):
                 break
-            value = payload[pos + 6 : pos + length]
-            if vendor == 0 and kind in (3, 4, 5, 6):
-                value = self.addresses.replace_packed(value) if len(value) in (4, 16) else value
-            elif vendor == 0 and kind == 15:
-                value = self.text.sip(value) if looks_like_sip(value) else self.text.text(value)
-            elif vendor == 0 and kind == 17:
-                value = self.text.text(value)
-            chunks.append(struct.pack("!HHH", vendor, kind, len(value) + 6) + value)
+            chunks.append([vendor, kind, payload[pos + 6 : pos + length]])
             pos += length
-        body = b"".join(chunks) + payload[pos:]
+        # The captured payload first: the Call-ID learnt there is then found in
+        # the correlation chunk, whichever comes first in the packet.
+        for chunk in sorted(chunks, key=lambda c: c[:2] != [0, 15]):
+            vendor, kind, value = chunk
+            if vendor == 0 and kind in (3, 4, 5, 6) and len(value) in (4, 16):
+                chunk[2] = self.addresses.replace_packed(value)
+            elif vendor == 0 and kind == 15:
+                chunk[2] = self.text.sip(value) if looks_like_sip(value) else self.text.text(value)
+            elif vendor == 0 and kind == 17:
+                chunk[2] = self.text.text(value)
+        body = b"".join(struct.pack("!HHH", v, k, len(value) + 6) + value for v, k, value in chunks) + payload[pos:]
         return b"HEP3" + struct.pack("!H", len(body) + 6) + body
 
     def tcp(self, endpoints: Endpoints, segment: bytes, wrap: Wrap) -> None:
@@ -462,19 +507,44 @@ class PacketRewriter:
             return emit(new, seq + direction.delta_at(relative))
         direction.held.append((relative, payload, emit))
         direction.next = relative + len(payload)
-        if direction.is_sip is None and payload.strip():
-            direction.is_sip = looks_like_sip(payload)
+        if direction.kind is None and payload.strip():
+            direction.kind = stream_kind(payload)
         joined = b"".join(p for _, p, _ in direction.held)
-        if direction.is_sip and sip_message_incomplete(joined) and len(direction.held) < MAX_HELD_SEGMENTS:
+        if len(direction.held) < MAX_HELD_SEGMENTS and self._incomplete(direction, joined):
             return
         self._release(direction, sport, dport)
+
+    @staticmethod
+    def _incomplete(direction: TcpDirection, data: bytes) -> bool:
+        if direction.kind == "sip":
+            return sip_message_incomplete(data)
+        if direction.kind == "websocket":
+            return frames_incomplete(data, direction.handshake_done)
+        return False
+
+    def _stream_payload(self, direction: TcpDirection, data: bytes, sport: int, dport: int) -> bytes:
+        if direction.kind == "sip":
+            return self.text.sip(data)
+        if direction.kind != "websocket":
+            return self.tcp_payload(sport, dport, data)
+        handshake = b""
+        if not direction.handshake_done:
+            end = handshake_end(data)
+            if end < 0:
+                return self.text.text(data)
+            handshake, data = self.text.text(data[:end]), data[end:]
+            direction.handshake_done = True
+        return handshake + rewrite_frames(data, self._message)
+
+    def _message(self, payload: bytes) -> bytes:
+        return self.text.sip(payload) if looks_like_sip(payload) else self.text.text(payload)
 
     def _release(self, direction: TcpDirection, sport: int = 0, dport: int = 0) -> None:
         if not direction.held:
             return
         held, direction.held = direction.held, []
         joined = b"".join(p for _, p, _ in held)
-        new = self.text.sip(joined) if direction.is_sip else self.tcp_payload(sport, dport, joined)
+        new = self._stream_payload(direction, joined, sport, dport)
         start = held[0][0]
         shift = direction.delta_at(start)
         sizes = split_like([len(p) for _, p, _ in held], len(new))
@@ -487,16 +557,18 @@ class PacketRewriter:
     def tcp_payload(self, sport: int, dport: int, payload: bytes) -> bytes:
         if (sport in DNS_PORTS or dport in DNS_PORTS) and len(payload) > 2:
             return payload[:2] + self.dns(payload[2:])
-        return self.text.sip(payload) if looks_like_sip(payload) else self.text.text(payload)
+        return self._message(payload)
 
     def icmp(self, endpoints: Endpoints, message: bytes, protocol: int) -> bytes:
         kind = message[0]
         errors = ICMP_ERRORS if protocol == 1 else ICMPV6_ERRORS
         body = message[8:]
-        if kind in errors and body:
-            quoted: list[bytes] = []
-            (self.ipv4 if body[0] >> 4 == 4 and protocol == 1 else self.ipv6)(body, quoted.append, quoted=True)
-            body = quoted[0]
+        quoted: list[bytes] = []
+        if kind in errors and protocol == 1 and len(body) >= 20 and body[0] >> 4 == 4:
+            self.ipv4(body, quoted.append, quoted=True)
+        elif kind in errors and protocol == 58 and len(body) >= 40 and body[0] >> 4 == 6:
+            self.ipv6(body, quoted.append, quoted=True)
+        body = quoted[0] if quoted else self.text.text(body)
         header = bytearray(message[:8])
         header[2:4] = b"\0\0"
         if endpoints.complete:
@@ -511,7 +583,7 @@ class PacketRewriter:
         header = 8 if protocol == 17 else ((payload[12] >> 4) * 4 if protocol == 6 and len(payload) > 12 else 0)
         if not header or len(payload) <= header:
             return payload
-        return payload[:header] + self.text.text(payload[header:])
+        return payload[:header] + self._message(payload[header:])
 
     def gre(self, packet: bytes, wrap: Wrap) -> None:
         flags, protocol = struct.unpack_from("!HH", packet)
@@ -548,6 +620,34 @@ class PacketRewriter:
                 build(payload)
         else:
             build(payload)
+
+    def dhcp(self, message: bytes) -> bytes:
+        """BOOTP/DHCP: the client's MAC and every address field and option."""
+        if len(message) < 240 or message[236:240] != b"\x63\x82\x53\x63":
+            return message
+        out = bytearray(message)
+        for start in (12, 16, 20, 24):
+            out[start : start + 4] = self.addresses.replace_packed(message[start : start + 4])
+        if message[2] == 6:
+            out[28:34] = self._mac(message[28:34])
+        pos = 240
+        while pos + 2 <= len(message) and message[pos] != 255:
+            code, length = message[pos], message[pos + 1] if message[pos] else 0
+            value_start = pos + 2
+            if code == 0:
+                pos += 1
+                continue
+            value = message[value_start : value_start + length]
+            if code in DHCP_ADDRESS_OPTIONS and length % 4 == 0:
+                value = b"".join(self.addresses.replace_packed(value[i : i + 4]) for i in range(0, length, 4))
+            elif code == DHCP_CLIENT_ID and length == 7 and value[0] == 1:
+                value = value[:1] + self._mac(value[1:])
+            elif code == DHCP_HOST_NAME and self.options.domains:
+                value = self.text.host_name(value.decode("latin-1")).encode("latin-1")
+            out[value_start : value_start + len(value)] = value
+            pos = value_start + length
+        # Names learnt elsewhere (client FQDN option): same-length replacements only.
+        return self.text.replace_known_values(bytes(out).decode("latin-1")).encode("latin-1")
 
     # -- DNS ------------------------------------------------------------------
 
@@ -605,9 +705,9 @@ class PacketRewriter:
             cursor += 1 + length
         if end is None:
             end = cursor + 1
-        if labels and self.options.domains:
-            name = ".".join(labels)
-            self.text._remember("domains", name.lower())
+        name = ".".join(labels)
+        if self.options.domains and looks_like_domain(name):
+            self.text.remember("domains", name.lower())
             replaced = self.pseudonyms.domain(name).split(".")
             for index, start in positions:
                 out[start : start + len(labels[index])] = replaced[index].encode("latin-1")

@@ -12,13 +12,15 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import struct
 import tempfile
+from bisect import bisect_right
 from collections import deque
 from typing import Iterable
 
 from .addressmap import AddressMap
 from .capture import ENHANCED_PACKET, INTERFACE_DESCRIPTION, OPT_COMMENT, SECTION_HEADER, CaptureReader
-from .packetredact import PacketRewriter
+from .packetredact import PackedAddressCache, PacketRewriter
 from .textredact import IPV4_TEXT, IPV6_CANDIDATE, Pseudonyms, RedactionOptions, TextRedactor
 
 __all__ = ["CaptureRedactor", "RedactionOptions", "redact_command"]
@@ -30,6 +32,8 @@ IDB_PRIVATE = frozenset((OPT_COMMENT, IDB_DESCRIPTION, 7, 12, 15))  # + EUI, OS,
 # Blocks that only carry metadata, some of it sensitive (name resolution maps
 # addresses to names; decryption secrets would unlock TLS we cannot redact).
 DROPPED_BLOCKS = frozenset((4, 9, 10, 0x00000BAD, 0x40000BAD))
+# Packets waiting behind an incomplete datagram or message before it is let go.
+MAX_QUEUED_BLOCKS = 20_000
 MAX_LOCATIONS = 100  # leak locations listed; the count covers them all
 
 
@@ -44,12 +48,37 @@ class CaptureRedactor:
         self.addresses = AddressMap(secret)
         self.pseudonyms = Pseudonyms(secret.encode("utf-8"))
         self.text = TextRedactor(self.addresses, self.pseudonyms, options)
-        self.packets = PacketRewriter(self.addresses, self.pseudonyms, self.text, options, secret.encode("utf-8"))
+        self._secret = secret.encode("utf-8")
+        self._packed = PackedAddressCache(self.addresses)
+        self.packets = PacketRewriter(self._packed, self.pseudonyms, self.text, options, self._secret)
+        self._learner: tuple[CaptureReader, PacketRewriter] | None = None
         self.reader = CaptureReader(blocks=True)
         self._queue: deque[list] = deque()  # [encoded bytes or None] in file order
         self.packets_in = 0
         self.metadata_removed = 0
         self._named_interfaces = 0
+
+    # -- optional first pass ------------------------------------------------
+
+    def learn(self, data: bytes) -> None:
+        """First pass over the whole file: learn every name, number and Call-ID.
+
+        Without it a value mentioned before the SIP message that reveals it
+        (an HTTP Host header before the SIP over WebSocket, a phone number in
+        a binary protocol) is only caught by the verification, which then
+        refuses the export. Nothing is written in this pass.
+        """
+        if self._learner is None:
+            self._learner = (CaptureReader(blocks=False), PacketRewriter(
+                self._packed, self.pseudonyms, self.text, self.options, self._secret, learning=True))
+        reader, rewriter = self._learner
+        for _, _, linktype, packet in reader.feed(data):
+            rewriter.rewrite(linktype, packet, _discard)
+
+    def finish_learning(self) -> None:
+        if self._learner is not None:
+            self._learner[0].close()
+            self._learner[1].flush()
 
     # -- rewriting ------------------------------------------------------------
 
@@ -64,6 +93,10 @@ class CaptureRedactor:
         return self._drain()
 
     def _drain(self) -> bytes:
+        if len(self._queue) > MAX_QUEUED_BLOCKS:
+            # A datagram or SIP message that never completes (capture cut,
+            # lost fragment) would hold the rest of the file in memory.
+            self.packets.flush()
         out = []
         while self._queue and self._queue[0][0] is not None:
             out.append(self._queue.popleft()[0])
@@ -81,7 +114,13 @@ class CaptureRedactor:
                     block.replace(data=new if new != block.data else None, options=options)
                 slot[0] = block.encode()
 
-            self.packets.rewrite(block.linktype, block.data, done)
+            try:
+                self.packets.rewrite(block.linktype, block.data, done)
+            except (IndexError, ValueError, struct.error):
+                # Damage no layer expected: the packet goes out as it was and
+                # the verification reports whatever it still reveals.
+                self.reader.warnings.append(f"packet {block.frame} could not be decoded for redaction; it was copied unchanged")
+                done(block.data)
             return
         if block.block_type in DROPPED_BLOCKS:
             self.metadata_removed += 1
@@ -121,7 +160,7 @@ class CaptureRedactor:
                 self.metadata_removed += 1
                 continue
             if code == IDB_NAME and self.options.pcapng_metadata:
-                self.text._remember("interface_names", value.decode("utf-8", "replace"))
+                self.text.remember("interface_names", value.decode("utf-8", "replace"))
                 value = f"if{self._named_interfaces}".encode()
                 self._named_interfaces += 1
             elif code == IDB_IPV4 and len(value) == 8:
@@ -150,17 +189,36 @@ class CaptureRedactor:
             "warnings": list(self.reader.warnings),
         }
 
-    def verify(self, output_chunks: Iterable[bytes]) -> dict:
-        """Scan the written output for anything that should have been replaced (fail closed)."""
+    def verify(self, output_chunks: Iterable[bytes], evidence: bool = True) -> dict:
+        """Scan the written output for anything that should have been replaced (fail closed).
+
+        With `evidence` the same pass analyses the redacted output, and the
+        summary carries its report, the HTML evidence report and the ticket
+        text: the page's evidence pack, built from what is actually shared.
+        """
+        analysis = None
+        if evidence:
+            from .engine import CaptureAnalysis
+
+            analysis = CaptureAnalysis(f"redacted-{self.file_name}")
         scan = LeakScanner(self.addresses.mapping, self.text.originals)
-        result = scan.run(output_chunks)
+        result = scan.run(output_chunks, analysis)
         summary = self.summary()
         summary.update(packets_out=result["packets"], leaks=len(result["locations"]),
                        leak_locations=result["locations"][:MAX_LOCATIONS])
         if summary["packets_out"] != self.packets_in:
             summary["leaks"] += 1
             summary["leak_locations"].append({"frame": None, "what": "packet count changed"})
+        if analysis is not None:
+            from .evidence import evidence_html, summary_text
+
+            report = analysis.finish()
+            summary.update(report=report, evidence_html=evidence_html(report), summary_text=summary_text(report, summary))
         return summary
+
+
+def _discard(_: bytes) -> None:
+    pass
 
 
 class AddressProbe:
@@ -177,15 +235,13 @@ class AddressProbe:
 class PlainText:
     """Stands in for the text redactor: the probe reads, never rewrites."""
 
-    mac_text: dict = {}
-
     def sip(self, data: bytes) -> bytes:
         return data
 
     text = sip
 
-    def _remember(self, category: str, value: str) -> None:
-        pass
+    def replace_known_values(self, text: str) -> str:
+        return text
 
 
 def text_forms(category: str, value: str) -> list[str]:
@@ -194,13 +250,15 @@ def text_forms(category: str, value: str) -> list[str]:
         forms = [f":{value}@", f"tel:{value}", f'username="{value}"']
         return forms + ([value] if sum(c.isdigit() for c in value) >= 6 else [])
     if category == "display_names":
-        return [f'"{value}"'] + ([value] if len(value) >= 4 else [])
+        # Quoted or just before its URI: the bare words may be common (one phone
+        # names itself "PCMU/8000", which SDP legitimately spells too).
+        return [f'"{value}"', f"{value} <", f"{value}<"]
     if category == "domains":
         wire = "".join(chr(len(label)) + label for label in value.split(".") if label)
         return [value, wire]
     if category == "mac_addresses":
         return [value, value.replace(":", "-")]
-    if category in ("call_ids", "digest", "user_agents", "interface_names"):
+    if category in ("call_ids", "digest", "user_agents", "interface_names", "host_names"):
         return [value] if len(value) >= 4 else []
     return [value]
 
@@ -214,49 +272,63 @@ class LeakScanner:
         forms = {form.lower(): category for category, values in originals.items()
                  for value in values for form in text_forms(category, value) if form}
         self.form_category = forms
-        self.values = re.compile("|".join(map(re.escape, sorted(forms, key=len, reverse=True))), re.I) if forms else None
+        # Lower-cased text against lower-case literals: far faster than re.I.
+        self.values = re.compile("|".join(map(re.escape, sorted(forms, key=len, reverse=True)))) if forms else None
 
-    def run(self, output_chunks: Iterable[bytes]) -> dict:
+    def run(self, output_chunks: Iterable[bytes], analysis=None) -> dict:
         reader = CaptureReader(blocks=True)
         probe = AddressProbe()
         rewriter = PacketRewriter(probe, None, PlainText(), RedactionOptions(**{name: False for name in vars(RedactionOptions())}), b"")
         locations: list[dict] = []
         packets = 0
         for chunk in output_chunks:
-            for block in reader.feed(chunk):
-                frame = block.frame if block.kind == "packet" else None
-                self._scan_text(block.raw, frame, locations)
+            if analysis is not None:
+                analysis.feed(chunk)
+            blocks = reader.feed(chunk)
+            # One scan per chunk, not per packet: a hit is mapped back to its frame.
+            starts, frames, position = [], [], 0
+            for block in blocks:
+                starts.append(position)
+                frames.append(block.frame if block.kind == "packet" else None)
+                position += len(block.raw)
+            self._scan(b"".join(block.raw for block in blocks), lambda at: frames[bisect_right(starts, at) - 1], locations)
+            for block in blocks:
                 if block.kind != "packet":
                     continue
                 packets += 1
                 probe.seen.clear()
-                rewriter.rewrite(block.linktype, block.data, lambda _: None)
+                rewriter.rewrite(block.linktype, block.data, _discard)
                 for packed in probe.seen & self.packed:
-                    locations.append({"frame": frame, "what": f"address {ipaddress.ip_address(packed)} in a header"})
-                for packed in self.packed_v6 + self.macs:
-                    if packed in block.data:
-                        what = ipaddress.ip_address(packed) if len(packed) == 16 else packed.hex(":")
-                        locations.append({"frame": frame, "what": f"{what} in binary"})
+                    locations.append({"frame": block.frame, "what": f"address {ipaddress.ip_address(packed)} in a header"})
         reader.close()
         return {"packets": packets, "locations": locations}
 
-    def _scan_text(self, raw: bytes, frame: int | None, locations: list[dict]) -> None:
+    def _scan(self, raw: bytes, frame_at, locations: list[dict]) -> None:
+        def found(at: int, what: str) -> None:
+            locations.append({"frame": frame_at(at), "what": what})
+
+        for packed in self.packed_v6 + self.macs:
+            at = raw.find(packed)
+            while at >= 0:
+                found(at, f"{ipaddress.ip_address(packed) if len(packed) == 16 else packed.hex(':')} in binary")
+                at = raw.find(packed, at + 1)
         text = raw.decode("latin-1")
         for match in IPV4_TEXT.finditer(text):
-            if ipaddress.IPv4Address(match.group(0)) in self.addresses:
-                locations.append({"frame": frame, "what": f"address {match.group(0)} in text"})
-        if text.count(":") >= 2:
-            for match in IPV6_CANDIDATE.finditer(text):
-                try:
-                    address = ipaddress.IPv6Address(match.group(0))
-                except ValueError:
-                    continue
-                if address in self.addresses:
-                    locations.append({"frame": frame, "what": f"address {match.group(0)} in text"})
+            try:
+                if ipaddress.IPv4Address(match.group(0)) in self.addresses:
+                    found(match.start(), f"address {match.group(0)} in text")
+            except ValueError:
+                continue
+        for match in IPV6_CANDIDATE.finditer(text):
+            try:
+                address = ipaddress.IPv6Address(match.group(0))
+            except ValueError:
+                continue
+            if address in self.addresses:
+                found(match.start(), f"address {match.group(0)} in text")
         if self.values is not None:
-            for match in self.values.finditer(text):
-                category = self.form_category[match.group(0).lower()]
-                locations.append({"frame": frame, "what": f"{category} value {match.group(0)!r}"})
+            for match in self.values.finditer(text.lower()):
+                found(match.start(), f"{self.form_category[match.group(0)]} value {match.group(0)!r}")
 
 
 def redact_command(path: str, out_path: str, key: str | None = None, options: dict | None = None) -> tuple[int, dict]:
@@ -265,12 +337,16 @@ def redact_command(path: str, out_path: str, key: str | None = None, options: di
     directory = os.path.dirname(os.path.abspath(out_path))
     handle, temporary = tempfile.mkstemp(prefix=".redacting-", dir=directory)
     try:
+        with open(path, "rb") as capture:
+            while chunk := capture.read(1 << 20):
+                redactor.learn(chunk)
+        redactor.finish_learning()
         with os.fdopen(handle, "wb") as output, open(path, "rb") as capture:
             while chunk := capture.read(1 << 20):
                 output.write(redactor.feed(chunk))
             output.write(redactor.finish())
         with open(temporary, "rb") as written:
-            summary = redactor.verify(iter(lambda: written.read(1 << 20), b""))
+            summary = redactor.verify(iter(lambda: written.read(1 << 20), b""), evidence=False)
         if summary["leaks"]:
             os.unlink(temporary)
             summary["output"] = None

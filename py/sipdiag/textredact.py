@@ -26,27 +26,26 @@ DIGITS = "0123456789"
 LOWER = "abcdefghijklmnopqrstuvwxyz"
 UPPER = LOWER.upper()
 
-IPV4_TEXT = re.compile(
-    r"(?<![0-9.])(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(?![0-9]|\.[0-9])"
-)
-# Anything that could be an IPv6 address in some text form; ipaddress decides.
-IPV6_CANDIDATE = re.compile(r"(?<![0-9A-Za-z:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.\d{1,3}){0,3}(?![0-9A-Za-z:])")
+# Candidates only (cheap to find in megabytes); ipaddress decides what is an address.
+IPV4_TEXT = re.compile(r"(?<![0-9.])[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?![0-9]|\.[0-9])")
+IPV6_CANDIDATE = re.compile(r"(?<![0-9A-Za-z:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.[0-9]{1,3}){0,3}(?![0-9A-Za-z:])")
 MAC_TEXT = re.compile(r"(?<![0-9A-Fa-f:-])[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![0-9A-Fa-f:-])")
 
 SIP_URI = re.compile(r"(?i)\b(sips?:)(?:([^@\s<>\",]+)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)")
 TEL_URI = re.compile(r"(?i)\btel:(\+?[0-9A-Fa-f().*#-]+)")
 VIA_HOST = re.compile(r"(?i)(SIP/2\.0/[A-Z]+[ \t]+)([A-Za-z0-9._-]+)")
 DIGEST_PARAM = re.compile(r'(?i)\b(response|nonce|cnonce|username|realm)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]+)')
-DISPLAY_NAME = re.compile(r'(^|,)(\s*)("(?:[^"\\]|\\.)*"|[^",<]*?)(\s*<)')
+# Unquoted names may still hold stray quotes (`\"arik\" <sip:...>` is on the wire).
+DISPLAY_NAME = re.compile(r'(^|,)(\s*)("(?:[^"\\]|\\.)*"|[^,<]*?)(\s*<)(?=(?:sips?|tel):)', re.I)
+# A phone number is a run of digits however it is dressed (+, tel:, XML body).
+PHONE_DIGITS = re.compile(r"(?<![0-9])[0-9]{6,}(?![0-9])")
 SDP_ORIGIN = re.compile(r"(?m)^(o=)(\S+)")
 DOMAIN_TOKEN = re.compile(r"(?<![A-Za-z0-9_.-])[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+(?![A-Za-z0-9_-])")
-TOKEN = re.compile(r"[^\s;,<>\"'=]+")
+TOKEN = re.compile(r"[^\s;,<>\"'=:]+")
+# Real devices end lines with bare LF too; the header block ends at the first empty line.
+HEADER_END = re.compile(rb"\r?\n\r?\n")
 CONTENT_LENGTH = re.compile(r"(?im)^((?:content-length|l)[ \t]*:[ \t]*)(\d+)")
 
-NAME_ADDR_HEADERS = frozenset(
-    ("from", "to", "contact", "p-asserted-identity", "p-preferred-identity", "remote-party-id", "diversion",
-     "refer-to", "referred-by", "reply-to", "p-called-party-id", "history-info")
-)
 AGENT_HEADERS = frozenset(("user-agent", "server"))
 AUTH_HEADERS = frozenset(("authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate"))
 # DNS labels that name protocols, not anybody.
@@ -82,6 +81,7 @@ class Pseudonyms:
     def __init__(self, secret: bytes) -> None:
         self._key = hashlib.sha256(b"sipdiag-pseudonyms\0" + secret).digest()
         self.by_category: dict[str, dict[str, str]] = {}  # category -> original -> replacement
+        self._taken: dict[str, set[str]] = {}  # category -> replacements given out
 
     def value(self, category: str, text: str, letters_only: bool = False) -> str:
         table = self.by_category.setdefault(category, {})
@@ -89,10 +89,12 @@ class Pseudonyms:
         if found is None:
             found = self._compute(category, text, letters_only)
             table[text] = found
+            self._taken.setdefault(category, set()).add(found)
         return found
 
     def _compute(self, category: str, text: str, letters_only: bool) -> str:
-        for tweak in range(16):
+        taken = self._taken.get(category, set())
+        for tweak in range(64):
             stream = b""
             counter = 0
             while len(stream) < len(text):
@@ -109,8 +111,12 @@ class Pseudonyms:
                 else:
                     out.append(char)  # separators carry structure (@ . - + space)
             replacement = "".join(out)
-            # A one-character user could map to itself; a pseudonym must differ.
-            if replacement != text or not any(c.isalnum() for c in text):
+            if not any(c.isalnum() for c in text):
+                return replacement
+            # A pseudonym must differ from its original (a one-digit user could
+            # map to itself) and from every other value's pseudonym: extensions
+            # 100 and 200 merged into one would merge their registrations.
+            if replacement != text and replacement not in taken:
                 return replacement
         return replacement
 
@@ -156,14 +162,22 @@ class TextRedactor:
         self.mac_text: dict[str, str] = {}  # "aa:bb:cc:dd:ee:ff" -> replacement, filled by the link layer
         self.originals: dict[str, set[str]] = {}  # category -> original values, for verification
 
-    def _remember(self, category: str, value: str) -> None:
+    def host_name(self, name: str) -> str:
+        """A machine's own name (DHCP), replaced wherever it is spelled later."""
+        self.remember("host_names", name)
+        return self.pseudonyms.value("host_names", name)
+
+    def remember(self, category: str, value: str) -> None:
         if value:
             self.originals.setdefault(category, set()).add(value)
 
     # -- addresses ----------------------------------------------------------
 
     def _ipv4(self, match: re.Match) -> str:
-        return self.addresses.replace_text(match.group(0))
+        try:
+            return self.addresses.replace_text(match.group(0))
+        except ValueError:
+            return match.group(0)  # 999.1.2.3 or a leading zero: not an address
 
     def _ipv6(self, match: re.Match) -> str:
         text = match.group(0)
@@ -193,14 +207,31 @@ class TextRedactor:
     def _domain(self, host: str) -> str:
         if not self.options.domains or not looks_like_domain(host):
             return host
-        self._remember("domains", host.lower())
+        self.remember("domains", host.lower())
         return self.pseudonyms.domain(host)
 
     def _user(self, user: str) -> str:
         if not self.options.users or not user:
             return user
-        self._remember("users", user)
+        self.remember("users", user)
+        if PHONE_DIGITS.search(user):
+            return PHONE_DIGITS.sub(self._phone, user)
         return self.pseudonyms.value("users", user)
+
+    def _phone(self, match: re.Match) -> str:
+        self.remember("users", match.group(0))
+        return self.pseudonyms.value("phones", match.group(0))
+
+    def _known_phone(self, match: re.Match) -> str:
+        phones = self.pseudonyms.by_category["phones"]
+        run = match.group(0)
+        if run in phones:
+            return phones[run]
+        # Binary formats glue length digits to the number ("452" + "5514540002").
+        for phone, replacement in phones.items():
+            if phone in run:
+                run = run.replace(phone, replacement)
+        return run
 
     def _uri(self, match: re.Match) -> str:
         scheme, userinfo, host = match.groups()
@@ -210,7 +241,7 @@ class TextRedactor:
             name, semicolon, params = user.partition(";")
             out += self._user(name) + semicolon + params
             if colon:
-                self._remember("digest", password)
+                self.remember("digest", password)
                 out += colon + self.pseudonyms.value("digest", password)
             out += "@"
         return out + self._domain(host)
@@ -224,20 +255,21 @@ class TextRedactor:
         inner = value[1:-1] if quoted and len(value) >= 2 else value
         kind = name.lower()
         if kind in ("response", "nonce", "cnonce"):
-            self._remember("digest", inner)
+            self.remember("digest", inner)
             inner = self.pseudonyms.value("digest", inner)
         elif kind == "username":
             inner = self._user(inner)
         elif kind == "realm":
             inner = self._domain(inner) if "." in inner else inner
-        return f'{match.group(0)[: match.start(2) - match.start(0)]}{chr(34) if quoted else ""}{inner}{chr(34) if quoted else ""}'
+        name_and_equals = match.group(0)[: match.start(2) - match.start(0)]
+        return name_and_equals + (f'"{inner}"' if quoted else inner)
 
     def _display_name(self, match: re.Match) -> str:
         lead, space, name, close = match.groups()
         quoted = name.startswith('"') and len(name) >= 2
         inner = name[1:-1] if quoted else name
         if inner.strip():
-            self._remember("display_names", inner)
+            self.remember("display_names", inner)
             inner = self.pseudonyms.value("display_names", inner)
         return lead + space + (f'"{inner}"' if quoted else inner) + close
 
@@ -263,10 +295,18 @@ class TextRedactor:
         """Values already learnt (domains, Call-IDs, MACs) wherever else they appear."""
         if self.options.domains and self.pseudonyms.by_category.get("domains"):
             text = DOMAIN_TOKEN.sub(self._known_domain, text)
+        if self.options.users and self.pseudonyms.by_category.get("phones"):
+            text = PHONE_DIGITS.sub(self._known_phone, text)
         if self.options.call_ids and self.pseudonyms.by_category.get("call_ids"):
             text = TOKEN.sub(self._known_call_id, text)
         if self.mac_text:
             text = MAC_TEXT.sub(self._known_mac, text)
+        for name, replacement in self.pseudonyms.by_category.get("host_names", {}).items():
+            text = re.sub(rf"(?i)\b{re.escape(name)}\b", replacement, text)
+        if self.options.user_agents:
+            # Few and long (SDP s= lines, Warning headers repeat them): plain search.
+            for agent, replacement in self.pseudonyms.by_category.get("user_agents", {}).items():
+                text = text.replace(agent, replacement)
         return text
 
     # -- SIP ----------------------------------------------------------------
@@ -279,15 +319,15 @@ class TextRedactor:
         key = COMPACT_FORMS.get(key, key)
         if key == "call-id" and self.options.call_ids and value.strip():
             call_id = value.strip()
-            self._remember("call_ids", call_id)
+            self.remember("call_ids", call_id)
             return line.replace(call_id, self.pseudonyms.value("call_ids", call_id, letters_only=True))
         if key in AGENT_HEADERS and self.options.user_agents and value.strip():
             agent = value.strip()
-            self._remember("user_agents", agent)
+            self.remember("user_agents", agent)
             return line.replace(agent, self.pseudonyms.value("user_agents", agent))
         if key in AUTH_HEADERS:
             value = DIGEST_PARAM.sub(self._digest, value)
-        if key in NAME_ADDR_HEADERS and self.options.display_names:
+        if self.options.display_names and "<" in value:
             value = DISPLAY_NAME.sub(self._display_name, value)
         return name + colon + value
 
@@ -307,21 +347,24 @@ class TextRedactor:
         out = []
         pos = 0
         while pos < len(data):
-            end = data.find(b"\r\n\r\n", pos)
-            if end < 0:
+            end = HEADER_END.search(data, pos)
+            if end is None and pos:
                 out.append(self.text(data[pos:]))
                 break
-            head = data[pos : end + 4].decode("latin-1")
+            # Some devices send a message without the empty line: all head.
+            head_end = end.end() if end else len(data)
+            head = data[pos:head_end].decode("latin-1")
             match = CONTENT_LENGTH.search(head)
             declared = int(match.group(2)) if match else 0
-            body = data[end + 4 : end + 4 + declared]
-            new_body = self._rewrite_values(body.decode("latin-1"), is_head=False) if body else ""
+            body = data[head_end : head_end + declared]
+            # The head first: values learnt there (Server, Call-ID) are then found in the body.
             new_head = self._rewrite_values(head, is_head=True)
+            new_body = self._rewrite_values(body.decode("latin-1"), is_head=False) if body else ""
             if match:
                 length = declared + len(new_body) - len(body)
                 new_head = CONTENT_LENGTH.sub(lambda m: m.group(1) + str(length), new_head, count=1)
             out.append((new_head + new_body).encode("latin-1"))
-            pos = end + 4 + declared
+            pos = head_end + declared
         return b"".join(out)
 
     def text(self, data: bytes) -> bytes:

@@ -91,10 +91,11 @@ class WebSocketStream:
             self._give_up(f"WebSocket frame of {length} bytes: stream abandoned")
             return False
         masked = second & 0x80
-        mask = bytes(buffer[offset : offset + 4]) if masked else b""
-        offset += len(mask) if masked else 0
+        if masked:
+            offset += 4
         if len(buffer) < offset + length:
             return False
+        mask = bytes(buffer[offset - 4 : offset]) if masked else b""
         payload = bytes(buffer[offset : offset + length])
         del buffer[: offset + length]
         if masked:

@@ -8,6 +8,7 @@
 //                                                       {type:"result", id, report} | {type:"error", id, message}
 //   page -> {type:"redact", id, file, key, options}
 //                                             worker -> progress* then {type:"result", id, blob, summary} | error
+//                                                       (blob is null when summary.leaks > 0)
 // `files` is present only in the single-file build: the site's files as bytes
 // ({path: Uint8Array}), served to Pyodide by an in-memory fetch (there is no
 // server). The page inflates them; the worker makes its own blob: URLs, as a
@@ -22,7 +23,7 @@ const EMBEDDED_ROOT = "embedded:/";
 // Python side of the protocol: every step returns JSON text {"value": ...} or
 // {"error": "one line"}, so the page shows a sentence, never a traceback.
 const GLUE = `
-import json, sysconfig, traceback
+import json, traceback
 import sipdiag
 
 jobs = {}
@@ -55,10 +56,17 @@ def redact_start(job, name, key, options_json):
             from sipdiag import redact
         except ImportError:
             raise RuntimeError("redaction is not available in this build of the engine") from None
-        options = json.loads(options_json)
-        redaction_options = redact.RedactionOptions(**options) if options else None
-        jobs[job] = (redact.CaptureRedactor(name, key or None, redaction_options), [])
+        jobs[job] = (redact.CaptureRedactor(name, key or None, json.loads(options_json) or None), [])
     return guard(step)
+
+def redact_learn(job, chunk):
+    def step():
+        redactor, _ = jobs[job]
+        redactor.learn(chunk.to_bytes())
+    return guard(step)
+
+def redact_finish_learning(job):
+    return guard(lambda: jobs[job][0].finish_learning())
 
 def redact_feed(job, chunk):
     def step():
@@ -125,14 +133,16 @@ async function boot(files) {
     stdout: (line) => console.log(line),
     stderr: (line) => console.warn(line),
   });
-  const engine = await (await fetch(root + ENGINE_ARCHIVE)).arrayBuffer();
+  const response = await fetch(root + ENGINE_ARCHIVE);
+  if (!response.ok) throw new Error(`${ENGINE_ARCHIVE} is missing from this site (HTTP ${response.status})`);
+  const engine = await response.arrayBuffer();
   const sitePackages = pyodide.runPython("import sysconfig; sysconfig.get_paths()['purelib']");
   pyodide.unpackArchive(engine, "zip", { extractDir: sitePackages });
   const namespace = pyodide.globals.get("dict")();
   pyodide.runPython(GLUE, { globals: namespace });
   glue = new Map(
-    ["analyze_start", "analyze_feed", "analyze_finish", "redact_start", "redact_feed", "redact_finish",
-     "redact_output", "drop"].map((name) => [name, namespace.get(name)]),
+    ["analyze_start", "analyze_feed", "analyze_finish", "redact_start", "redact_learn", "redact_finish_learning",
+     "redact_feed", "redact_finish", "redact_output", "drop"].map((name) => [name, namespace.get(name)]),
   );
   return performance.now() - started;
 }
@@ -146,14 +156,16 @@ function call(name, ...args) {
 class EngineError extends Error {}
 
 // Feeds the file in slices so memory stays bounded and progress can be shown.
-async function feedFile(id, file, feedName) {
-  const total = file.size;
-  postMessage({ type: "progress", id, done: 0, total });
-  for (let done = 0; done < total; ) {
+// `passes` is how many times the job reads the whole file (progress spans them all).
+async function feedFile(id, file, feedName, pass = 0, passes = 1) {
+  const total = file.size * passes;
+  const before = file.size * pass;
+  if (pass === 0) postMessage({ type: "progress", id, done: 0, total });
+  for (let done = 0; done < file.size; ) {
     const chunk = new Uint8Array(await file.slice(done, done + CHUNK_SIZE).arrayBuffer());
     call(feedName, id, chunk);
     done += chunk.length;
-    postMessage({ type: "progress", id, done, total });
+    postMessage({ type: "progress", id, done: before + done, total });
   }
 }
 
@@ -165,12 +177,17 @@ async function analyze({ id, file }) {
 
 async function redact({ id, file, key, options }) {
   call("redact_start", id, file.name ?? "capture", key ?? "", JSON.stringify(options ?? {}));
-  await feedFile(id, file, "redact_feed");
+  // Two passes, as the CLI does: learn every name first, then write.
+  await feedFile(id, file, "redact_learn", 0, 2);
+  call("redact_finish_learning", id);
+  await feedFile(id, file, "redact_feed", 1, 2);
   const summary = call("redact_finish", id);
   const output = glue.get("redact_output")(id);
   const bytes = output.toJs();
   output.destroy();
-  return { blob: new Blob([bytes], { type: file.type || "application/octet-stream" }), summary };
+  // The contract: a copy that still holds an original value is never handed out.
+  const blob = summary.leaks === 0 ? new Blob([bytes], { type: file.type || "application/octet-stream" }) : null;
+  return { blob, summary };
 }
 
 let ready = null;

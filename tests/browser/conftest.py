@@ -65,6 +65,7 @@ class BootedPage:
     page: object  # playwright Page
     url: str
     requests: list[str] = field(default_factory=list)  # every URL the page or its worker asked for
+    console_errors: list[str] = field(default_factory=list)  # includes Content-Security-Policy violations
 
     def foreign_requests(self) -> list[str]:
         """Requests that left the page's own origin (blob:/data: stay inside the page)."""
@@ -88,6 +89,7 @@ def open_page(browser, url: str) -> BootedPage:
     booted = BootedPage(page, url)
     # context-level events also see the worker's requests
     context.on("request", lambda request: booted.requests.append(request.url))
+    page.on("console", lambda message: message.type == "error" and booted.console_errors.append(message.text))
     page.goto(url)
     wait_for_api(page)
     page.evaluate("window.sipdiag.ready")

@@ -74,3 +74,12 @@ def test_server_sends_module_and_wasm_types(site):
                                ("static/js/app.js", "text/javascript"), ("index.html", "text/html")]:
         with urllib.request.urlopen(site.base_url + path) as response:
             assert response.headers["Content-Type"].split(";")[0] == content_type, path
+
+
+def test_every_stylesheet_is_linked_and_inlined(site):
+    index = (REPO / "index.html").read_text()
+    single = (site.directory / "sipdiag.html").read_text()
+    for css in (REPO / "static" / "css").glob("*.css"):
+        assert f'<link rel="stylesheet" href="static/css/{css.name}">' in index
+        assert f"<style>\n{css.read_text()}</style>" in single
+    assert 'rel="stylesheet"' not in single

@@ -36,6 +36,7 @@ def test_single_file_is_self_contained(single_file_page_ready, site, sample_capt
     analyze_in_page(single_file_page_ready, sample_capture)
     assert single_file_page_ready.requests[0] == site.single_file_url
     assert single_file_page_ready.foreign_requests() == []
+    assert [text for text in single_file_page_ready.console_errors if "Content Security Policy" in text] == []
     html = (site.directory / "sipdiag.html").read_text()
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', html).group(1)
     assert "connect-src 'none'" in csp

@@ -3,6 +3,7 @@ errors are sentences, and nothing leaves the origin."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -137,6 +138,7 @@ def test_no_request_leaves_the_origin(page_ready, shared_captures):
     # the recorder works: it saw the engine's own files being fetched
     assert any(url.endswith("/pyodide/pyodide.asm.wasm") for url in page_ready.requests)
     assert page_ready.foreign_requests() == []
+    assert [text for text in page_ready.console_errors if "Content Security Policy" in text] == []
 
 
 def test_sample_button_analyzes_the_built_in_sample(page_ready, site):
@@ -149,3 +151,44 @@ def test_sample_button_analyzes_the_built_in_sample(page_ready, site):
     expected = cli_report(sample)
     assert page.locator('#capture-summary dt:text-is("Packets") + dd').inner_text() == str(expected["capture"]["packets"])
     assert page.locator('#capture-summary dt:text-is("SIP messages") + dd').inner_text() == str(len(expected["sip_messages"]))
+
+
+REDACT_SCRIPT = """async ([name, data, key]) => {
+  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  const events = [];
+  const stop = window.sipdiag.on("progress", ({ done, total }) => events.push([done, total]));
+  const { blob, summary } = await window.sipdiag.redact(new File([bytes], name), { key });
+  stop();
+  const out = new Uint8Array(await blob.arrayBuffer());
+  return { summary, events, output: btoa(Array.from(out, (b) => String.fromCharCode(b)).join("")) };
+}"""
+
+
+def test_redact_in_page_writes_what_the_cli_writes(page_ready, sample_capture, tmp_path):
+    out = tmp_path / "redacted.pcap"
+    completed = subprocess.run([sys.executable, "-m", "sipdiag", "redact", str(sample_capture), "-o", str(out),
+                                "--key", "team passphrase"], cwd=REPO, capture_output=True, text=True,
+                               env={**os.environ, "PYTHONPATH": str(REPO / "py")})
+    assert completed.returncode == 0, completed.stderr
+    cli_summary = json.loads(completed.stdout)
+    data = base64.b64encode(sample_capture.read_bytes()).decode()
+    result = page_ready.page.evaluate(REDACT_SCRIPT, [sample_capture.name, data, "team passphrase"])
+    assert base64.b64decode(result["output"]) == out.read_bytes()
+    for field in ("packets_in", "packets_out", "addresses_replaced", "leaks", "mapping"):
+        assert result["summary"][field] == cli_summary[field]
+    size = sample_capture.stat().st_size
+    # two passes over the file (learn, then write) make one progress bar
+    assert result["events"] == [[0, 2 * size], [size, 2 * size], [2 * size, 2 * size]]
+
+
+def test_dropping_a_file_anywhere_analyzes_it(page_ready, shared_captures):
+    path = shared_captures / "heplify__sip_ipv6_udp.pcap"
+    page_ready.page.evaluate("""([name, data]) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([Uint8Array.from(atob(data), (c) => c.charCodeAt(0))], name));
+      document.querySelector("main").dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true }));
+    }""", [path.name, base64.b64encode(path.read_bytes()).decode()])
+    page_ready.page.locator("#engine-status", has_text=f"analyzed {path.name}").wait_for()
+    expected = cli_report(path)
+    assert page_ready.page.locator('#capture-summary dt:text-is("File") + dd').inner_text() == path.name
+    assert page_ready.page.locator('#capture-summary dt:text-is("SIP messages") + dd').inner_text() == str(len(expected["sip_messages"]))

@@ -1,0 +1,78 @@
+"""Rewriting SIP carried in WebSocket frames (RFC 6455, RFC 7118).
+
+Client frames are masked, so their text is invisible to a plain search and
+would leak to anyone who applies the 4-byte mask. Frames are unmasked,
+rewritten, masked again with the same key and given a new length.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Callable
+
+from .websocket import unmask
+
+
+def _frame_bounds(data: bytes, pos: int) -> tuple[int, int, bytes | None] | None:
+    """(payload start, payload end, mask) of the frame at `pos`, or None when cut."""
+    if pos + 2 > len(data):
+        return None
+    length, start = data[pos + 1] & 0x7F, pos + 2
+    if length == 126:
+        if start + 2 > len(data):
+            return None
+        length, start = struct.unpack_from("!H", data, start)[0], start + 2
+    elif length == 127:
+        if start + 8 > len(data):
+            return None
+        length, start = struct.unpack_from("!Q", data, start)[0], start + 8
+    mask = None
+    if data[pos + 1] & 0x80:
+        mask, start = data[start : start + 4], start + 4
+    end = start + length
+    return (start, end, mask) if end <= len(data) else None
+
+
+def handshake_end(data: bytes) -> int:
+    end = data.find(b"\r\n\r\n")
+    return end + 4 if end >= 0 else -1
+
+
+def frames_incomplete(data: bytes, after_handshake: bool) -> bool:
+    pos = 0
+    if not after_handshake:
+        pos = handshake_end(data)
+        if pos < 0:
+            return True
+    while pos < len(data):
+        bounds = _frame_bounds(data, pos)
+        if bounds is None:
+            return True
+        pos = bounds[1]
+    return False
+
+
+def rewrite_frames(data: bytes, rewrite: Callable[[bytes], bytes]) -> bytes:
+    """Every complete frame's payload through `rewrite`; a cut tail stays as it is."""
+    out, pos = [], 0
+    while pos < len(data):
+        bounds = _frame_bounds(data, pos)
+        if bounds is None:
+            out.append(data[pos:])
+            break
+        start, end, mask = bounds
+        payload = data[start:end]
+        new = rewrite(unmask(payload, mask) if mask else payload)
+        if mask:
+            new = unmask(new, mask)
+        out.append(_header(data[pos], data[pos + 1] & 0x80, len(new)) + (mask or b"") + new)
+        pos = end
+    return b"".join(out)
+
+
+def _header(first: int, mask_bit: int, length: int) -> bytes:
+    if length < 126:
+        return bytes((first, mask_bit | length))
+    if length < 65536:
+        return bytes((first, mask_bit | 126)) + struct.pack("!H", length)
+    return bytes((first, mask_bit | 127)) + struct.pack("!Q", length)

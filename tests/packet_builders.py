@@ -1,0 +1,57 @@
+"""Byte-level packet builders for the packet-layer tests (headers per the RFCs)."""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+
+SDP = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
+INVITE = (
+    b"INVITE sip:bob@example.com SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-1\r\n"
+    b"From: <sip:alice@example.com>;tag=a1\r\n"
+    b"To: <sip:bob@example.com>\r\n"
+    b"Call-ID: call-1@10.0.0.1\r\n"
+    b"CSeq: 7 INVITE\r\n"
+    b"Content-Type: application/sdp\r\n"
+    b"Content-Length: %d\r\n"
+    b"\r\n" % len(SDP)
+) + SDP
+OK_200 = (
+    b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK-1\r\n"
+    b"From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:bob@example.com>;tag=b1\r\n"
+    b"Call-ID: call-1@10.0.0.1\r\nCSeq: 7 INVITE\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+def addr(text: str) -> bytes:
+    return ipaddress.ip_address(text).packed
+
+
+def ethernet(payload: bytes, ethertype: int = 0x0800, vlans: tuple[int, ...] = ()) -> bytes:
+    head = b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01"
+    for tpid in vlans:
+        head += struct.pack("!HH", tpid, 100)
+    return head + struct.pack("!H", ethertype) + payload
+
+
+def ipv4(payload: bytes, protocol: int = 17, src: str = "10.0.0.1", dst: str = "10.0.0.2", ident: int = 1,
+         fragment: int = 0) -> bytes:
+    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), ident, fragment, 64, protocol, 0,
+                       addr(src), addr(dst)) + payload
+
+
+def ipv6(payload: bytes, next_header: int = 17, src: str = "2001:db8::1", dst: str = "2001:db8::2") -> bytes:
+    return struct.pack("!IHBB16s16s", 0x60000000, len(payload), next_header, 64, addr(src), addr(dst)) + payload
+
+
+def udp(payload: bytes, sport: int = 5060, dport: int = 5060) -> bytes:
+    return struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+
+
+def tcp(payload: bytes, seq: int, flags: int = 0x18, sport: int = 40000, dport: int = 5060) -> bytes:
+    return struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 5 << 4, flags, 65535, 0, 0) + payload
+
+
+def rtp(seq: int, ssrc: int = 0x1234, payload_type: int = 0) -> bytes:
+    return struct.pack("!BBHII", 0x80, payload_type, seq, seq * 160, ssrc) + bytes(160)

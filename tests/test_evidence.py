@@ -1,0 +1,84 @@
+"""The HTML evidence report and ticket summary, from real reports."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from sipdiag.evidence import evidence_html, summary_text
+
+engine = pytest.importorskip("sipdiag.engine")
+
+
+class Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.stack: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(html: str) -> Collector:
+    collector = Collector()
+    collector.feed(html)
+    return collector
+
+
+@pytest.fixture(scope="module")
+def report(shared_captures):
+    return engine.analyze_path(str(shared_captures / "sngrep__aaa.pcap"))
+
+
+def test_html_is_self_contained(report):
+    html = evidence_html(report)
+    page = parse(html)
+    assert not re.search(r"(?i)(https?:|//[a-z])", html)  # nothing to fetch, no link out
+    assert all(tag not in ("script", "link", "img", "iframe") for tag, _ in page.tags)
+    assert ("style", {}) in page.tags
+
+
+def test_html_has_every_finding_registration_call_and_query(report):
+    page = parse(evidence_html(report))
+    text = " ".join(page.text)
+    for finding in report["findings"]:
+        assert finding["code"] in text and finding["summary"] in text
+    tables = [attrs for tag, attrs in page.tags if tag == "table"]
+    rows = sum(1 for tag, _ in page.tags if tag == "tr")
+    headers = 1 if report["registrations"] else 0
+    headers += 1 if report["calls"] else 0
+    headers += 1 if report["dns"] else 0
+    assert len(tables) == headers
+    assert rows == headers + len(report["registrations"]) + len(report["calls"]) + len(report["dns"])
+
+
+def test_one_ladder_per_call_with_one_arrow_per_message(report):
+    page = parse(evidence_html(report))
+    svgs = sum(1 for tag, _ in page.tags if tag == "svg")
+    assert svgs == len(report["calls"]) > 0
+    arrows = sum(1 for tag, attrs in page.tags if tag == "line" and "marker-end" in attrs)
+    messages = {m["frame"] for m in report["sip_messages"]}
+    assert arrows == sum(min(len([f for f in c["frames"] if f in messages]), 80) for c in report["calls"])
+
+
+def test_text_is_escaped():
+    report = {"capture": {"file": "<script>x</script>.pcap", "packets": 1, "format": "pcap"},
+              "sip_messages": [], "registrations": [], "calls": [], "dns": [],
+              "findings": [{"code": "X", "severity": "error", "summary": "<b>bold</b>", "explanation": "", "next_steps": [], "frames": [1]}]}
+    html = evidence_html(report)
+    assert "<script>" not in html and "&lt;b&gt;bold&lt;/b&gt;" in html
+
+
+def test_summary_text_lists_findings_and_outcomes(report):
+    text = summary_text(report, {"addresses_replaced": 17, "replaced": {"users": 3}, "leaks": 0})
+    assert "17 addresses replaced" in text and "leaks: 0" in text
+    for finding in report["findings"]:
+        assert f"{finding['code']}: {finding['summary']}" in text
+    assert all(call["outcome"] in text for call in report["calls"])
