@@ -3,9 +3,11 @@
 import re
 import struct
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from locations import FIXTURES, SHARED_CAPTURES
 from sipdiag.rtp import RtpTracker
 
 A, B = ("10.0.0.1", 4000), ("10.0.0.2", 5000)
@@ -16,9 +18,14 @@ def rtp(seq, ts, ssrc=0x11223344, pt=0, marker=False, payload=b"\xff" * 4):
     return struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq, ts, ssrc) + payload
 
 
+def account(tracker, frame, time, src, dst, payload):
+    """One UDP payload from src to dst, as the packet decoder hands it over."""
+    tracker.account(frame, time, (*src, *dst), payload, 0, len(payload))
+
+
 def feed(tracker, packets, src=A, dst=B, start=100.0, spacing=0.02, first_frame=1):
     for index, packet in enumerate(packets):
-        tracker.account(first_frame + index, start + index * spacing, *src, *dst, packet)
+        account(tracker, first_frame + index, start + index * spacing, src, dst, packet)
 
 
 def only_stream(tracker):
@@ -29,8 +36,8 @@ def only_stream(tracker):
 def test_header_fields_from_a_literal_packet():
     tracker = RtpTracker()
     # seq 0x0102, ts 0x000000a0, ssrc 0xdeadbeef, PCMA with marker, then seq 0x0103
-    tracker.account(7, 1.0, *A, *B, bytes.fromhex("8088 0102 000000a0 deadbeef d5d5"))
-    tracker.account(8, 1.02, *A, *B, bytes.fromhex("8008 0103 00000140 deadbeef d5d5"))
+    account(tracker, 7, 1.0, A, B, bytes.fromhex("8088 0102 000000a0 deadbeef d5d5"))
+    account(tracker, 8, 1.02, A, B, bytes.fromhex("8008 0103 00000140 deadbeef d5d5"))
     stream = only_stream(tracker)
     assert (stream.src, stream.dst, stream.ssrc) == ("10.0.0.1:4000", "10.0.0.2:5000", 0xDEADBEEF)
     assert (stream.first_frame, stream.last_frame, stream.packets) == (7, 8, 2)
@@ -82,7 +89,7 @@ def test_jitter_follows_rfc3550_with_the_payload_clock():
     # (80 units): D = 80 then -80, J = 80/16 = 5, then 5 + (80 - 5)/16 = 9.6875.
     tracker = RtpTracker()
     for index, arrival in enumerate((0.0, 0.02, 0.05, 0.06)):
-        tracker.account(index + 1, 100.0 + arrival, *A, *B, rtp(index, index * 160))
+        account(tracker, index + 1, 100.0 + arrival, A, B, rtp(index, index * 160))
     stream = only_stream(tracker)
     assert stream.max_jitter_ms == pytest.approx(9.6875 / 8)
     assert stream.jitter_ms == pytest.approx(9.6875 / 8)
@@ -97,7 +104,7 @@ def test_dynamic_payload_clock_rate_comes_from_the_sdp():
     announced.expect(*B, {111: "opus/48000/2"})
     for tracker in (announced, unknown):
         for index, arrival in enumerate(arrivals):
-            tracker.account(index + 1, arrival, *A, *B, rtp(index, index * 960, pt=111))
+            account(tracker, index + 1, arrival, A, B, rtp(index, index * 960, pt=111))
     assert only_stream(announced).max_jitter_ms == pytest.approx(480 / 16 / 48)
     # Without a clock rate jitter cannot be measured; report none rather than guess.
     assert only_stream(unknown).max_jitter_ms == 0.0
@@ -106,7 +113,7 @@ def test_dynamic_payload_clock_rate_comes_from_the_sdp():
 def test_marker_packet_gap_is_a_talkspurt_not_a_gap():
     tracker = RtpTracker()
     for index, (arrival, marker) in enumerate(((0.0, False), (0.02, False), (2.0, True), (2.02, False))):
-        tracker.account(index + 1, arrival, *A, *B, rtp(index, index * 160, marker=marker))
+        account(tracker, index + 1, arrival, A, B, rtp(index, index * 160, marker=marker))
     assert only_stream(tracker).max_gap_ms == pytest.approx(20.0)
 
 
@@ -122,8 +129,8 @@ def test_rtcp_on_the_next_port_is_counted_on_the_rtp_stream():
     feed(tracker, [rtp(1, 0), rtp(2, 160)])
     receiver_report = bytes.fromhex("80c9 0001 11223344")
     sender_report_mux = bytes.fromhex("80c8 0006 11223344") + bytes(20)
-    tracker.account(3, 100.1, A[0], A[1] + 1, B[0], B[1] + 1, receiver_report)
-    tracker.account(4, 100.2, *A, *B, sender_report_mux)
+    account(tracker, 3, 100.1, (A[0], A[1] + 1), (B[0], B[1] + 1), receiver_report)
+    account(tracker, 4, 100.2, A, B, sender_report_mux)
     stream = only_stream(tracker)
     assert (stream.packets, stream.rtcp_packets) == (2, 2)
     assert stream.payload_types == {0: 2}
@@ -174,13 +181,16 @@ def tshark_streams(path):
 
 
 @pytest.mark.parametrize(
-    "name, stream_count",
-    [("redrabbit__sip-rtp-g711.pcap", 2), ("heplify__rtp_rtcp_sip_ipv4_udp.pcap", 5), ("sngrep__aaa.pcap", 1)],
+    "path, stream_count",
+    [(SHARED_CAPTURES / "redrabbit__sip-rtp-g711.pcap", 2), (SHARED_CAPTURES / "heplify__rtp_rtcp_sip_ipv4_udp.pcap", 5),
+     (SHARED_CAPTURES / "sngrep__aaa.pcap", 1),
+     # Our own: 4% loss and +-6 ms send jitter on one direction, so loss and jitter are far from zero.
+     (FIXTURES / "calls" / "call_rtp_loss_jitter.pcap", 2)],
+    ids=lambda value: value.name if isinstance(value, Path) else str(value),
 )
-def test_loss_and_jitter_agree_with_tshark(shared_captures, name, stream_count):
+def test_loss_and_jitter_agree_with_tshark(path, stream_count):
     from sipdiag.engine import result_for_path
 
-    path = shared_captures / name
     expected = tshark_streams(path)
     assert len(expected) == stream_count
     ours = {(s.src_ip, s.src_port, s.dst_ip, s.dst_port, s.ssrc): s for s in result_for_path(path).rtp_streams}

@@ -105,7 +105,7 @@ class PacketDecoder:
             if flow is None:
                 flow = self._udp_flow(data[26:38])
             if flow is not None:
-                self.rtp.account(frame, time, *flow, data[42 : 34 + ((data[38] << 8) | data[39])])
+                self.rtp.account(frame, time, flow, data, 42, min(len(data), 34 + ((data[38] << 8) | data[39])))
                 return
         decoder = self._link_decoders.get(linktype)
         if decoder is None:
@@ -341,8 +341,8 @@ class PacketDecoder:
         if sport in DNS_PORTS or dport in DNS_PORTS:
             self._dns(frame, time, data[payload_start:end], src, sport, dst, dport, "udp")
         elif 0x80 <= first < 0xC0:
-            self.rtp.account(frame, time, self.address_text(src), sport, self.address_text(dst), dport,
-                             data[payload_start:end])
+            self.rtp.account(frame, time, (self.address_text(src), sport, self.address_text(dst), dport), data,
+                             payload_start, end)
         elif first in _UPPER_FIRST:
             payload = data[payload_start:end]
             if looks_like_sip(payload):

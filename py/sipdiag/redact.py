@@ -196,23 +196,43 @@ class CaptureRedactor:
         summary carries its report, the HTML evidence report and the ticket
         text: the page's evidence pack, built from what is actually shared.
         """
-        analysis = None
+        verification = self.start_verification(evidence)
+        for chunk in output_chunks:
+            verification.feed(chunk)
+        return verification.finish()
+
+    def start_verification(self, evidence: bool = True) -> "Verification":
+        """`verify` fed chunk by chunk: the page reads its output back from a Blob."""
+        return Verification(self, evidence)
+
+
+class Verification:
+    def __init__(self, redactor: CaptureRedactor, evidence: bool) -> None:
+        self._redactor = redactor
+        self._scanner = LeakScanner(redactor.addresses.mapping, redactor.text.originals)
+        self._analysis = None
         if evidence:
             from .engine import CaptureAnalysis
 
-            analysis = CaptureAnalysis(f"redacted-{self.file_name}")
-        scan = LeakScanner(self.addresses.mapping, self.text.originals)
-        result = scan.run(output_chunks, analysis)
-        summary = self.summary()
+            self._analysis = CaptureAnalysis(f"redacted-{redactor.file_name}")
+
+    def feed(self, chunk: bytes) -> None:
+        if self._analysis is not None:
+            self._analysis.feed(chunk)
+        self._scanner.feed(chunk)
+
+    def finish(self) -> dict:
+        result = self._scanner.finish()
+        summary = self._redactor.summary()
         summary.update(packets_out=result["packets"], leaks=len(result["locations"]),
                        leak_locations=result["locations"][:MAX_LOCATIONS])
-        if summary["packets_out"] != self.packets_in:
+        if summary["packets_out"] != self._redactor.packets_in:
             summary["leaks"] += 1
             summary["leak_locations"].append({"frame": None, "what": "packet count changed"})
-        if analysis is not None:
+        if self._analysis is not None:
             from .evidence import evidence_html, summary_text
 
-            report = analysis.finish()
+            report = self._analysis.finish()
             summary.update(report=report, evidence_html=evidence_html(report), summary_text=summary_text(report, summary))
         return summary
 
@@ -274,38 +294,40 @@ class LeakScanner:
         self.form_category = forms
         # Lower-cased text against lower-case literals: far faster than re.I.
         self.values = re.compile("|".join(map(re.escape, sorted(forms, key=len, reverse=True)))) if forms else None
+        # The output is read back as a capture: header addresses are found by
+        # the same packet walk the redactor used, with a probe that only reads.
+        self._reader = CaptureReader(blocks=True)
+        self._probe = AddressProbe()
+        no_options = RedactionOptions(**{name: False for name in vars(RedactionOptions())})
+        self._rewriter = PacketRewriter(self._probe, None, PlainText(), no_options, b"")
+        self._locations: list[dict] = []
+        self._packets = 0
 
-    def run(self, output_chunks: Iterable[bytes], analysis=None) -> dict:
-        reader = CaptureReader(blocks=True)
-        probe = AddressProbe()
-        rewriter = PacketRewriter(probe, None, PlainText(), RedactionOptions(**{name: False for name in vars(RedactionOptions())}), b"")
-        locations: list[dict] = []
-        packets = 0
-        for chunk in output_chunks:
-            if analysis is not None:
-                analysis.feed(chunk)
-            blocks = reader.feed(chunk)
-            # One scan per chunk, not per packet: a hit is mapped back to its frame.
-            starts, frames, position = [], [], 0
-            for block in blocks:
-                starts.append(position)
-                frames.append(block.frame if block.kind == "packet" else None)
-                position += len(block.raw)
-            self._scan(b"".join(block.raw for block in blocks), lambda at: frames[bisect_right(starts, at) - 1], locations)
-            for block in blocks:
-                if block.kind != "packet":
-                    continue
-                packets += 1
-                probe.seen.clear()
-                rewriter.rewrite(block.linktype, block.data, _discard)
-                for packed in probe.seen & self.packed:
-                    locations.append({"frame": block.frame, "what": f"address {ipaddress.ip_address(packed)} in a header"})
-        reader.close()
-        return {"packets": packets, "locations": locations}
+    def feed(self, chunk: bytes) -> None:
+        blocks = self._reader.feed(chunk)
+        # One scan per chunk, not per packet: a hit is mapped back to its frame.
+        starts, frames, position = [], [], 0
+        for block in blocks:
+            starts.append(position)
+            frames.append(block.frame if block.kind == "packet" else None)
+            position += len(block.raw)
+        self._scan(b"".join(block.raw for block in blocks), lambda at: frames[bisect_right(starts, at) - 1])
+        for block in blocks:
+            if block.kind != "packet":
+                continue
+            self._packets += 1
+            self._probe.seen.clear()
+            self._rewriter.rewrite(block.linktype, block.data, _discard)
+            for packed in self._probe.seen & self.packed:
+                self._locations.append({"frame": block.frame, "what": f"address {ipaddress.ip_address(packed)} in a header"})
 
-    def _scan(self, raw: bytes, frame_at, locations: list[dict]) -> None:
+    def finish(self) -> dict:
+        self._reader.close()
+        return {"packets": self._packets, "locations": self._locations}
+
+    def _scan(self, raw: bytes, frame_at) -> None:
         def found(at: int, what: str) -> None:
-            locations.append({"frame": frame_at(at), "what": what})
+            self._locations.append({"frame": frame_at(at), "what": what})
 
         for packed in self.packed_v6 + self.macs:
             at = raw.find(packed)

@@ -8,12 +8,15 @@ happens once, in `streams()`.
 
 from __future__ import annotations
 
+import struct
+
 from .model import RtpStream
 from .sdp import STATIC_PAYLOAD_TYPES
 
 _STATIC_CLOCK_RATES = {pt: rate for pt, (_name, rate) in STATIC_PAYLOAD_TYPES.items()}
 
 _FIRST_DYNAMIC_PT = 96
+_RTP_HEADER = struct.Struct("!BBHII")  # V/P/X/CC, M/PT, sequence, timestamp, SSRC
 
 # RFC 3550 A.1: a jump larger than this is a source restart, not loss; a packet
 # up to MAX_MISORDER behind the highest sequence number is merely late.
@@ -35,10 +38,20 @@ def rtpmap_clock_rate(encoding: str) -> int | None:
 
 
 class _StreamState:
-    """Running RFC 3550 receiver state for one (flow, SSRC)."""
+    """Running RFC 3550 receiver state for one (flow, SSRC).
+
+    Counters live here, not on the RtpStream, and are copied over once in
+    `RtpTracker.streams()`: the per-packet path touches one object.
+    """
 
     __slots__ = (
         "stream",
+        "ssrc",
+        "packets",
+        "last_frame",
+        "payload_types",
+        "marker_packets",
+        "max_gap_ms",
         "base_seq",
         "max_seq",
         "cycles",
@@ -48,6 +61,7 @@ class _StreamState:
         "last_seq",
         "last_time",
         "last_ts",
+        "last_payload_type",
         "last_rate",
         "jitter",
         "jitter_sum",
@@ -58,6 +72,12 @@ class _StreamState:
 
     def __init__(self, stream: RtpStream, seq: int):
         self.stream = stream
+        self.ssrc = stream.ssrc
+        self.packets = 0
+        self.last_frame = 0
+        self.payload_types: dict[int, int] = {}
+        self.marker_packets = 0
+        self.max_gap_ms = 0.0
         self.base_seq = seq
         self.max_seq = seq
         self.cycles = 0
@@ -67,6 +87,7 @@ class _StreamState:
         self.last_seq = seq
         self.last_time = 0.0
         self.last_ts = 0
+        self.last_payload_type = -1
         self.last_rate = None
         self.jitter = 0.0  # in timestamp units, as RFC 3550 6.4.1 keeps it
         self.jitter_sum = 0.0
@@ -77,8 +98,11 @@ class _StreamState:
 
 class RtpTracker:
     def __init__(self):
-        # (src_ip, src_port, dst_ip, dst_port, ssrc) -> state
+        # ((src_ip, src_port, dst_ip, dst_port), ssrc) -> state
         self._states: dict[tuple, _StreamState] = {}
+        # flow -> the state its last packet went to: a flow almost always
+        # carries one SSRC, so this skips building the (flow, ssrc) key.
+        self._current: dict[tuple, _StreamState] = {}
         # (ip, port) an SDP announced -> {pt: "name/rate"}
         self._expected: dict[tuple[str, int], dict[int, str]] = {}
         # (src_ip, src_port, dst_ip, dst_port) of RTCP packets -> count
@@ -88,50 +112,85 @@ class RtpTracker:
     def expect(self, ip: str, port: int, rtpmap: dict[int, str]) -> None:
         """An SDP said media for `ip:port` arrives there, with these payload types."""
         self._expected.setdefault((ip, port), {}).update(rtpmap)
+        # A payload number may now mean something else: look the rates up again.
+        for state in self._states.values():
+            state.last_payload_type = -1
 
-    def account(self, frame, time, src_ip, src_port, dst_ip, dst_port, payload: bytes) -> None:
-        if len(payload) < 8:
+    def account(self, frame: int, time: float, flow: tuple, data: bytes, start: int, end: int) -> None:
+        """One UDP payload `data[start:end]` of `flow` (src_ip, src_port, dst_ip, dst_port) that may be RTP/RTCP.
+
+        Runs for most packets of a VoIP capture: the in-order packet of a known
+        stream takes one header unpack, one dict lookup and no calls.
+        """
+        if end - start < 12:
+            if end - start >= 8 and data[start + 1] in _RTCP_TYPES:
+                self._rtcp[flow] = self._rtcp.get(flow, 0) + 1
             return
-        second = payload[1]
+        _first, second, seq, ts, ssrc = _RTP_HEADER.unpack_from(data, start)
         if second in _RTCP_TYPES:
-            flow = (src_ip, src_port, dst_ip, dst_port)
             self._rtcp[flow] = self._rtcp.get(flow, 0) + 1
             return
-        if len(payload) < 12:
-            return
-        seq = (payload[2] << 8) | payload[3]
-        ts = int.from_bytes(payload[4:8], "big")
-        ssrc = int.from_bytes(payload[8:12], "big")
-        key = (src_ip, src_port, dst_ip, dst_port, ssrc)
-        state = self._states.get(key)
-        if state is None:
-            if len(self._states) >= self._unconfirmed_limit:
-                self._forget_noise()
-            stream = RtpStream(src_ip, src_port, dst_ip, dst_port, ssrc, frame, time)
-            state = self._states[key] = _StreamState(stream, seq)
+        state = self._current.get(flow)
+        if state is None or state.ssrc != ssrc:
+            state = self._states.get((flow, ssrc))
+            if state is None:
+                state = self._new_state(frame, time, flow, ssrc, seq)
+            else:
+                self._update_sequence(state, seq)
+            self._current[flow] = state
+        elif seq == ((state.max_seq + 1) & 0xFFFF) and state.last_seq == state.max_seq:
+            # The usual case, inlined: the next packet in order.
+            state.confirmed = True
+            state.last_seq = state.max_seq = seq
+            if seq == 0:
+                state.cycles += _SEQ_MOD
         else:
             self._update_sequence(state, seq)
-        stream = state.stream
-        stream.packets += 1
-        stream.last_frame = frame
+        state.packets += 1
+        state.last_frame = frame
         payload_type = second & 0x7F
-        stream.payload_types[payload_type] = stream.payload_types.get(payload_type, 0) + 1
+        counts = state.payload_types
+        counts[payload_type] = counts.get(payload_type, 0) + 1
         if second & 0x80:
             # A marker starts a talkspurt: the silence before it is intended,
             # so it is not a gap (tshark's "Max Delta" agrees).
-            stream.marker_packets += 1
-        elif stream.packets > 1:
+            state.marker_packets += 1
+        elif state.packets > 1:
             gap_ms = (time - state.last_time) * 1000.0
-            if gap_ms > stream.max_gap_ms:
-                stream.max_gap_ms = gap_ms
-        rate = self._clock_rate(payload_type, key)
-        if rate is not None and rate == state.last_rate:
-            self._update_jitter(state, time, ts, rate)
-        state.last_rate = rate
+            if gap_ms > state.max_gap_ms:
+                state.max_gap_ms = gap_ms
+        rate = state.last_rate
+        if payload_type != state.last_payload_type:
+            previous_rate = rate
+            rate = state.last_rate = self._clock_rate(payload_type, flow)
+            state.last_payload_type = payload_type
+            if rate != previous_rate:
+                rate = None  # jitter compares packets of one media clock
+        if rate is not None:
+            # RFC 3550 6.4.1: J += (|D| - J) / 16, D from arrival time at the media clock.
+            ts_delta = (ts - state.last_ts) & 0xFFFFFFFF
+            if ts_delta >= 0x80000000:
+                ts_delta -= 0x100000000
+            difference = (time - state.last_time) * rate - ts_delta
+            jitter = state.jitter
+            jitter += ((difference if difference >= 0 else -difference) - jitter) / 16.0
+            state.jitter = jitter
+            jitter_ms = jitter * 1000.0 / rate
+            state.jitter_sum += jitter_ms
+            state.jitter_samples += 1
+            if jitter_ms > state.max_jitter:
+                state.max_jitter = jitter_ms
         state.last_time = time
         state.last_ts = ts
-        if payload_type >= _FIRST_DYNAMIC_PT and len(payload) >= 14 and payload[13] & 0x80:
-            self._count_dtmf_end(state, key, payload_type, ts)
+        if payload_type >= _FIRST_DYNAMIC_PT and end - start >= 14 and data[start + 13] & 0x80:
+            self._count_dtmf_end(state, flow, payload_type, ts)
+
+    def _new_state(self, frame: int, time: float, flow: tuple, ssrc: int, seq: int) -> _StreamState:
+        if len(self._states) >= self._unconfirmed_limit:
+            self._forget_noise()
+        stream = RtpStream(*flow, ssrc, frame, time)
+        state = self._states[(flow, ssrc)] = _StreamState(stream, seq)
+        return state
 
     def _update_sequence(self, state: _StreamState, seq: int) -> None:
         """RFC 3550 A.1 without probation: every packet counts, resyncs restart the range."""
@@ -155,20 +214,6 @@ class RtpTracker:
             else:
                 state.bad_seq = (seq + 1) % _SEQ_MOD
         # else: a late or duplicate packet, counted but not moving the range
-
-    @staticmethod
-    def _update_jitter(state: _StreamState, time: float, ts: int, rate: int) -> None:
-        """RFC 3550 6.4.1: J += (|D| - J) / 16, D from arrival time at the media clock."""
-        ts_delta = (ts - state.last_ts) & 0xFFFFFFFF
-        if ts_delta >= 0x80000000:
-            ts_delta -= 0x100000000
-        difference = abs((time - state.last_time) * rate - ts_delta)
-        state.jitter += (difference - state.jitter) / 16.0
-        jitter_ms = state.jitter * 1000.0 / rate
-        state.jitter_sum += jitter_ms
-        state.jitter_samples += 1
-        if jitter_ms > state.max_jitter:
-            state.max_jitter = jitter_ms
 
     def _count_dtmf_end(self, state: _StreamState, key: tuple, payload_type: int, ts: int) -> None:
         """RFC 4733: the end packet of an event is sent three times with one timestamp."""
@@ -206,8 +251,9 @@ class RtpTracker:
         self._states = {
             key: state
             for key, state in self._states.items()
-            if state.confirmed or self._is_expected(state) or state.stream.packets > 1
+            if state.confirmed or self._is_expected(state) or state.packets > 1
         }
+        self._current.clear()
         self._unconfirmed_limit = max(4096, 2 * len(self._states))
 
     def streams(self) -> list[RtpStream]:
@@ -217,6 +263,11 @@ class RtpTracker:
             if not (state.confirmed or self._is_expected(state)):
                 continue
             stream = state.stream
+            stream.packets = state.packets
+            stream.last_frame = state.last_frame
+            stream.payload_types = state.payload_types
+            stream.marker_packets = state.marker_packets
+            stream.max_gap_ms = state.max_gap_ms
             stream.expected = state.expected_before + state.cycles + state.max_seq - state.base_seq + 1
             stream.lost = max(0, stream.expected - stream.packets)
             stream.last_time = state.last_time

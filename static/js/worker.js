@@ -52,41 +52,47 @@ def analyze_finish(job):
 
 def redact_start(job, name, key, options_json):
     def step():
-        try:
-            from sipdiag import redact
-        except ImportError:
-            raise RuntimeError("redaction is not available in this build of the engine") from None
-        jobs[job] = (redact.CaptureRedactor(name, key or None, json.loads(options_json) or None), [])
+        from sipdiag import redact
+        jobs[job] = redact.CaptureRedactor(name, key or None, json.loads(options_json) or None)
     return guard(step)
 
 def redact_learn(job, chunk):
-    def step():
-        redactor, _ = jobs[job]
-        redactor.learn(chunk.to_bytes())
-    return guard(step)
+    return guard(lambda: jobs[job].learn(chunk.to_bytes()))
 
 def redact_finish_learning(job):
-    return guard(lambda: jobs[job][0].finish_learning())
+    return guard(lambda: jobs[job].finish_learning())
+
+# The redacted bytes go straight back to JavaScript chunk by chunk (into a
+# Blob, which Chromium may keep on disk): the wasm heap never holds the copy.
+written = {}
 
 def redact_feed(job, chunk):
     def step():
-        redactor, output = jobs[job]
-        output.append(redactor.feed(chunk.to_bytes()))
+        written[job] = jobs[job].feed(chunk.to_bytes())
     return guard(step)
 
 def redact_finish(job):
     def step():
-        redactor, output = jobs[job]
-        output.append(redactor.finish())
-        return redactor.verify(output)
+        written[job] = jobs[job].finish()
     return guard(step)
 
-def redact_output(job):
-    _, output = jobs.pop(job)
-    return b"".join(output)
+def redact_written(job):
+    return written.pop(job, b"")
+
+def redact_verify_start(job):
+    def step():
+        jobs[job] = jobs[job].start_verification()
+    return guard(step)
+
+def redact_verify_feed(job, chunk):
+    return guard(lambda: jobs[job].feed(chunk.to_bytes()))
+
+def redact_verify_finish(job):
+    return guard(lambda: jobs.pop(job).finish())
 
 def drop(job):
     jobs.pop(job, None)
+    written.pop(job, None)
 `;
 
 let glue = null;
@@ -142,7 +148,8 @@ async function boot(files) {
   pyodide.runPython(GLUE, { globals: namespace });
   glue = new Map(
     ["analyze_start", "analyze_feed", "analyze_finish", "redact_start", "redact_learn", "redact_finish_learning",
-     "redact_feed", "redact_finish", "redact_output", "drop"].map((name) => [name, namespace.get(name)]),
+     "redact_feed", "redact_finish", "redact_written", "redact_verify_start", "redact_verify_feed",
+     "redact_verify_finish", "drop"].map((name) => [name, namespace.get(name)]),
   );
   return performance.now() - started;
 }
@@ -155,17 +162,18 @@ function call(name, ...args) {
 
 class EngineError extends Error {}
 
-// Feeds the file in slices so memory stays bounded and progress can be shown.
-// `passes` is how many times the job reads the whole file (progress spans them all).
-async function feedFile(id, file, feedName, pass = 0, passes = 1) {
-  const total = file.size * passes;
-  const before = file.size * pass;
+// Feeds a blob in slices so memory stays bounded and progress can be shown.
+// Progress counts bytes of the user's file (`size`); a job that reads several
+// times (`pass` of `passes`) shows one bar over all of them.
+async function feedFile(id, blob, feedName, { pass = 0, passes = 1, size = blob.size, afterChunk = null } = {}) {
+  const total = size * passes;
   if (pass === 0) postMessage({ type: "progress", id, done: 0, total });
-  for (let done = 0; done < file.size; ) {
-    const chunk = new Uint8Array(await file.slice(done, done + CHUNK_SIZE).arrayBuffer());
+  for (let done = 0; done < blob.size; ) {
+    const chunk = new Uint8Array(await blob.slice(done, done + CHUNK_SIZE).arrayBuffer());
     call(feedName, id, chunk);
+    afterChunk?.();
     done += chunk.length;
-    postMessage({ type: "progress", id, done: before + done, total });
+    postMessage({ type: "progress", id, done: size * pass + Math.round((size * done) / blob.size), total });
   }
 }
 
@@ -177,17 +185,25 @@ async function analyze({ id, file }) {
 
 async function redact({ id, file, key, options }) {
   call("redact_start", id, file.name ?? "capture", key ?? "", JSON.stringify(options ?? {}));
-  // Two passes, as the CLI does: learn every name first, then write.
-  await feedFile(id, file, "redact_learn", 0, 2);
+  // Three passes: learn every name (as the CLI does), write, then read the
+  // written copy back to prove nothing original is left in it.
+  await feedFile(id, file, "redact_learn", { pass: 0, passes: 3 });
   call("redact_finish_learning", id);
-  await feedFile(id, file, "redact_feed", 1, 2);
-  const summary = call("redact_finish", id);
-  const output = glue.get("redact_output")(id);
-  const bytes = output.toJs();
-  output.destroy();
+  const parts = [];
+  const keepWritten = () => {
+    const bytes = glue.get("redact_written")(id);
+    parts.push(new Blob([bytes.toJs()]));
+    bytes.destroy();
+  };
+  await feedFile(id, file, "redact_feed", { pass: 1, passes: 3, afterChunk: keepWritten });
+  call("redact_finish", id);
+  keepWritten();
+  const output = new Blob(parts, { type: file.type || "application/octet-stream" });
+  call("redact_verify_start", id);
+  await feedFile(id, output, "redact_verify_feed", { pass: 2, passes: 3, size: file.size });
+  const summary = call("redact_verify_finish", id);
   // The contract: a copy that still holds an original value is never handed out.
-  const blob = summary.leaks === 0 ? new Blob([bytes], { type: file.type || "application/octet-stream" }) : null;
-  return { blob, summary };
+  return { blob: summary.leaks === 0 ? output : null, summary };
 }
 
 let ready = null;

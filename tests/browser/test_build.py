@@ -10,7 +10,7 @@ import urllib.request
 import zipfile
 
 import build
-from conftest import REPO
+from pagekit import REPO
 
 CSP = re.compile(r'http-equiv="Content-Security-Policy" content="([^"]*)"')
 # The only URL allowed in our own page files: the SVG namespace name (never fetched).

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from conftest import cli_report
+from pagekit import cli_report
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTURE = REPO.parent / "shared" / "captures" / "sngrep__aaa.pcap"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli_report
+from pagekit import cli_report
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTURES = [

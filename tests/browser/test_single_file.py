@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import analyze_in_page, cli_report
+from pagekit import analyze_in_page, cli_report
 
 CAPTURES = ["heplify__sip_tcp_websocket.pcap", "isa__sip.pcap.pcapng", "redrabbit__sip-rtp-g711.pcap"]
 

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, analyze_in_page, cli_report
+from pagekit import REPO, analyze_in_page, cli_report
 
 # Different link layers, transports and sizes; the largest is ~0.9 MB of RTP.
 CAPTURES = [
@@ -177,8 +177,8 @@ def test_redact_in_page_writes_what_the_cli_writes(page_ready, sample_capture, t
     for field in ("packets_in", "packets_out", "addresses_replaced", "leaks", "mapping"):
         assert result["summary"][field] == cli_summary[field]
     size = sample_capture.stat().st_size
-    # two passes over the file (learn, then write) make one progress bar
-    assert result["events"] == [[0, 2 * size], [size, 2 * size], [2 * size, 2 * size]]
+    # three passes (learn, write, verify the written copy) make one progress bar
+    assert result["events"] == [[0, 3 * size], [size, 3 * size], [2 * size, 3 * size], [3 * size, 3 * size]]
 
 
 def test_dropping_a_file_anywhere_analyzes_it(page_ready, shared_captures):

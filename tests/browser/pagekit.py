@@ -1,0 +1,85 @@
+"""Driving the built site in headless Debian Chromium: the helpers browser
+tests import by name (fixtures live in conftest.py, which is not importable
+under one name when the whole suite runs)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from locations import REPO
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@dataclass
+class Site:
+    directory: Path
+    base_url: str  # http://127.0.0.1:PORT/
+
+    @property
+    def single_file_url(self) -> str:
+        return (self.directory / "sipdiag.html").as_uri()
+
+
+@dataclass
+class BootedPage:
+    page: object  # playwright Page
+    url: str
+    requests: list[str] = field(default_factory=list)  # every URL the page or its worker asked for
+    console_errors: list[str] = field(default_factory=list)  # includes Content-Security-Policy violations
+
+    def foreign_requests(self) -> list[str]:
+        """Requests that left the page's own origin (blob:/data: stay inside the page)."""
+        origin = urlsplit(self.url)
+        return [url for url in self.requests
+                if urlsplit(url).scheme not in ("blob", "data")
+                and (urlsplit(url).scheme, urlsplit(url).netloc) != (origin.scheme, origin.netloc)]
+
+
+def wait_for_api(page) -> None:
+    """Wait for window.sipdiag. (page.wait_for_function evaluates strings, which the CSP rightly forbids.)"""
+    page.evaluate("""() => new Promise((resolve) => {
+      const check = () => (window.sipdiag ? resolve() : setTimeout(check, 20));
+      check();
+    })""")
+
+
+def open_page(browser, url: str) -> BootedPage:
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    booted = BootedPage(page, url)
+    # context-level events also see the worker's requests
+    context.on("request", lambda request: booted.requests.append(request.url))
+    page.on("console", lambda message: message.type == "error" and booted.console_errors.append(message.text))
+    page.goto(url)
+    wait_for_api(page)
+    page.evaluate("window.sipdiag.ready")
+    return booted
+
+
+ANALYZE_SCRIPT = """async ([name, data]) => {
+  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  return await window.sipdiag.analyze(new File([bytes], name));
+}"""
+
+
+def analyze_in_page(booted: BootedPage, path: Path, name: str | None = None) -> dict:
+    """window.sipdiag.analyze on a file's bytes, named like the file; returns the report."""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return booted.page.evaluate(ANALYZE_SCRIPT, [name or Path(path).name, data])
+
+
+def cli_report(path: Path) -> dict:
+    """What `python3 -m sipdiag analyze PATH --json` prints."""
+    output = subprocess.run([sys.executable, "-m", "sipdiag", "analyze", str(path), "--json"], cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO / "py")}, capture_output=True, check=True)
+    return json.loads(output.stdout)
