@@ -179,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
                         "of this size with make_capture.py, e.g. 100M; repeatable")
     parser.add_argument("--no-page", action="store_true", help="skip the browser")
     parser.add_argument("--no-redact", action="store_true", help="skip redaction")
-    parser.add_argument("--redact-up-to", default="200M", help="redact only captures up to this size: the page "
-                        "keeps the redacted copy in memory for the download (default 200M)")
+    parser.add_argument("--redact-up-to", default="200M", help="redact only captures up to this size, to keep the "
+                        "run short (default 200M)")
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # each table as soon as it is measured, also into a file
     captures = captures_to_run(args)

@@ -20,9 +20,14 @@ def decode(*packets: tuple[int, bytes]) -> tuple[CaptureResult, PacketDecoder, R
     result = CaptureResult(capture=CaptureInfo(file="test"))
     tracker = RtpTracker()
     decoder = PacketDecoder(result, tracker)
-    for frame, (linktype, data) in enumerate(packets, start=1):
-        decoder.decode(frame, 1000.0 + frame, linktype, data)
+    records = [(frame, 1000.0 + frame, linktype, data) for frame, (linktype, data) in enumerate(packets, start=1)]
+    decoder.decode_records(records, reraise)
     return result, decoder, tracker
+
+
+def reraise(frame: int, error: Exception) -> None:
+    """A decoder that fails on a test packet is a bug to see, not a warning to count."""
+    raise error
 
 
 def sip_summary(result: CaptureResult) -> list[tuple]:

@@ -32,12 +32,7 @@ class CaptureAnalysis:
         records = self._reader.feed(data)
         if not records:
             return
-        decode = self._decoder.decode
-        for frame, time, linktype, packet in records:
-            try:
-                decode(frame, time, linktype, packet)
-            except Exception as error:  # noqa: BLE001 - one bad packet must not end the analysis
-                self._note_undecodable(frame, error)
+        self._decoder.decode_records(records, self._note_undecodable)
         self._packets += len(records)
         if self._first_time is None:
             self._first_time = records[0][1]

@@ -83,3 +83,9 @@ def cli_report(path: Path) -> dict:
     output = subprocess.run([sys.executable, "-m", "sipdiag", "analyze", str(path), "--json"], cwd=REPO,
                             env={**os.environ, "PYTHONPATH": str(REPO / "py")}, capture_output=True, check=True)
     return json.loads(output.stdout)
+
+
+def open_capture(page, path: Path) -> None:
+    """Choose a capture with the page's file input and wait until its report is shown."""
+    page.set_input_files("#file-input", str(path))
+    page.locator("#engine-status", has_text=f"analyzed {path.name}").wait_for(timeout=60_000)

@@ -1,16 +1,10 @@
 """Calls tab: the ladder of a call has one arrow per SIP message and exports SVG and PNG."""
 
-from pathlib import Path
+from locations import SHARED_CAPTURES
+from pagekit import cli_report, open_capture
 
-from pagekit import cli_report
+CAPTURE = SHARED_CAPTURES / "sngrep__aaa.pcap"
 
-REPO = Path(__file__).resolve().parents[2]
-CAPTURE = REPO.parent / "shared" / "captures" / "sngrep__aaa.pcap"
-
-
-def open_capture(page, path: Path) -> None:
-    page.set_input_files("#file-input", str(path))
-    page.locator("#engine-status", has_text=f"analyzed {path.name}").wait_for(timeout=60_000)
 
 
 def test_ladder_renders_and_exports(page_ready, tmp_path):

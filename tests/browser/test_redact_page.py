@@ -6,15 +6,12 @@ import json
 import subprocess
 from pathlib import Path
 
+from locations import SHARED_CAPTURES
+from pagekit import open_capture
 
-REPO = Path(__file__).resolve().parents[2]
-CAPTURE = REPO.parent / "shared" / "captures" / "redrabbit__sip-rtp-g711.pcap"
+CAPTURE = SHARED_CAPTURES / "redrabbit__sip-rtp-g711.pcap"
 ORIGINAL_ADDRESSES = ("10.0.2.15", "10.0.2.20")  # the two hosts of this call (tshark lists them)
 
-
-def open_capture(page, path: Path) -> None:
-    page.set_input_files("#file-input", str(path))
-    page.locator("#engine-status", has_text=f"analyzed {path.name}").wait_for(timeout=60_000)
 
 
 def download(page, button_text: str, tmp_path: Path) -> Path:
@@ -79,17 +76,3 @@ def test_same_passphrase_in_page_and_cli_gives_the_same_capture(page_ready, tmp_
     assert code == 0
     assert in_page.read_bytes() == (tmp_path / "cli.pcap").read_bytes()
 
-
-def test_throughput_in_the_browser(page_ready, capsys):
-    """Packets per second of redaction + verification in the page (printed for the benchmark record)."""
-    capture = REPO.parent / "shared" / "captures" / "heplify__rtp_rtcp_sip_ipv4_udp.pcap"
-    result = page_ready.page.evaluate("""async ([name, data]) => {
-      const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
-      const started = performance.now();
-      const { summary } = await window.sipdiag.redact(new File([bytes], name), { key: "k" });
-      return { ms: performance.now() - started, packets: summary.packets_out, leaks: summary.leaks };
-    }""", [capture.name, __import__("base64").b64encode(capture.read_bytes()).decode()])
-    assert result["leaks"] == 0 and result["packets"] == 4269
-    with capsys.disabled():
-        print(f"\nredaction in the browser: {result['packets'] / result['ms'] * 1000:.0f} packets/s "
-              f"({result['packets']} packets in {result['ms'] / 1000:.1f} s, incl. verification and evidence)")

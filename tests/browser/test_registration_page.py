@@ -1,23 +1,14 @@
 """The page shows the CLI's diagnosis: same finding codes, one Registrations row per sequence."""
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from pagekit import cli_report
+from locations import FIXTURES, SHARED_CAPTURES
+from pagekit import cli_report, open_capture
 
-REPO = Path(__file__).resolve().parents[2]
-CAPTURES = [
-    REPO / "tests" / "fixtures" / "registration" / "reg_wrong_password.pcap",
-    REPO.parent / "shared" / "captures" / "sngrep__aaa.pcap",
-]
+CAPTURES = [FIXTURES / "registration" / "reg_wrong_password.pcap", SHARED_CAPTURES / "sngrep__aaa.pcap"]
 
-
-def open_capture(page, path: Path) -> None:
-    page.set_input_files("#file-input", str(path))
-    page.locator("#result").wait_for(state="visible", timeout=60_000)
-    page.locator("#engine-status", has_text=f"analyzed {path.name}").wait_for(timeout=60_000)
 
 
 def select_tab(page, name: str) -> None:
@@ -26,8 +17,6 @@ def select_tab(page, name: str) -> None:
 
 @pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: p.stem)
 def test_page_matches_cli_for_registrations(page_ready, capture):
-    if not capture.exists():
-        pytest.skip(f"{capture.name} not generated yet")
     expected = cli_report(capture)
     page = page_ready.page
     open_capture(page, capture)
