@@ -20,10 +20,7 @@ def analyze_file(path):
 
 
 def scenario(fixtures_dir, name):
-    path = fixtures_dir / "calls" / f"{name}.pcap"
-    if not path.exists():
-        pytest.skip(f"{path.name} not generated yet")
-    rows, findings = analyze_file(path)
+    rows, findings = analyze_file(fixtures_dir / "calls" / f"{name}.pcap")
     (row,) = rows
     return row, findings
 

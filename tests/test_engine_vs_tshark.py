@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from locations import REPO
+from locations import SHARED_CAPTURES as SHARED
 from sipdiag.capture import CaptureError
 from sipdiag.dns import TYPE_NAMES
 from sipdiag.engine import CaptureAnalysis, result_for_path
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "captures"
 CAPTURES = sorted(SHARED.glob("*.pcap*")) + sorted((REPO / "tests" / "fixtures").rglob("*.pcap*"))
 TYPE_NUMBERS = {name: number for number, name in TYPE_NAMES.items()}
 

@@ -7,9 +7,8 @@ from html.parser import HTMLParser
 
 import pytest
 
+from sipdiag import engine
 from sipdiag.evidence import evidence_html, summary_text
-
-engine = pytest.importorskip("sipdiag.engine")
 
 
 class Collector(HTMLParser):

@@ -9,14 +9,12 @@ tests/fixtures/redaction/generate.py (see tests/fixtures/README.md).
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(shutil.which("tshark") is None, reason="needs tshark")
 
 ANSWERED = ["INVITE", "100 INVITE", "180 INVITE", "200 INVITE", "ACK", "BYE", "200 BYE"]
 CALLER, CALLEE = "10.77.0.1", "10.77.0.2"

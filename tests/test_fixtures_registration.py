@@ -5,7 +5,6 @@ tests check the fixtures, not sipdiag."""
 from __future__ import annotations
 
 import functools
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
 
-pytestmark = pytest.mark.skipif(shutil.which("tshark") is None, reason="needs tshark")
 
 FIELDS = ["frame.number", "frame.time_relative", "ip.src", "ipv6.src", "ip.dst", "ipv6.dst",
           "tcp.srcport", "sip.Method", "sip.Status-Code", "sip.CSeq.method", "sip.Call-ID",

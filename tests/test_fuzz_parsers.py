@@ -1,7 +1,7 @@
 """Bounded fuzzing: random bytes and mutations of real messages must never raise."""
 
-from pathlib import Path
 
+from locations import SHARED_CAPTURES as CAPTURES
 from capture_payloads import udp_payloads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -11,7 +11,6 @@ from sipdiag.model import SessionDescription, SipMessage
 from sipdiag.sdp import clock_rates, codec_names, parse_sdp
 from sipdiag.sip import SipStreamFramer, looks_like_sip, parse_digest, parse_message, uri_parts
 
-CAPTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "captures"
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -6,14 +6,13 @@ compared here; tunnels, fragments and TCP belong to the packet layer's tests.
 """
 
 import json
-from pathlib import Path
 
 import pytest
+from locations import SHARED_CAPTURES as SHARED
 from capture_payloads import udp_payloads
 
 from sipdiag.sip import looks_like_sip, parse_message, uri_parts
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "captures"
 CAPTURES = sorted(p.name for p in SHARED.iterdir() if p.is_file() and (SHARED / "tshark" / f"{p.name}.json").exists())
 # tshark decodes these layers itself; our helper does not, so their messages are out of scope here.
 DECODED_ENCAPSULATIONS = ([], ["sll"])

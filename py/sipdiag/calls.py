@@ -10,7 +10,6 @@ is judged on the caller's leg, where the user's experience is.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 
 from . import pathdiag, sdp
@@ -18,6 +17,7 @@ from .sip import uri_parts
 from .findings import Finding
 from .model import CaptureResult, RtpStream, SdpMedia, SessionDescription, SipMessage, hostport
 from .mos import estimate_mos
+from .transaction import Transaction
 
 # RFC 3261 timer B: an INVITE client transaction gives up after 64*T1 = 32 s.
 INVITE_TIMEOUT = 32.0
@@ -29,19 +29,6 @@ MIN_MEDIA_SECONDS = 1.0
 # Encodings that are not voice: sharing only these is still a codec mismatch.
 _NON_VOICE = frozenset({"telephone-event", "cn", "comfort-noise"})
 _HOLD_DIRECTIONS = frozenset({"sendonly", "inactive"})
-
-_UNROUTABLE = [
-    (ipaddress.ip_network(net), kind)
-    for net, kind in (
-        ("10.0.0.0/8", "private (RFC 1918)"),
-        ("172.16.0.0/12", "private (RFC 1918)"),
-        ("192.168.0.0/16", "private (RFC 1918)"),
-        ("100.64.0.0/10", "carrier-grade NAT (RFC 6598)"),
-        ("169.254.0.0/16", "link-local"),
-        ("fc00::/7", "unique local IPv6"),
-        ("fe80::/10", "link-local IPv6"),
-    )
-]
 
 # Plain-words meaning of each failure status, from the caller's point of view.
 _STATUS_MEANING = {
@@ -85,24 +72,6 @@ _CLASS_MEANING = {
     6: ("a global failure (6xx): the callee side refuses the call everywhere",
         ["Check with the callee's provider."]),
 }
-
-
-@dataclass
-class Transaction:
-    requests: list[SipMessage] = field(default_factory=list)  # first send + retransmissions
-    responses: list[SipMessage] = field(default_factory=list)
-
-    @property
-    def request(self) -> SipMessage | None:
-        return self.requests[0] if self.requests else None
-
-    @property
-    def final(self) -> SipMessage | None:
-        return next((r for r in self.responses if r.status and r.status >= 200), None)
-
-    @property
-    def provisional(self) -> list[SipMessage]:
-        return [r for r in self.responses if r.status and 100 < r.status < 200]
 
 
 @dataclass
@@ -624,14 +593,6 @@ def _cancel_findings(call: Call) -> list[Finding]:
     )]
 
 
-def _unroutable_kind(address: str | None) -> str | None:
-    try:
-        ip = ipaddress.ip_address(address or "")
-    except ValueError:
-        return None
-    return next((kind for network, kind in _UNROUTABLE if network.version == ip.version and ip in network), None)
-
-
 def _contact_host(message: SipMessage) -> str | None:
     return uri_parts(message.contacts[0].uri)[1] if message.contacts and message.contacts[0].uri != "*" else None
 
@@ -643,7 +604,7 @@ def _private_addresses(call: Call) -> list[Finding]:
     for message in call.messages:
         # Inside one private network a private address is normal; it matters when
         # the message reached us from a routable address or a server saw NAT.
-        if _unroutable_kind(message.src_ip) and not received:
+        if pathdiag.unroutable_kind(message.src_ip) and not received:
             continue
         where = []
         if message.sdp is not None:
@@ -651,7 +612,7 @@ def _private_addresses(call: Call) -> list[Finding]:
                 where.append(("SDP c=", media_address(message.sdp, media)))
         where.append(("Contact", _contact_host(message)))
         for place, address in where:
-            kind = _unroutable_kind(address)
+            kind = pathdiag.unroutable_kind(address)
             if kind is None or address == message.src_ip:
                 continue
             entry = seen.setdefault((place, address), {"kind": kind, "sender": message.src_ip, "frames": []})

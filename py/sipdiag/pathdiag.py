@@ -8,6 +8,7 @@ a given server so its "no response" finding can cite them too.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from .findings import Finding
@@ -25,6 +26,30 @@ _ICMP_MEANING = {
     "network unreachable": "a router has no route to that network",
 }
 _ICMP_FIREWALL_HINT = "a firewall or router policy refused the packet (administratively prohibited)"
+
+# Addresses nobody outside the local network can send to: seen in Contact, Via
+# or SDP while packets come from elsewhere, they point at NAT.
+_UNROUTABLE = [
+    (ipaddress.ip_network(net), kind)
+    for net, kind in (
+        ("10.0.0.0/8", "private (RFC 1918)"),
+        ("172.16.0.0/12", "private (RFC 1918)"),
+        ("192.168.0.0/16", "private (RFC 1918)"),
+        ("100.64.0.0/10", "carrier-grade NAT (RFC 6598)"),
+        ("169.254.0.0/16", "link-local"),
+        ("fc00::/7", "unique local IPv6"),
+        ("fe80::/10", "link-local IPv6"),
+    )
+]
+
+
+def unroutable_kind(address: str | None) -> str | None:
+    """'private (RFC 1918)' for 192.168.1.10 (brackets allowed); None for a routable address or a name."""
+    try:
+        ip = ipaddress.ip_address((address or "").strip("[]"))
+    except ValueError:
+        return None
+    return next((kind for network, kind in _UNROUTABLE if network.version == ip.version and ip in network), None)
 
 
 @dataclass

@@ -11,12 +11,12 @@ challenge-then-200 from looking like a failure.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 
 from . import pathdiag, sip
 from .findings import Finding
 from .model import CaptureResult, SipMessage
+from .transaction import Transaction
 
 CHALLENGE_CODES = (401, 407)
 _STANDARD_CHALLENGE_REASONS = {"unauthorized", "proxy authentication required"}
@@ -31,38 +31,6 @@ RATE_LIMIT_MIN_FAILURES = 2
 RATE_LIMIT_STATUSES = {403, 408, 503}
 # New REGISTER transactions per second toward one registrar worth mentioning.
 BURST_PER_SECOND = 10
-_PRIVATE_NETWORKS = [
-    ipaddress.ip_network(n)
-    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "fc00::/7", "fe80::/10")
-]
-
-
-@dataclass
-class Transaction:
-    requests: list[SipMessage] = field(default_factory=list)  # first send + retransmissions
-    responses: list[SipMessage] = field(default_factory=list)
-
-    @property
-    def request(self) -> SipMessage | None:
-        """None when the capture starts after the REGISTER and holds only its answer."""
-        return self.requests[0] if self.requests else None
-
-    @property
-    def first(self) -> SipMessage:
-        return (self.requests or self.responses)[0]
-
-    @property
-    def frames(self) -> list[int]:
-        return [m.frame for m in self.requests + self.responses]
-
-    @property
-    def final(self) -> SipMessage | None:
-        return next((r for r in self.responses if r.status and r.status >= 200), None)
-
-    @property
-    def has_credentials(self) -> bool:
-        request = self.request
-        return request is not None and bool(request.header("authorization") or request.header("proxy-authorization"))
 
 
 @dataclass
@@ -219,14 +187,6 @@ def _challenge_header(status: int) -> str:
 def _credentials(request: SipMessage):
     values = _digests(request, "authorization") + _digests(request, "proxy-authorization")
     return values[0] if values else None
-
-
-def _is_private(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address.strip("[]"))
-    except ValueError:
-        return False
-    return any(ip in network for network in _PRIVATE_NETWORKS if network.version == ip.version)
 
 
 # ---------------------------------------------------------------- outcomes
@@ -683,9 +643,9 @@ def _nat_hint(sequence: Sequence, where: str) -> Finding | None:
     private = []
     for contact in request.contacts:
         host = sip.uri_parts(contact.uri)[1]
-        if host and _is_private(host) and host != request.src_ip:
+        if host and pathdiag.unroutable_kind(host) and host != request.src_ip:
             private.append(f"Contact {host}")
-    if request.vias and _is_private(request.vias[0].host) and request.vias[0].host != request.src_ip:
+    if request.vias and pathdiag.unroutable_kind(request.vias[0].host) and request.vias[0].host != request.src_ip:
         private.append(f"Via {request.vias[0].host}")
     if not private:
         return None

@@ -23,9 +23,7 @@ def test_single_file_file_input_and_sample(single_file_page_ready, sample_captur
     assert sample_capture.name in page.inner_text("#capture-summary")
 
 
-def test_single_file_sample_button(single_file_page_ready, site):
-    if not (site.directory / "static" / "sample.pcap").exists():
-        pytest.skip("no static/sample.pcap in this tree yet")
+def test_single_file_sample_button(single_file_page_ready):
     page = single_file_page_ready.page
     page.click("#sample-button")
     page.locator("#engine-status", has_text="analyzed sample.pcap").wait_for()
