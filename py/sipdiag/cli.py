@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .capture import CaptureError
@@ -58,6 +59,14 @@ def print_summary(report: dict) -> None:
 def run_redact(path: str, output: str, key: str | None) -> int:
     from .redact import redact_command
 
+    if os.path.exists(output) and os.path.samefile(path, output):
+        print(f"sipdiag: {output}: this is the capture being redacted; write the copy under another name",
+              file=sys.stderr)
+        return 2
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        print(f"sipdiag: {output}: the folder {folder} does not exist", file=sys.stderr)
+        return 2
     exit_code, summary = redact_command(path, output, key=key)
     json.dump(summary, sys.stdout, indent=1)
     sys.stdout.write("\n")

@@ -2,7 +2,7 @@
 
 ICMP errors quoting SIP, TCP connects that never complete and TLS-only
 signalling explain a REGISTER (or INVITE) that got no answer. They are
-reported once here; `registration` asks `path_clues` for the ones that concern
+reported once here; `regfindings` asks `path_clues` for the ones that concern
 a given server so its "no response" finding can cite them too.
 """
 
