@@ -231,17 +231,25 @@ def _chain(domain: str, lookups: list[Lookup]) -> dict:
     addresses = [l for l in lookups if l.query.qtype in ADDRESS_TYPES and l.qname in hosts]
     steps = [_step("NAPTR", naptr), _step("SRV", srv), _step("A/AAAA", addresses)]
     resolved = sorted({d for l in addresses for t in ADDRESS_TYPES for d in l.answer_data(t)})
-    failed = None
-    if not resolved:
-        tried = [s for s in steps if s["state"] != "not_queried"]
-        failed = tried[-1] if tried else None
+    tried = [s for s in steps if s["state"] != "not_queried"]
+    last = tried[-1] if tried else None
+    failed = None if resolved or (last and last["state"] == "ok") else last
+    if resolved:
+        outcome = "resolved"
+    elif failed is None and last is not None:
+        # The last step answered but the capture holds no lookup for the next:
+        # the client had it cached, or the capture stopped. Not a failure.
+        outcome = "incomplete"
+    else:
+        outcome = "failed"
     return {
         "domain": domain,
         "steps": steps,
         "addresses": resolved,
-        "outcome": "resolved" if resolved else "failed",
+        "outcome": outcome,
         "failed_step": failed["step"] if failed else None,
         "failure": failed["state"] if failed else None,
+        "answered_up_to": last["step"] if outcome == "incomplete" else None,
     }
 
 

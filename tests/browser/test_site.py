@@ -6,11 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
-from pagekit import REPO, analyze_in_page, cli_report
+from pagekit import REPO, analyze_in_page, cli_report, open_capture
 
 # Different link layers, transports and sizes; the largest is ~0.9 MB of RTP.
 CAPTURES = [
@@ -190,3 +191,18 @@ def test_dropping_a_file_anywhere_analyzes_it(page_ready, shared_captures):
     expected = cli_report(path)
     assert page_ready.page.locator('#capture-summary dt:text-is("File") + dd').inner_text() == path.name
     assert page_ready.page.locator('#capture-summary dt:text-is("SIP messages") + dd').inner_text() == str(len(expected["sip_messages"]))
+
+
+@pytest.mark.parametrize("name", ["sngrep__aaa.pcap", "suricataverify__dns-srv-sip.pcap", "heplify__rtp_rtcp_sip_ipv4_udp.pcap"])
+def test_no_tab_prints_a_missing_value(page_ready, shared_captures, name):
+    """Every tab, with every call and registration opened: no JavaScript placeholder reaches the reader."""
+    page = page_ready.page
+    open_capture(page, shared_captures / name)
+    for tab in ("findings", "registrations", "calls", "dns", "messages", "redact"):
+        page.locator(f'#tabs [data-tab="{tab}"]').click()
+        for row in page.locator("#tab-panel .call-row, #tab-panel .reg-row").all():
+            row.click()
+            text = page.inner_text("#tab-panel")
+            assert not re.search(r"\b(null|undefined|NaN)\b|\[object ", text), (tab, text)
+        text = page.inner_text("#tab-panel")
+        assert not re.search(r"\b(null|undefined|NaN)\b|\[object ", text), (tab, text)

@@ -95,7 +95,7 @@ function showCall(report, call, detail, api) {
   detail.replaceChildren(
     el("h3", {}, `Call ${call.call_id}`),
     el("dl", { className: "call-facts" }, facts.map(([term, value]) => [el("dt", {}, term), el("dd", {}, value)])),
-    findings.length ? findingList(findings, api) : null,
+    ...(findings.length ? [findingList(findings, api)] : []), // replaceChildren would print a null
     el("div", { className: "ladder-tools" },
       el("label", {}, collapse, " collapse retransmissions"), " ", exportSvg, " ", exportPng),
     figure,

@@ -29,9 +29,11 @@ function chainView(chain, api) {
       {},
       chain.domain,
       ": ",
-      chain.outcome === "resolved"
-        ? `resolved to ${chain.addresses.join(", ")}`
-        : `failed at ${chain.failed_step ?? "?"} (${(chain.failure ?? "").replace("_", " ")})`,
+      {
+        resolved: () => `resolved to ${chain.addresses.join(", ")}`,
+        incomplete: () => `answered up to ${chain.answered_up_to}; the next lookup is not in the capture (cached by the client, or the capture stopped)`,
+        failed: () => `failed at ${chain.failed_step ?? "?"} (${(chain.failure ?? "").replace("_", " ")})`,
+      }[chain.outcome](),
     ),
     el("ol", { className: "dns-steps" }, steps),
   );
@@ -84,7 +86,7 @@ export function render(report, container, api) {
     chains.length
       ? el("div", { className: "dns-chains" }, chains.map((chain) => chainView(chain, api)))
       : el("p", { className: "dns-empty" }, "No NAPTR/SRV lookups for SIP."),
-    related.length ? findingList(related, api) : null,
+    ...(related.length ? [findingList(related, api)] : []), // append would print a null
     el("h3", { className: "dns-heading" }, `Failed or unanswered queries (${problems.length})`),
     problems.length ? queryTable(problems, api) : el("p", { className: "dns-empty" }, "None."),
     el(
