@@ -124,6 +124,18 @@ def test_new_ssrc_on_the_same_flow_is_a_new_stream():
     assert [(s.ssrc, s.first_frame, s.packets) for s in tracker.streams()] == [(1, 1, 2), (2, 3, 2)]
 
 
+def test_interleaved_ssrcs_on_one_flow_keep_their_own_sequence():
+    # Two senders behind one address pair (a conference mixer's contributors, a
+    # forked call): every switch must find the other stream's state again.
+    tracker = RtpTracker()
+    feed(tracker, [rtp(10, 0, ssrc=1), rtp(700, 0, ssrc=2), rtp(11, 160, ssrc=1), rtp(701, 160, ssrc=2),
+                   rtp(12, 320, ssrc=1), rtp(702, 320, ssrc=2)], spacing=0.01)
+    streams = tracker.streams()
+    assert [(s.ssrc, s.packets, s.expected, s.lost) for s in streams] == [(1, 3, 3, 0), (2, 3, 3, 0)]
+    # 20 ms of media clock per 20 ms of arrival: no jitter in either stream.
+    assert [s.max_jitter_ms for s in streams] == [pytest.approx(0.0), pytest.approx(0.0)]
+
+
 def test_rtcp_on_the_next_port_is_counted_on_the_rtp_stream():
     tracker = RtpTracker()
     feed(tracker, [rtp(1, 0), rtp(2, 160)])
