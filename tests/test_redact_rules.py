@@ -150,3 +150,23 @@ def test_pseudonyms_never_merge_two_values():
     assert len(set(replaced)) == len(extensions)
     assert all(len(r) == 3 and r.isdigit() and r != e for r, e in zip(replaced, extensions))
     assert [pseudonyms.value("users", e) for e in extensions] == replaced  # and each stays what it was given
+
+
+def test_verification_finds_a_value_split_across_tcp_segments():
+    """The fail-closed scan reads SIP over TCP as the reassembled message: a
+    Call-ID cut in two by the segment boundary is still found."""
+    from packet_builders import ethernet as ethernet_frame
+    from packet_builders import ipv4, tcp
+
+    cut = INVITE.index(b"a84b4c76e66710") + 7  # inside the Call-ID
+    segments = [INVITE[:cut], INVITE[cut:]]
+    capture = pcapng([(0, ethernet_frame(ipv4(tcp(segment, 1000 + sum(map(len, segments[:n]))), protocol=6,
+                                                src="10.1.2.3", dst="192.0.2.10")))
+                      for n, segment in enumerate(segments)])
+    redactor = CaptureRedactor("split.pcapng", key="k")
+    redactor.learn(capture)
+    redactor.finish_learning()
+    # Verify the original as if it were the output: every value is still there.
+    summary = redactor.verify([capture], evidence=False)
+    assert b"a84b4c76e66710@10.1.2.3" not in capture  # the raw bytes never spell it whole
+    assert {"frame": 2, "what": "call_ids value 'a84b4c76e66710@10.1.2.3'"} in summary["leak_locations"]

@@ -253,12 +253,22 @@ class AddressProbe:
 
 
 class PlainText:
-    """Stands in for the text redactor: the probe reads, never rewrites."""
+    """Stands in for the text redactor: the probe reads, never rewrites.
+
+    It keeps each SIP message the packet walk hands it: over TCP or in IP
+    fragments that is the reassembled message, where a value split across
+    two packets is whole again.
+    """
+
+    def __init__(self) -> None:
+        self.sip_messages: list[bytes] = []
 
     def sip(self, data: bytes) -> bytes:
+        self.sip_messages.append(data)
         return data
 
-    text = sip
+    def text(self, data: bytes) -> bytes:
+        return data
 
     def replace_known_values(self, text: str) -> str:
         return text
@@ -299,8 +309,11 @@ class LeakScanner:
         self._reader = CaptureReader(blocks=True)
         self._probe = AddressProbe()
         no_options = RedactionOptions(**{name: False for name in vars(RedactionOptions())})
-        self._rewriter = PacketRewriter(self._probe, None, PlainText(), no_options, b"")
-        self._locations: list[dict] = []
+        self._messages = PlainText()
+        self._rewriter = PacketRewriter(self._probe, None, self._messages, no_options, b"")
+        # (frame, what): a value found both in the raw bytes and in the
+        # reassembled message it belongs to is one leak.
+        self._locations: dict[tuple, None] = {}
         self._packets = 0
 
     def feed(self, chunk: bytes) -> None:
@@ -319,15 +332,24 @@ class LeakScanner:
             self._probe.seen.clear()
             self._rewriter.rewrite(block.linktype, block.data, _discard)
             for packed in self._probe.seen & self.packed:
-                self._locations.append({"frame": block.frame, "what": f"address {ipaddress.ip_address(packed)} in a header"})
+                self._locations[(block.frame, f"address {ipaddress.ip_address(packed)} in a header")] = None
+            self._scan_messages(block.frame)
 
     def finish(self) -> dict:
         self._reader.close()
-        return {"packets": self._packets, "locations": self._locations}
+        self._rewriter.flush()  # messages still waiting for their last segment
+        self._scan_messages(None)
+        return {"packets": self._packets, "locations": [{"frame": frame, "what": what} for frame, what in self._locations]}
+
+    def _scan_messages(self, frame: int | None) -> None:
+        """The SIP messages the packet walk completed, credited to the packet that completed them."""
+        if self._messages.sip_messages:
+            self._scan(b"".join(self._messages.sip_messages), lambda at: frame)
+            self._messages.sip_messages.clear()
 
     def _scan(self, raw: bytes, frame_at) -> None:
         def found(at: int, what: str) -> None:
-            self._locations.append({"frame": frame_at(at), "what": what})
+            self._locations[(frame_at(at), what)] = None
 
         for packed in self.packed_v6 + self.macs:
             at = raw.find(packed)
