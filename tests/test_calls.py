@@ -293,3 +293,21 @@ def test_proxied_call_is_judged_on_the_caller_leg():
         ("10.0.0.1:5060", "10.0.0.5:5060", 408), ("10.0.0.5:5060", "10.0.0.2:5060", None)]
     (failed,) = findings
     assert failed.status == 408 and "10.0.0.2:5060, which never answered" in failed.explanation
+
+
+def test_late_ack_is_a_warning_with_the_ack_as_evidence(shared_captures):
+    # Caller -> proxy -> callee over IPv6: the callee sends its 200 OK twice
+    # (frames 26, 27) before the proxy's ACK (frame 30) reaches it.
+    _, findings = analyze_file(shared_captures / "sngrep__ipv6frag.pcap")
+    late = [f for f in findings if f.code == "CALL_NO_ACK"]
+    assert [(f.severity, sorted(f.frames), f.details) for f in late] == [
+        ("warning", [26, 27, 30], {"ok_copies": 2, "acked": True})]
+
+
+def test_a_reused_branch_with_a_new_cseq_is_a_new_transaction(shared_captures):
+    # Zoiper sends its re-INVITE (CSeq 2, frame 12) with the branch of its
+    # first INVITE (CSeq 1): a new request, not a retransmission.
+    rows, findings = analyze_file(shared_captures / "snort3demo__digium.pcap")
+    zoiper = next(row for row in rows if 3 in row["frames"])
+    assert zoiper["retransmission_frames"] == []
+    assert "CALL_NO_ACK" not in codes(findings)

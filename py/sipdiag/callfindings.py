@@ -7,10 +7,11 @@ steps, frames), built from the calls and report rows that calls.py assembles.
 from __future__ import annotations
 
 from . import pathdiag
-from .calls import Call, call_media_sides, media_address, offer_answer, transaction_key
+from .calls import Call, call_media_sides, media_address, offer_answer
 from .findings import Finding
 from .model import CaptureResult, SipMessage, hostport
 from .sip import uri_parts
+from .transaction import transaction_key
 
 # RFC 3261 timer B: an INVITE client transaction gives up after 64*T1 = 32 s.
 INVITE_TIMEOUT = 32.0
@@ -165,15 +166,36 @@ def _no_ack(call: Call, result: CaptureResult) -> list[Finding]:
             oks = [r for r in transaction.responses if r.status and 200 <= r.status < 300]
             if not oks:
                 continue
-            acked = any(m.cseq == oks[0].cseq for m in call.requests("ACK"))
+            acks = [m for m in call.requests("ACK") if m.cseq == oks[0].cseq]
+            # Through a proxy every hop has its ACK: prefer the one back to whoever sent the 200.
+            ack = next((m for m in acks if m.dst_ip == oks[0].src_ip), acks[0] if acks else None)
+            acked = ack is not None
             retransmitted = len(oks) > 1
             if acked and not retransmitted:
                 continue
             if not acked and not retransmitted and capture_end - oks[0].time < ACK_WAIT:
                 continue  # the capture stops too soon to tell
-            what = "was retransmitted {0} times".format(len(oks) - 1) if retransmitted else "was never acknowledged"
+            copies = len(oks) - 1
+            evidence = dict(frames=[r.frame for r in oks] + ([ack.frame] if ack else []), call_id=call.call_id, status=oks[0].status,
+                            details={"ok_copies": len(oks), "acked": acked})
+            if acked:
+                # The ACK came, only late: the dialog survives, but a slow or
+                # lossy ACK path is worth knowing about before it gets worse.
+                findings.append(Finding(
+                    "CALL_NO_ACK", "warning",
+                    f"200 OK from {leg.callee} was sent {copies + 1} times before the ACK arrived",
+                    f"{leg.callee} answered the INVITE from {leg.caller} and repeated its 200 OK {copies} "
+                    f"time{'s' if copies > 1 else ''} (it does so every 0.5 s, 1 s, 2 s... until an ACK arrives). "
+                    "The ACK did come, so the call stands, but the first copies went unacknowledged: the caller "
+                    "answered slowly, or the ACK or the first 200 OK was lost on the way.",
+                    ["Compare the time of the first 200 OK and of the ACK in the capture.",
+                     "If this repeats on every call, check for packet loss and for a slow Record-Route path."],
+                    **evidence,
+                ))
+                continue
+            what = f"was retransmitted {copies} time{'s' if copies > 1 else ''}" if retransmitted else "was never acknowledged"
             findings.append(Finding(
-                "CALL_NO_ACK", "error", f"200 OK from {leg.callee} {what}" + ("" if acked else ", no ACK seen"),
+                "CALL_NO_ACK", "error", f"200 OK from {leg.callee} {what}, no ACK seen",
                 f"{leg.callee} answered the INVITE from {leg.caller} but its 200 OK {what}. The caller must "
                 "confirm a 2xx with an ACK sent to the Contact of the 200 OK (via the Record-Route path). When the "
                 "ACK does not arrive, the callee repeats the 200 and hangs up after 32 s (timer H). Typical causes: "
@@ -182,8 +204,7 @@ def _no_ack(call: Call, result: CaptureResult) -> list[Finding]:
                 ["Check the Contact header of the 200 OK: is that address reachable from the caller?",
                  "Check Record-Route handling on proxies between the two sides.",
                  "Calls dropping after about 32 s are the usual symptom."],
-                [r.frame for r in oks], call_id=call.call_id, status=oks[0].status,
-                details={"ok_copies": len(oks), "acked": acked},
+                **evidence,
             ))
     return findings
 

@@ -17,7 +17,7 @@ from . import sdp
 from .findings import Finding
 from .model import CaptureResult, RtpStream, SdpMedia, SessionDescription, SipMessage, hostport
 from .mos import estimate_mos
-from .transaction import Transaction
+from .transaction import Transaction, transaction_key
 
 _HOLD_DIRECTIONS = frozenset({"sendonly", "inactive"})
 
@@ -62,17 +62,6 @@ class Call:
 
     def requests(self, method: str) -> list[SipMessage]:
         return [m for m in self.messages if m.method == method]
-
-
-def transaction_key(message: SipMessage) -> tuple:
-    """Same key for a request, its retransmissions and its responses on one hop."""
-    branch = message.vias[0].branch if message.vias else None
-    method = message.method or message.cseq_method
-    if branch:
-        return (branch, method)
-    # RFC 2543 peers have no branch: fall back to CSeq and the address pair.
-    ends = tuple(sorted((message.src, message.dst)))
-    return (message.cseq, method, ends)
 
 
 def _is_initial_invite(message: SipMessage) -> bool:

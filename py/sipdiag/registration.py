@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from . import sip
 from .findings import Finding
 from .model import CaptureResult, SipMessage
-from .transaction import Transaction
+from .transaction import Transaction, transaction_key
 
 CHALLENGE_CODES = (401, 407)
 # RFC 3261 timer F: a non-INVITE client transaction gives up after 64*T1 = 32 s.
@@ -66,19 +66,15 @@ class Sequence:
 # ---------------------------------------------------------------- grouping
 
 
-def _branch(message: SipMessage) -> str | None:
-    return message.vias[0].branch if message.vias else None
-
-
 def build_sequences(result: CaptureResult) -> list[Sequence]:
     """Group REGISTER requests and their responses into sequences and transactions."""
     sequences: dict[tuple, Sequence] = {}
-    # (call_id, branch or cseq) -> transactions, to match retransmissions and responses
+    # (call_id, transaction key) -> transactions, to match retransmissions and responses
     by_key: dict[tuple, list[tuple[Sequence, Transaction]]] = {}
     for message in result.sip_messages:
         if message.cseq_method != "REGISTER" or message.call_id is None:
             continue
-        key = (message.call_id, _branch(message) or message.cseq)
+        key = (message.call_id, transaction_key(message))
         if message.is_request:
             client, registrar = message.src, message.dst
             sequence = sequences.setdefault(
@@ -216,7 +212,7 @@ def _timeline(sequence: Sequence) -> list[dict]:
     seen_keys: set[tuple] = set()
     entries = []
     for message in sequence.messages:
-        key = (message.is_request, _branch(message) or message.cseq, message.status)
+        key = (message.is_request, transaction_key(message), message.status)
         entries.append(
             {
                 "frame": message.frame,

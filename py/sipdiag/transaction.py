@@ -37,3 +37,19 @@ class Transaction:
     def has_credentials(self) -> bool:
         request = self.request
         return request is not None and bool(request.header("authorization") or request.header("proxy-authorization"))
+
+
+def transaction_key(message: SipMessage) -> tuple:
+    """Same key for a request, its retransmissions and its responses on one hop.
+
+    RFC 3261 17.2.3 matches on the Via branch and the method; the CSeq number
+    is in the key too because real UAs (Zoiper, for one) reuse a branch for
+    their next request, which must not pass for a retransmission.
+    """
+    branch = message.vias[0].branch if message.vias else None
+    method = message.method or message.cseq_method
+    if branch:
+        return (branch, method, message.cseq)
+    # RFC 2543 peers have no branch: fall back to CSeq and the address pair.
+    ends = tuple(sorted((message.src, message.dst)))
+    return (message.cseq, method, ends)
