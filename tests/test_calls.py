@@ -220,6 +220,16 @@ def test_two_way_media_is_healthy_and_one_way_is_reported():
     assert one_way.code == "RTP_ONE_WAY" and one_way.details == {"direction_seen": "caller_to_callee"}
 
 
+def test_missing_rtp_is_an_error_only_where_the_capture_carries_media():
+    messages = answered_call()
+    (signalling_only,) = calls.analyze(result_of(messages, last_time=111.0))[1]
+    assert (signalling_only.code, signalling_only.severity) == ("RTP_MISSING", "warning")
+    # Another call's media is in the capture, so this call's absence is real.
+    elsewhere = stream(("10.9.9.1", 7000), ("10.9.9.2", 7002), 5)
+    (missing,) = calls.analyze(result_of(messages, [elsewhere], last_time=111.0))[1]
+    assert (missing.code, missing.severity) == ("RTP_MISSING", "error")
+
+
 def test_rtp_to_a_port_the_sdp_did_not_announce():
     messages = answered_call()
     wrong = stream(("10.0.0.2", 6000), ("10.0.0.1", 4002), 5)

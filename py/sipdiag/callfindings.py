@@ -78,7 +78,7 @@ def call_findings(call: Call, row: dict, result: CaptureResult) -> list[Finding]
     findings.extend(_no_ack(call, result))
     findings.extend(_cancel_findings(call))
     findings.extend(_private_addresses(call))
-    findings.extend(_rtp_findings(call, row))
+    findings.extend(_rtp_findings(call, row, result))
     return findings
 
 
@@ -308,14 +308,25 @@ def _contact_matches_source(call: Call) -> bool:
     return _contact_host(invite) == invite.src_ip
 
 
-def _rtp_findings(call: Call, row: dict) -> list[Finding]:
+def _rtp_findings(call: Call, row: dict, result: CaptureResult) -> list[Finding]:
     if row["outcome"] != "answered":
         return []
     findings = []
     ok = call.caller_leg.answer
     media = row["media"]
     long_enough = row["duration_s"] is not None and row["duration_s"] >= MIN_MEDIA_SECONDS
-    if not media and long_enough:
+    if not media and long_enough and not result.rtp_streams:
+        # No RTP anywhere: most likely a signalling-only capture, not a media failure.
+        findings.append(Finding(
+            "RTP_MISSING", "warning", "Answered call, but the capture holds no RTP at all",
+            "The call was answered, yet the capture contains no RTP stream of any call. Captures are often "
+            "filtered to signalling (a SIP port filter, an SBC or HEP signalling trace), so this alone does not "
+            "show that media failed.",
+            ["If the complaint is about audio, capture again without a port filter on the media path.",
+             "Check the SDP addresses and ports of offer and answer: that is where the media should flow."],
+            [ok.frame], call_id=call.call_id,
+        ))
+    elif not media and long_enough:
         findings.append(Finding(
             "RTP_MISSING", "error", "Answered call without any RTP in the capture",
             "The call was answered but no RTP packets of it appear in the capture, in either direction. "
