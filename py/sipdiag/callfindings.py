@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import pathdiag
 from .calls import Call, call_media_sides, media_address, offer_answer
-from .findings import Finding
+from .findings import Finding, counted
 from .model import CaptureResult, SipMessage, hostport
 from .sip import uri_parts
 from .transaction import transaction_key
@@ -141,7 +141,7 @@ def _no_response(call: Call, result: CaptureResult) -> Finding:
     waited = requests[-1].time - invite.time
     clues = pathdiag.path_clues(result, invite.dst_ip, invite.dst_port)
     explanation = (
-        f"{leg.caller} sent the INVITE {len(requests)} time(s) over {waited:.1f} s and nothing came back from "
+        f"{leg.caller} sent the INVITE {counted(len(requests), 'time')} over {waited:.1f} s and nothing came back from "
         f"{leg.callee}, not even 100 Trying. Over UDP the caller retransmits at doubling intervals "
         f"(timer A, from 0.5 s) and gives up after {INVITE_TIMEOUT:.0f} s (timer B)."
     )
@@ -184,8 +184,8 @@ def _no_ack(call: Call, result: CaptureResult) -> list[Finding]:
                 findings.append(Finding(
                     "CALL_NO_ACK", "warning",
                     f"200 OK from {leg.callee} was sent {copies + 1} times before the ACK arrived",
-                    f"{leg.callee} answered the INVITE from {leg.caller} and repeated its 200 OK {copies} "
-                    f"time{'s' if copies > 1 else ''} (it does so every 0.5 s, 1 s, 2 s... until an ACK arrives). "
+                    f"{leg.callee} answered the INVITE from {leg.caller} and repeated its 200 OK "
+                    f"{counted(copies, 'time')} (it does so every 0.5 s, 1 s, 2 s... until an ACK arrives). "
                     "The ACK did come, so the call stands, but the first copies went unacknowledged: the caller "
                     "answered slowly, or the ACK or the first 200 OK was lost on the way.",
                     ["Compare the time of the first 200 OK and of the ACK in the capture.",
@@ -193,7 +193,7 @@ def _no_ack(call: Call, result: CaptureResult) -> list[Finding]:
                     **evidence,
                 ))
                 continue
-            what = f"was retransmitted {copies} time{'s' if copies > 1 else ''}" if retransmitted else "was never acknowledged"
+            what = f"was retransmitted {counted(copies, 'time')}" if retransmitted else "was never acknowledged"
             findings.append(Finding(
                 "CALL_NO_ACK", "error", f"200 OK from {leg.callee} {what}, no ACK seen",
                 f"{leg.callee} answered the INVITE from {leg.caller} but its 200 OK {what}. The caller must "
@@ -232,7 +232,7 @@ def _cancel_findings(call: Call) -> list[Finding]:
     got = f"got {replies[0].status} {replies[0].reason or ''}".strip() if replies else "got no answer"
     return [Finding(
         "CALL_CANCEL_UNANSWERED", "warning", f"CANCEL to {cancel.dst} {got}",
-        f"The caller gave up on the call and sent CANCEL {len(copies)} time(s), but it {got} instead of 200 OK. "
+        f"The caller gave up on the call and sent CANCEL {counted(len(copies), 'time')}, but it {got} instead of 200 OK. "
         "The called side either never received the CANCEL or no longer knows the INVITE it cancels, so the "
         "callee may keep ringing until its own timer expires.",
         ["Check that the CANCEL takes the same path (same Via/port) as the INVITE it cancels.",

@@ -13,7 +13,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from . import sip
-from .findings import Finding
+from .findings import Finding, counted
 from .model import CaptureResult, DnsMessage, hostport
 
 RCODE_NAMES = {
@@ -314,7 +314,7 @@ def _lookup_finding(state, qname, qtype, rcode, sip_related, members: list[Looku
     explanation = {
         "failed": f"{server} answered {rcode} for {qname} {qtype}" + (f": {meaning}." if meaning else "."),
         "empty": f"{server} says {qname} exists but has no {qtype} records.",
-        "no_response": f"{len(members)} query(s) to {server} for {qname} {qtype} got no answer: the resolver is "
+        "no_response": f"{counted(len(members), 'query', 'queries')} to {server} for {qname} {qtype} got no answer: the resolver is "
         "unreachable, a firewall drops DNS, or the capture misses the replies.",
     }[state]
     if fell_back:
@@ -346,7 +346,7 @@ def _slow_findings(lookups: list[Lookup]) -> list[Finding]:
         Finding(
             code="DNS_SLOW",
             severity="warning",
-            summary=f"{len(slow)} DNS answer(s) took over {int(SLOW_MS)} ms (worst {worst_ms} ms for {worst.qname})",
+            summary=f"{counted(len(slow), 'DNS answer')} took over {int(SLOW_MS)} ms (worst {worst_ms} ms for {worst.qname})",
             explanation=(
                 "Slow name resolution delays every registration and call that needs it; several slow steps in an "
                 "RFC 3263 chain add up and can push a phone past its timeouts."

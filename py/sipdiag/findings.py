@@ -43,3 +43,8 @@ def ordered(findings: list[Finding]) -> list[Finding]:
         findings,
         key=lambda f: (SEVERITY_ORDER[f.severity], min(f.frames, default=0), f.code),
     )
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """'1 time', '3 times', '2 queries': findings are read by people."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from .findings import Finding
+from .findings import Finding, counted
 from .model import CaptureResult, IcmpError, TcpConnection, TlsConnection, hostport
 
 SIP_TLS_PORT = 5061
@@ -110,7 +110,7 @@ def _icmp_findings(result: CaptureResult) -> list[Finding]:
                 severity="error",
                 summary=f"SIP to {target}/{protocol or '?'} answered by ICMP {description}",
                 explanation=(
-                    f"{errors[0].reporter_ip} sent back ICMP '{description}' {len(errors)} time(s) for "
+                    f"{errors[0].reporter_ip} sent back ICMP '{description}' {counted(len(errors), 'time')} for "
                     f"packets addressed to {target}. That means {meaning}. The SIP request never reached "
                     "a SIP application, so no SIP response can come."
                 ),
@@ -163,7 +163,7 @@ def _tcp_findings(result: CaptureResult) -> list[Finding]:
                     + (
                         "The server answered with a reset: the host is reachable but nothing accepts TCP on that port."
                         if refused
-                        else f"It sent {connection.syn_count} SYN(s) and nothing came back: a firewall drops the "
+                        else f"It sent {counted(connection.syn_count, 'SYN')} and nothing came back: a firewall drops the "
                         "packets, the address is wrong, or the host is down."
                     )
                     + " Without a connection no SIP message over TCP/TLS can be exchanged."
@@ -206,7 +206,7 @@ def _tls_findings(result: CaptureResult) -> list[Finding]:
             severity="warning" if only_tls else "info",
             summary=f"SIP over TLS to {', '.join(servers)}: contents cannot be inspected",
             explanation=(
-                f"{len(connections)} TLS connection(s) carry signalling"
+                f"{counted(len(connections), 'TLS connection')} carry signalling"
                 + (f" (server name {', '.join(names)})" if names else "")
                 + ". The SIP messages inside are encrypted, so registrations and calls on them cannot be "
                 "analysed from this capture."

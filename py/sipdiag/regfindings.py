@@ -10,7 +10,7 @@ REGISTERs are grouped, which also feeds the report's rows.
 from __future__ import annotations
 
 from . import pathdiag, sip
-from .findings import Finding
+from .findings import Finding, counted
 from .model import CaptureResult, SipMessage
 from .registration import (
     CHALLENGE_CODES,
@@ -145,7 +145,7 @@ def _auth_failed(sequence: Sequence, where: str, failed: list[Attempt]) -> Findi
     return Finding(
         code="REG_AUTH_FAILED",
         severity="warning" if recovered else "error",
-        summary=f"Credentials for {where} refused {len(failed)} time(s)"
+        summary=f"Credentials for {where} refused {counted(len(failed), 'time')}"
         + (" (a later attempt succeeded)" if recovered else ""),
         explanation=(
             "The phone answered the registrar's challenge with credentials and was challenged again "
@@ -243,7 +243,7 @@ def _no_response(result: CaptureResult, sequence: Sequence, where: str, silent: 
         severity="error",
         summary=f"REGISTER for {where} got no response ({len(requests)} sent)",
         explanation=(
-            f"The phone sent the REGISTER {len(first.requests)} time(s) at +{', +'.join(map(str, schedule))} s "
+            f"The phone sent the REGISTER {counted(len(first.requests), 'time')} at +{', +'.join(map(str, schedule))} s "
             "(the retransmission timer doubling each time) and nothing answered. The request is lost on the "
             "way, dropped by a firewall, sent to the wrong address/port/transport, or the registrar is down. "
             "A capture taken far from the phone can also miss the answer."
