@@ -213,3 +213,12 @@ def test_fixture_srv_ok_then_register(fixtures_dir):
     assert any(r["qtype"] == "SRV" and r["rcode"] == "NOERROR" and r["answers"] >= 1 for r in rows)
     assert not [f for f in findings if f.severity != "info"]
     assert any(c["outcome"] == "resolved" for c in dnsdiag.resolution_chains(result))
+
+
+def test_failure_answer_without_its_query_is_still_reported(shared_captures):
+    # One packet: 192.168.1.1 answers NXDOMAIN for htb.local A; the query was not captured.
+    rows, findings = dnsdiag.analyze(_analysis(shared_captures / "pcapplusplus__DNS_NXDomain.pcap"))
+    assert rows == []  # the report's dns rows are queries, as tshark lists them
+    [finding] = findings
+    assert (finding.code, finding.severity, finding.frames) == ("DNS_FAILURE", "warning", [1])
+    assert finding.details == {"qname": "htb.local", "qtype": "A", "rcode": "NXDOMAIN", "server": "192.168.1.1:53"}

@@ -291,6 +291,7 @@ def analyze(result: CaptureResult) -> tuple[list[dict], list[Finding]]:
         for (state, qname, qtype, rcode, sip_related), members in groups.items()
     ]
     findings += _slow_findings(lookups)
+    findings += _unasked_failures(result, lookups, names)
     has_register = any(m.method == "REGISTER" for m in result.sip_messages)
     # A failure the RFC 3263 fallback got past cannot be why no REGISTER was sent.
     suspects = [l for key, members in groups.items() if key[-1] and key[1] not in resolved for l in members]
@@ -334,6 +335,29 @@ def _lookup_finding(state, qname, qtype, rcode, sip_related, members: list[Looku
         frames=[f for l in members for f in (l.query.frame, l.answer.frame if l.answer else None) if f],
         details={"qname": qname, "qtype": qtype, "rcode": rcode, "server": server, "sip_related": sip_related, "count": len(members)},
     )
+
+
+def _unasked_failures(result: CaptureResult, lookups: list[Lookup], names: set[str]) -> list[Finding]:
+    """Failure answers whose query the capture missed (it started a moment too late): still worth saying."""
+    answered = {l.answer.frame for l in lookups if l.answer}
+    findings = []
+    for message in result.dns_messages:
+        rcode = _rcode_name(message)
+        if not message.is_response or message.frame in answered or rcode in (None, "NOERROR"):
+            continue
+        qname, server = _name(message.qname), hostport(message.src_ip, message.src_port)
+        findings.append(Finding(
+            code="DNS_FAILURE",
+            severity="error" if qname in names else "warning",
+            summary=f"DNS {message.qtype} {qname} answered {rcode} (its query is not in the capture)",
+            explanation=f"{server} answered {rcode} for {qname} {message.qtype} to "
+            f"{hostport(message.dst_ip, message.dst_port)}. The query itself came before the capture started.",
+            next_steps=[f"Query it yourself from the client's network: dig {message.qtype} {qname} @{message.src_ip}",
+                        "Start the capture before the device resolves its servers (e.g. before rebooting the phone)"],
+            frames=[message.frame],
+            details={"qname": qname, "qtype": message.qtype, "rcode": rcode, "server": server},
+        ))
+    return findings
 
 
 def _slow_findings(lookups: list[Lookup]) -> list[Finding]:
