@@ -417,3 +417,11 @@ def test_parsed_messages_sha256_offered_md5_used_and_granted_contact():
     assert by_code["REG_AUTH_FAILED"].details["hints"] == ["algorithm mismatch: offered SHA-256, used MD5"]
     assert by_code["REG_EXPIRES_REDUCED"].details == {"requested": 600, "granted": 300}
     assert by_code["REG_CHALLENGE_OK"].frames == [5, 6, 7, 8]
+
+
+def test_wrong_password_counts_each_refused_submission(fixtures_dir):
+    # REGISTER, 401, REGISTER+credentials, 401, REGISTER+credentials, 401: one
+    # attempt, two submissions of credentials, both refused.
+    _, findings = registration.analyze(_result(fixtures_dir / "registration" / "reg_wrong_password.pcap"))
+    [failed] = [f for f in findings if f.code == "REG_AUTH_FAILED"]
+    assert failed.summary.endswith("refused 2 times") and failed.severity == "error"

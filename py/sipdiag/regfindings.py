@@ -142,10 +142,13 @@ def _auth_failed(sequence: Sequence, where: str, failed: list[Attempt]) -> Findi
     hints = list(dict.fromkeys(hints))
     recovered = sequence.outcome in ("registered", "unregistered")
     frames = [f for a in failed for f in a.frames]
+    # Each REGISTER that carried credentials and was challenged again is one refusal.
+    refusals = [t for a in failed for t in a.transactions
+                if t.has_credentials and t.final is not None and t.final.status in CHALLENGE_CODES]
     return Finding(
         code="REG_AUTH_FAILED",
         severity="warning" if recovered else "error",
-        summary=f"Credentials for {where} refused {counted(len(failed), 'time')}"
+        summary=f"Credentials for {where} refused {counted(len(refusals), 'time')}"
         + (" (a later attempt succeeded)" if recovered else ""),
         explanation=(
             "The phone answered the registrar's challenge with credentials and was challenged again "
