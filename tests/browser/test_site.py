@@ -11,21 +11,12 @@ import subprocess
 import sys
 
 import pytest
+from locations import FIXTURES, SHARED_CAPTURES
 from pagekit import REPO, analyze_in_page, cli_report, open_capture
 
-# Different link layers, transports and sizes; the largest is ~0.9 MB of RTP.
-CAPTURES = [
-    "pcapplusplus__sip_resp.pcap",
-    "heplify__sip_ipv4_tcp.pcap",
-    "heplify__sip_ipv6_udp.pcap",
-    "heplify__sip_tcp_websocket.pcap",
-    "isa__sip.pcap.pcapng",
-    "ndpi__gre_sip.pcapng",
-    "redrabbit__sip-rtp-g711.pcap",
-    "heplify__rtp_rtcp_sip_ipv4_udp.pcap",
-    "suricataverify__dns-srv-sip.pcap",
-    "sngrep__tlssaved.pcap",
-]
+# Every capture we have: the page must build exactly the CLI's report for each.
+CAPTURES = sorted(SHARED_CAPTURES.glob("*.pcap*")) + sorted(FIXTURES.rglob("*.pcap*"))
+
 
 JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000") + b"\x00" * 64
 
@@ -66,9 +57,9 @@ def test_file_input_report_equals_cli(page_ready, sample_capture, tmp_path):
     assert json.loads(saved.read_text()) == cli_report(sample_capture)
 
 
-@pytest.mark.parametrize("name", CAPTURES)
-def test_api_report_equals_cli(page_ready, shared_captures, name):
-    assert analyze_in_page(page_ready, shared_captures / name) == cli_report(shared_captures / name)
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda path: path.name)
+def test_api_report_equals_cli(page_ready, path):
+    assert analyze_in_page(page_ready, path) == cli_report(path)
 
 
 def test_progress_events_follow_the_chunks(page_ready, shared_captures, tmp_path):
