@@ -55,3 +55,12 @@ def tcp(payload: bytes, seq: int, flags: int = 0x18, sport: int = 40000, dport: 
 
 def rtp(seq: int, ssrc: int = 0x1234, payload_type: int = 0) -> bytes:
     return struct.pack("!BBHII", 0x80, payload_type, seq, seq * 160, ssrc) + bytes(160)
+
+
+def pcap(packets, endian="<", nanos=False, linktype=1, snaplen=65535):
+    """A pcap file of (seconds, fraction, data, original length) records."""
+    magic = 0xA1B23C4D if nanos else 0xA1B2C3D4
+    out = struct.pack(endian + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)
+    for sec, frac, data, orig in packets:
+        out += struct.pack(endian + "IIII", sec, frac, len(data), orig) + data
+    return out

@@ -6,17 +6,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from locations import SHARED_CAPTURES
+from packet_builders import pcap
 from sipdiag.capture import CaptureError, CaptureReader
 
 SHARED = sorted(p for p in SHARED_CAPTURES.glob("*") if p.suffix in (".pcap", ".pcapng"))
-
-
-def pcap(packets, endian="<", nanos=False, linktype=1, snaplen=65535):
-    magic = 0xA1B23C4D if nanos else 0xA1B2C3D4
-    out = struct.pack(endian + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)
-    for sec, frac, data, orig in packets:
-        out += struct.pack(endian + "IIII", sec, frac, len(data), orig) + data
-    return out
 
 
 def block(block_type, body, endian="<"):

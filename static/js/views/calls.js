@@ -1,7 +1,8 @@
 // Calls tab: a filterable table of calls; selecting one draws its ladder
 // diagram (ladder.js) with SVG/PNG export and the full text of a clicked message.
 
-import { el, findingList } from "./findings.js";
+import { el } from "./dom.js";
+import { findingList } from "./findings.js";
 import { pngBlob, renderLadder, svgBlob } from "./ladder.js";
 
 const COLUMNS = ["Time", "From", "To", "Outcome", "Final status", "Duration", "Codecs", "MOS (estimate)"];

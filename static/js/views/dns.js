@@ -1,7 +1,8 @@
 // DNS tab: RFC 3263 resolution chains (NAPTR -> SRV -> A/AAAA) with the step
 // that failed, the failed or unanswered lookups, then every query.
 
-import { el, findingList, frameLinks } from "./findings.js";
+import { el, fillPaged } from "./dom.js";
+import { findingList, frameLinks } from "./findings.js";
 
 const DNS_CODES = new Set(["DNS_FAILURE", "DNS_EMPTY_ANSWER", "DNS_NO_RESPONSE", "DNS_SLOW", "NO_REGISTER_DNS_SUSPECT"]);
 const QUERY_COLUMNS = ["Frame", "Name", "Type", "Result", "Answers", "Time", "Server"];
@@ -45,29 +46,24 @@ function result(row) {
   return row.rcode;
 }
 
-function queryTable(rows, api) {
+function queryRow(row, api) {
   return el(
-    "table",
-    { className: "dns-table" },
-    el("thead", {}, el("tr", {}, QUERY_COLUMNS.map((c) => el("th", {}, c)))),
-    el(
-      "tbody",
-      {},
-      rows.map((row) =>
-        el(
-          "tr",
-          { className: `dns-row dns-rcode-${(row.rcode ?? "none").toLowerCase()}` },
-          el("td", {}, frameLinks([row.frame], api)),
-          el("td", {}, row.qname ?? ""),
-          el("td", {}, row.qtype ?? ""),
-          el("td", {}, result(row)),
-          el("td", {}, row.answers),
-          el("td", {}, row.response_ms === null ? "–" : `${row.response_ms.toFixed(1)} ms`),
-          el("td", {}, row.server ?? ""),
-        ),
-      ),
-    ),
+    "tr",
+    { className: `dns-row dns-rcode-${(row.rcode ?? "none").toLowerCase()}` },
+    el("td", {}, frameLinks([row.frame], api)),
+    el("td", {}, row.qname ?? ""),
+    el("td", {}, row.qtype ?? ""),
+    el("td", {}, result(row)),
+    el("td", {}, row.answers),
+    el("td", {}, row.response_ms === null ? "–" : `${row.response_ms.toFixed(1)} ms`),
+    el("td", {}, row.server ?? ""),
   );
+}
+
+function queryTable(rows, api) {
+  const body = el("tbody");
+  fillPaged(body, rows, (row) => queryRow(row, api), QUERY_COLUMNS.length);
+  return el("table", { className: "dns-table" }, el("thead", {}, el("tr", {}, QUERY_COLUMNS.map((c) => el("th", {}, c)))), body);
 }
 
 export function render(report, container, api) {

@@ -2,26 +2,16 @@
 // explanation, next steps and the frames that prove it. The registrations and
 // DNS views reuse `findingList` and `frameLinks` for their related findings.
 
-const SEVERITY_ORDER = { error: 0, warning: 1, info: 2 };
+import { el } from "./dom.js";
 
-// Small DOM builder: el("td", {className: "x"}, "text", childNode)
-export function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key.startsWith("data-")) node.setAttribute(key, value);
-    else node[key] = value;
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined) continue;
-    node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
-}
+const SEVERITY_ORDER = { error: 0, warning: 1, info: 2 };
+// Evidence links shown per finding; the report keeps every frame.
+const MAX_FRAME_LINKS = 40;
 
 // Buttons that ask the shell to show these frames in the message list.
 export function frameLinks(frames, api) {
   const span = el("span", { className: "finding-frames" });
-  for (const frame of frames) {
+  for (const frame of frames.slice(0, MAX_FRAME_LINKS)) {
     const link = el("button", { type: "button", className: "finding-frame", "data-frame": frame }, `#${frame}`);
     link.addEventListener("click", (event) => {
       event.stopPropagation();
@@ -29,14 +19,20 @@ export function frameLinks(frames, api) {
     });
     span.append(link, " ");
   }
+  if (frames.length > MAX_FRAME_LINKS) span.append(`and ${frames.length - MAX_FRAME_LINKS} more frames`);
   return span;
+}
+
+// No Math.min(...frames): a finding about a flood may cite more frames than a call can take arguments.
+function firstFrame(finding) {
+  return finding.frames.reduce((lowest, frame) => Math.min(lowest, frame), Infinity);
 }
 
 export function sortFindings(findings) {
   return [...findings].sort(
     (a, b) =>
       SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] ||
-      Math.min(...a.frames, Infinity) - Math.min(...b.frames, Infinity),
+      firstFrame(a) - firstFrame(b),
   );
 }
 

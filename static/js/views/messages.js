@@ -1,7 +1,7 @@
 // Every SIP message in capture order; a click shows the message text. The
 // shell can focus a few frames (evidence links elsewhere call api.showFrames).
 
-import { el } from "./findings.js";
+import { el, fillPaged } from "./dom.js";
 import { formatTime } from "./summary.js";
 
 const COLUMNS = ["Frame", "Time", "Source → Destination", "Transport", "Message", "Call-ID"];
@@ -55,7 +55,7 @@ export function render(report, container, api) {
   const filter = el("input", { type: "search", className: "filter", placeholder: "filter: method, status, Call-ID, address, URI" });
   const fill = () => {
     const needle = filter.value.trim().toLowerCase();
-    body.replaceChildren(...rows.filter((row) => !needle || matches(row, needle)).map(messageRow));
+    fillPaged(body, rows.filter((row) => !needle || matches(row, needle)), messageRow, COLUMNS.length);
   };
   filter.addEventListener("input", fill);
   fill();

@@ -3,7 +3,7 @@
 // no leak offer the evidence pack: redacted capture, HTML report, JSON report,
 // mapping table and a summary for tickets.
 
-import { el } from "./findings.js";
+import { el } from "./dom.js";
 
 // The engine's RedactionOptions (py/sipdiag/textredact.py), all on by default.
 export const OPTIONS = [

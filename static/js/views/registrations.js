@@ -2,7 +2,8 @@
 // sequence; clicking a row opens its message timeline, raw messages and the
 // findings about it.
 
-import { el, findingList, frameLinks } from "./findings.js";
+import { el } from "./dom.js";
+import { findingList, frameLinks } from "./findings.js";
 
 const SUMMARY_COLUMNS = ["Registrar", "Clients", "Sequences", "Registered", "Failed", "Failed by status", "Pattern"];
 const ROW_COLUMNS = ["Client", "AOR", "Registrar", "Outcome", "Final", "Challenges", "Requests (retx)", "Expires req/granted"];

@@ -1,7 +1,7 @@
 // The capture at a glance: what the file is, what it spans, what the engine
 // could not read, and how much of each kind of thing it found.
 
-import { el } from "./findings.js";
+import { el } from "./dom.js";
 
 export function formatTime(epochSeconds) {
   if (epochSeconds === null || epochSeconds === undefined) return "—";
