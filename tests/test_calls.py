@@ -321,3 +321,13 @@ def test_a_reused_branch_with_a_new_cseq_is_a_new_transaction(shared_captures):
     zoiper = next(row for row in rows if 3 in row["frames"])
     assert zoiper["retransmission_frames"] == []
     assert "CALL_NO_ACK" not in codes(findings)
+
+
+def test_a_response_with_a_damaged_status_line_is_left_out():
+    # Found by tests/test_fuzz_engine.py: "SIP/2.0 2x0 OK" parses with no status,
+    # and the call analysis compared that None with 300.
+    invite, ringing, ok, ack = answered_call()
+    damaged = response("2x0", "OK", invite, 3, 101.0, body=sdp_body("10.0.0.2", 6000, "8"))
+    assert (damaged.status, damaged.method) == (None, None)
+    (row,), _ = calls.analyze(result_of([invite, ringing, damaged, ok, ack]))
+    assert (row["outcome"], row["final_status"]) == ("answered", 200)

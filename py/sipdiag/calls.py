@@ -71,7 +71,7 @@ def _is_initial_invite(message: SipMessage) -> bool:
 def build_calls(result: CaptureResult) -> list[Call]:
     by_call_id: dict[str, list[SipMessage]] = {}
     for message in result.sip_messages:
-        if message.call_id:
+        if message.call_id and message.has_start_line:
             by_call_id.setdefault(message.call_id, []).append(message)
     calls = []
     for call_id, messages in by_call_id.items():

@@ -122,6 +122,12 @@ class SipMessage:
         return self.method is not None
 
     @property
+    def has_start_line(self) -> bool:
+        """A request with its method or a response with its status: a damaged
+        first line leaves nothing a transaction could be matched by."""
+        return self.method is not None or self.status is not None
+
+    @property
     def from_uri(self) -> str | None:
         return self.from_addr.uri if self.from_addr else None
 

@@ -72,7 +72,7 @@ def build_sequences(result: CaptureResult) -> list[Sequence]:
     # (call_id, transaction key) -> transactions, to match retransmissions and responses
     by_key: dict[tuple, list[tuple[Sequence, Transaction]]] = {}
     for message in result.sip_messages:
-        if message.cseq_method != "REGISTER" or message.call_id is None:
+        if message.cseq_method != "REGISTER" or message.call_id is None or not message.has_start_line:
             continue
         key = (message.call_id, transaction_key(message))
         if message.is_request:
