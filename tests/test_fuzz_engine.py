@@ -22,13 +22,16 @@ FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCh
 SOURCES = [REPO / "static" / "sample.pcap", SHARED_CAPTURES / "snort3demo__digium.pcap",
            SHARED_CAPTURES / "heplify__sip_tcp_websocket.pcap", SHARED_CAPTURES / "heplify__sip_ipv4_tcp.pcap",
            FIXTURES / "registration" / "reg_icmp_unreachable.pcap", FIXTURES / "dns" / "dns_srv_ok_then_register.pcap",
-           FIXTURES / "calls" / "call_fragmented_invite.pcap"]
+           FIXTURES / "calls" / "call_fragmented_invite.pcap", SHARED_CAPTURES / "sngrep__ipv6frag.pcap",
+           SHARED_CAPTURES / "hepwireshark__hep.pcap", SHARED_CAPTURES / "zeek__dns-naptr.pcap",
+           SHARED_CAPTURES / "sngrep__tlssaved.pcap"]
 
 
 def _records(path):
+    """(link type, [(seconds, microseconds, data)]) of a pcap."""
     reader = CaptureReader()
     records = reader.feed(path.read_bytes())
-    return [(int(time), round((time % 1) * 1e6), data) for _, time, _, data in records]
+    return records[0][2], [(int(time), round((time % 1) * 1e6), data) for _, time, _, data in records]
 
 
 RECORDS = {path.name: _records(path) for path in SOURCES}
@@ -37,7 +40,8 @@ RECORDS = {path.name: _records(path) for path in SOURCES}
 @st.composite
 def damaged_capture(draw) -> bytes:
     """A real capture in which a few packets have bytes replaced, inserted, cut or lost."""
-    records = [list(r) for r in RECORDS[draw(st.sampled_from(sorted(RECORDS)))]]
+    linktype, records = RECORDS[draw(st.sampled_from(sorted(RECORDS)))]
+    records = [list(r) for r in records]
     for _ in range(draw(st.integers(1, 6))):
         record = records[draw(st.integers(0, len(records) - 1))]
         data = bytearray(record[2])
@@ -53,7 +57,7 @@ def damaged_capture(draw) -> bytes:
         else:
             del data[position:]
         record[2] = bytes(data)
-    return pcap([(sec, usec, data, len(data)) for sec, usec, data in records])
+    return pcap([(sec, usec, data, len(data)) for sec, usec, data in records], linktype=linktype)
 
 
 @FUZZ
