@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 import pytest
 
 from sipdiag import engine
+from sipdiag import evidence
 from sipdiag.evidence import evidence_html, summary_text
 
 
@@ -81,3 +82,14 @@ def test_summary_text_lists_findings_and_outcomes(report):
     for finding in report["findings"]:
         assert f"{finding['code']}: {finding['summary']}" in text
     assert all(call["outcome"] in text for call in report["calls"])
+
+
+def test_ladder_names_hosts_and_dashes_retransmissions(report):
+    # sngrep__aaa.pcap's first call: an INVITE and CANCELs retransmitted, then 408.
+    call = report["calls"][0]
+    svg = evidence.ladder_svg(call, {m["frame"]: m for m in report["sip_messages"]}, "first")
+    assert svg.count('stroke-dasharray="6 4"') == len(call["retransmission_frames"]) > 0
+    for host in call["hosts"]:
+        assert f">{host['address']}</text>" in svg
+        if host.get("name"):
+            assert f">{host['name'][:32]}</text>" in svg

@@ -60,15 +60,19 @@ def _endpoint(ip: str, port) -> str:
     return f"[{ip}]:{port}" if ":" in (ip or "") else f"{ip}:{port}"
 
 
-def ladder_svg(messages: list[dict], name: str = "ladder") -> str:
-    """A ladder (sequence) diagram: one column per endpoint, one arrow per message."""
-    messages = messages[:MAX_LADDER_MESSAGES]
-    columns: list[str] = []
-    for message in messages:
+def ladder_svg(call: dict, by_frame: dict[int, dict], name: str = "ladder") -> str:
+    """A ladder (sequence) diagram of a call, laid out like the page's: one column
+    per host of the report (named by User-Agent/Server), one arrow per message,
+    retransmissions dashed."""
+    messages = [by_frame[f] for f in call.get("frames", []) if f in by_frame][:MAX_LADDER_MESSAGES]
+    retransmitted = set(call.get("retransmission_frames") or [])
+    columns = [host["address"] for host in call.get("hosts", [])]
+    names = {host["address"]: host.get("name") for host in call.get("hosts", [])}
+    for message in messages:  # a message between hosts the row does not list still gets its columns
         for end in (_endpoint(message["src_ip"], message["src_port"]), _endpoint(message["dst_ip"], message["dst_port"])):
             if end not in columns:
                 columns.append(end)
-    spacing, top, row = 240, 40, 26
+    spacing, top, row = 240, 52, 26
     width = spacing * max(len(columns), 2)
     height = top + row * (len(messages) + 1)
     x = {end: spacing // 2 + spacing * index for index, end in enumerate(columns)}
@@ -78,15 +82,19 @@ def ladder_svg(messages: list[dict], name: str = "ladder") -> str:
              '<path d="M0,0 L8,4 L0,8 z" fill="#1b1f24"/></marker></defs>']
     for end, position in x.items():
         parts.append(f'<text x="{position}" y="16" text-anchor="middle">{_e(end)}</text>'
-                     f'<line x1="{position}" y1="24" x2="{position}" y2="{height}" stroke="#99a" stroke-dasharray="4 3"/>')
+                     + (f'<text x="{position}" y="30" text-anchor="middle" fill="#555">{_e(names[end][:32])}</text>'
+                        if names.get(end) else "")
+                     + f'<line x1="{position}" y1="36" x2="{position}" y2="{height}" stroke="#99a" stroke-dasharray="4 3"/>')
     for index, message in enumerate(messages):
         y = top + row * index + 10
         x1 = x[_endpoint(message["src_ip"], message["src_port"])]
         x2 = x[_endpoint(message["dst_ip"], message["dst_port"])]
         colour = "#a4001d" if (message.get("status") or 0) >= 400 else "#1b1f24"
-        parts.append(f'<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="{colour}" marker-end="url(#{name}-arrow)"/>'
+        dash = ' stroke-dasharray="6 4"' if message["frame"] in retransmitted else ""
+        label = _label(message) + (" (retransmission)" if dash else "")
+        parts.append(f'<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="{colour}"{dash} marker-end="url(#{name}-arrow)"/>'
                      f'<text x="{(x1 + x2) // 2}" y="{y - 4}" text-anchor="middle" fill="{colour}">'
-                     f'{_e(message["frame"])}: {_e(_label(message))}</text>')
+                     f'{_e(message["frame"])}: {_e(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -112,9 +120,8 @@ def evidence_html(report: dict) -> str:
           c.get("final_status"), f"{', '.join(c.get('codecs_offered') or [])} / {', '.join(c.get('codecs_answered') or [])}",
           len(c.get("media") or [])] for c in calls]))
     for index, call in enumerate(calls):
-        messages = [by_frame[f] for f in call.get("frames", []) if f in by_frame]
-        if messages:
-            sections.append(f"<h3>Ladder: <code>{_e(call.get('call_id'))}</code></h3>{ladder_svg(messages, f'call{index}')}")
+        if any(f in by_frame for f in call.get("frames", [])):
+            sections.append(f"<h3>Ladder: <code>{_e(call.get('call_id'))}</code></h3>{ladder_svg(call, by_frame, f'call{index}')}")
     sections.append("<h2>DNS</h2>" + _table(
         ["frame", "query", "type", "rcode", "answers", "response (ms)"],
         [[d.get("frame"), d.get("qname"), d.get("qtype"), d.get("rcode") or "no response", d.get("answers"),
