@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from locations import FIXTURES, REPO, SHARED_CAPTURES
+from mutations import damage
 from packet_builders import pcap
 from sipdiag.capture import CaptureReader
 from sipdiag.engine import CaptureAnalysis
@@ -44,19 +45,7 @@ def damaged_capture(draw) -> bytes:
     records = [list(r) for r in records]
     for _ in range(draw(st.integers(1, 6))):
         record = records[draw(st.integers(0, len(records) - 1))]
-        data = bytearray(record[2])
-        position = draw(st.integers(0, len(data)))
-        action = draw(st.sampled_from(["replace", "insert", "delete", "truncate"]))
-        byte = draw(st.sampled_from([0, 0x0A, 0x0D, 0x20, 0x3A, 0x3B, 0x40, 0x45, 0x80, 0xFF]))
-        if action == "replace" and position < len(data):
-            data[position] = byte
-        elif action == "insert":
-            data.insert(position, byte)
-        elif action == "delete":
-            del data[position : position + draw(st.integers(1, 60))]
-        else:
-            del data[position:]
-        record[2] = bytes(data)
+        record[2] = damage(draw, record[2], [0, 0x0A, 0x0D, 0x20, 0x3A, 0x3B, 0x40, 0x45, 0x80, 0xFF])
     return pcap([(sec, usec, data, len(data)) for sec, usec, data in records], linktype=linktype)
 
 

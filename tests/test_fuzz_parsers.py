@@ -1,10 +1,10 @@
 """Bounded fuzzing: random bytes and mutations of real messages must never raise."""
 
-
-from locations import SHARED_CAPTURES as CAPTURES
 from capture_payloads import udp_payloads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from locations import SHARED_CAPTURES as CAPTURES
+from mutations import damage
 
 from sipdiag.dns import DnsStreamFramer, parse_dns
 from sipdiag.model import SessionDescription, SipMessage
@@ -29,20 +29,10 @@ DNS_SAMPLES = _real("zeek__dns-naptr.pcap", lambda s, d, p: 53 in (s, d)) + _rea
 @st.composite
 def mutated(draw, samples):
     """A real message with a few bytes replaced, inserted or cut out."""
-    data = bytearray(draw(st.sampled_from(samples)))
+    data = draw(st.sampled_from(samples))
     for _ in range(draw(st.integers(1, 8))):
-        position = draw(st.integers(0, len(data)))
-        action = draw(st.sampled_from(["replace", "insert", "delete", "truncate"]))
-        byte = draw(st.sampled_from([0, 0x0A, 0x0D, 0x20, 0x22, 0x2C, 0x3A, 0x3B, 0x3C, 0x3E, 0xC0, 0xFF]))
-        if action == "replace" and position < len(data):
-            data[position] = byte
-        elif action == "insert":
-            data.insert(position, byte)
-        elif action == "delete":
-            del data[position : position + draw(st.integers(1, 40))]
-        else:
-            del data[position:]
-    return bytes(data)
+        data = damage(draw, data, [0, 0x0A, 0x0D, 0x20, 0x22, 0x2C, 0x3A, 0x3B, 0x3C, 0x3E, 0xC0, 0xFF])
+    return data
 
 
 def _check_sip(data: bytes) -> None:
