@@ -331,3 +331,11 @@ def test_a_response_with_a_damaged_status_line_is_left_out():
     assert (damaged.status, damaged.method) == (None, None)
     (row,), _ = calls.analyze(result_of([invite, ringing, damaged, ok, ack]))
     assert (row["outcome"], row["final_status"]) == ("answered", 200)
+
+
+def test_reliable_provisionals_are_not_retransmissions(shared_captures):
+    # Two 183s with RSeq 1 (frames 6, 7: one per hop) and two with RSeq 2
+    # (16, 17), each PRACKed: four first sends. Only the 200 OK repeated by
+    # the callee (frame 27) is a retransmission.
+    rows, _ = analyze_file(shared_captures / "sngrep__ipv6frag.pcap")
+    assert rows[0]["retransmission_frames"] == [27]

@@ -64,6 +64,14 @@ class Call:
         return [m for m in self.messages if m.method == method]
 
 
+def _response_identity(response: SipMessage) -> tuple:
+    """Equal for a response and its retransmissions. Reliable provisionals
+    (RFC 3262) repeat status and CSeq with a new RSeq; forked answers differ in
+    the To tag."""
+    to_tag = response.to_addr.params.get("tag") if response.to_addr else None
+    return (response.status, response.cseq, to_tag, response.header("rseq"))
+
+
 def _is_initial_invite(message: SipMessage) -> bool:
     return message.method == "INVITE" and not (message.to_addr and message.to_addr.params.get("tag"))
 
@@ -95,7 +103,7 @@ def _build_call(call_id: str, messages: list[SipMessage]) -> Call:
                 leg.invites.append(transaction)
             transaction.requests.append(message)
         else:
-            if any(r.status == message.status and r.cseq == message.cseq for r in transaction.responses):
+            if any(_response_identity(r) == _response_identity(message) for r in transaction.responses):
                 retransmissions.append(message)
             transaction.responses.append(message)
     return Call(call_id, messages, transactions, list(legs.values()), retransmissions)

@@ -4,6 +4,7 @@
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const COLUMN_WIDTH = 220;
+const CHAR_WIDTH = 7.5; // bold 12px sans-serif, generous
 const ROW_HEIGHT = 28;
 const TOP = 56;
 const LEFT = 110; // room for the time labels
@@ -62,8 +63,10 @@ function columnsFor(call, rows) {
 export function renderLadder(call, messages, options = {}) {
   const rows = ladderRows(call, messages, options);
   const columns = columnsFor(call, rows);
-  const x = (address) => LEFT + columns.findIndex((c) => c.address === address) * COLUMN_WIDTH + COLUMN_WIDTH / 2;
-  const width = LEFT + columns.length * COLUMN_WIDTH;
+  // Wide enough for the longest host label (an IPv6 address with its port is 45 characters).
+  const columnWidth = columns.reduce((widest, c) => Math.max(widest, c.address.length * CHAR_WIDTH + 24), COLUMN_WIDTH);
+  const x = (address) => LEFT + columns.findIndex((c) => c.address === address) * columnWidth + columnWidth / 2;
+  const width = LEFT + columns.length * columnWidth;
   const height = TOP + rows.length * ROW_HEIGHT + 20;
   const svg = svgNode("svg", {
     xmlns: SVG_NS, class: "ladder-svg", width, height, viewBox: `0 0 ${width} ${height}`,
