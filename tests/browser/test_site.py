@@ -12,7 +12,7 @@ import sys
 
 import pytest
 from locations import FIXTURES, SHARED_CAPTURES
-from pagekit import REPO, analyze_in_page, cli_report, open_capture
+from pagekit import REPO, analyze_in_page, cli_report, open_capture, open_page
 
 # Every capture we have: the page must build exactly the CLI's report for each.
 CAPTURES = sorted(SHARED_CAPTURES.glob("*.pcap*")) + sorted(FIXTURES.rglob("*.pcap*"))
@@ -221,3 +221,18 @@ def test_long_message_list_opens_a_page_at_a_time(page_ready, tmp_path):
     assert rows.count() == 1200 and more.count() == 0
     page.fill("#tab-panel input.filter", "probe-1199@")
     assert rows.count() == 1 and more.count() == 0
+
+
+def test_keeps_working_when_the_network_goes_away(browser, site, shared_captures, sample_capture):
+    """Loaded once, the page needs nothing more from any server: analysis and
+    redaction run with the network cut (the site's own server included)."""
+    booted = open_page(browser, site.base_url)
+    try:
+        booted.page.context.set_offline(True)
+        path = shared_captures / "heplify__sip_ipv4_tcp.pcap"
+        assert analyze_in_page(booted, path) == cli_report(path)
+        data = base64.b64encode(sample_capture.read_bytes()).decode()
+        result = booted.page.evaluate(REDACT_SCRIPT, [sample_capture.name, data, None])
+        assert result["summary"]["leaks"] == 0 and result["summary"]["packets_out"] == 311
+    finally:
+        booted.page.context.close()
