@@ -201,12 +201,15 @@ class CaptureRedactor:
             verification.feed(chunk)
         return verification.finish()
 
-    def start_verification(self, evidence: bool = True) -> "Verification":
+    def start_verification(self, evidence: bool = True) -> Verification:
         """`verify` fed chunk by chunk: the page reads its output back from a Blob."""
         return Verification(self, evidence)
 
 
 class Verification:
+    """One read of the written copy: the leak scan and, for the evidence pack,
+    the analysis of exactly what will be shared."""
+
     def __init__(self, redactor: CaptureRedactor, evidence: bool) -> None:
         self._redactor = redactor
         self._scanner = LeakScanner(redactor.addresses.mapping, redactor.text.originals)
@@ -294,6 +297,9 @@ def text_forms(category: str, value: str) -> list[str]:
 
 
 class LeakScanner:
+    """Finds any original value left in a written capture, independently of how
+    it was rewritten: raw bytes, text forms, header addresses, reassembled SIP."""
+
     def __init__(self, mapping: dict[str, str], originals: dict[str, set[str]]) -> None:
         self.addresses = {ipaddress.ip_address(text) for text in mapping}
         self.packed = {address.packed for address in self.addresses}
