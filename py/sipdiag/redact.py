@@ -304,6 +304,7 @@ class LeakScanner:
         self.addresses = {ipaddress.ip_address(text) for text in mapping}
         self.packed = {address.packed for address in self.addresses}
         self.packed_v6 = [p for p in self.packed if len(p) == 16]
+        self.has_ipv4 = any(len(p) == 4 for p in self.packed)
         self.macs = [bytes.fromhex(mac.replace(":", "")) for mac in originals.get("mac_addresses", ())]
         forms = {form.lower(): category for category, values in originals.items()
                  for value in values for form in text_forms(category, value) if form}
@@ -363,13 +364,15 @@ class LeakScanner:
                 found(at, f"{ipaddress.ip_address(packed) if len(packed) == 16 else packed.hex(':')} in binary")
                 at = raw.find(packed, at + 1)
         text = raw.decode("latin-1")
-        for match in IPV4_TEXT.finditer(text):
+        # Each text scan can only find originals of its own family; the IPv6
+        # one is the slowest pass over the output, so it runs only when needed.
+        for match in IPV4_TEXT.finditer(text) if self.has_ipv4 else ():
             try:
                 if ipaddress.IPv4Address(match.group(0)) in self.addresses:
                     found(match.start(), f"address {match.group(0)} in text")
             except ValueError:
                 continue
-        for match in IPV6_CANDIDATE.finditer(text):
+        for match in IPV6_CANDIDATE.finditer(text) if self.packed_v6 else ():
             try:
                 address = ipaddress.IPv6Address(match.group(0))
             except ValueError:
