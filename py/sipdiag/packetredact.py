@@ -632,11 +632,11 @@ class PacketRewriter:
             out[28:34] = self._mac(message[28:34])
         pos = 240
         while pos + 2 <= len(message) and message[pos] != 255:
-            code, length = message[pos], message[pos + 1] if message[pos] else 0
-            value_start = pos + 2
-            if code == 0:
+            code = message[pos]
+            if code == 0:  # pad: one byte, no length
                 pos += 1
                 continue
+            length, value_start = message[pos + 1], pos + 2
             value = message[value_start : value_start + length]
             if code in DHCP_ADDRESS_OPTIONS and length % 4 == 0:
                 value = b"".join(self.addresses.replace_packed(value[i : i + 4]) for i in range(0, length, 4))

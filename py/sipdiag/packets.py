@@ -442,13 +442,10 @@ def _quoted_packet(quoted: bytes) -> tuple | None:
     return name, src, dst, sport, dport, quoted[payload_start:]
 
 
-SIP_TLS_PORT = 5061
-
-
 def _looks_like_server(port: int, peer_port: int) -> bool:
     """Without a SYN: the SIP-over-TLS port, else the lower port, is the server's."""
-    if SIP_TLS_PORT in (port, peer_port):
-        return port == SIP_TLS_PORT
+    if tls.SIP_TLS_PORT in (port, peer_port):
+        return port == tls.SIP_TLS_PORT
     return port < peer_port
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from .findings import Finding, counted
 from .model import CaptureResult, IcmpError, TcpConnection, TlsConnection, hostport
+from .tls import SIP_TLS_PORT
 
-SIP_TLS_PORT = 5061
 SIP_PORTS = {5060, SIP_TLS_PORT}
 
 _ICMP_MEANING = {

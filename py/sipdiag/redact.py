@@ -35,6 +35,8 @@ DROPPED_BLOCKS = frozenset((4, 9, 10, 0x00000BAD, 0x40000BAD))
 # Packets waiting behind an incomplete datagram or message before it is let go.
 MAX_QUEUED_BLOCKS = 20_000
 MAX_LOCATIONS = 100  # leak locations listed; the count covers them all
+# What damage no layer expected raises while a packet is rewritten.
+UNDECODABLE = (IndexError, ValueError, struct.error)
 
 
 class CaptureRedactor:
@@ -73,7 +75,10 @@ class CaptureRedactor:
                 self._packed, self.pseudonyms, self.text, self.options, self._secret, learning=True))
         reader, rewriter = self._learner
         for _, _, linktype, packet in reader.feed(data):
-            rewriter.rewrite(linktype, packet, _discard)
+            try:
+                rewriter.rewrite(linktype, packet, _discard)
+            except UNDECODABLE:
+                pass  # the writing pass copies it unchanged and says so
 
     def finish_learning(self) -> None:
         if self._learner is not None:
@@ -116,7 +121,7 @@ class CaptureRedactor:
 
             try:
                 self.packets.rewrite(block.linktype, block.data, done)
-            except (IndexError, ValueError, struct.error):
+            except UNDECODABLE:
                 # Damage no layer expected: the packet goes out as it was and
                 # the verification reports whatever it still reveals.
                 self.reader.warnings.append(f"packet {block.frame} could not be decoded for redaction; it was copied unchanged")

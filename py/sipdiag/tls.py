@@ -14,6 +14,7 @@ CLIENT_HELLO = 1
 SERVER_NAME_EXTENSION = 0
 HOST_NAME = 0
 RECORD_HEADER = 5
+SIP_TLS_PORT = 5061  # RFC 3261 26.3.1
 
 
 def starts_tls_record(data: bytes) -> bool:

@@ -25,6 +25,28 @@ def unmask(payload: bytes, mask: bytes) -> bytes:
     return (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
 
 
+def frame_header(data: bytes, pos: int = 0) -> tuple[int, int, bytes | None] | None:
+    """(payload start, payload length, masking key or None) of the frame at
+    `pos`; None while its header is still incomplete."""
+    if pos + 2 > len(data):
+        return None
+    length, start = data[pos + 1] & 0x7F, pos + 2
+    if length == 126:
+        if start + 2 > len(data):
+            return None
+        length, start = struct.unpack_from("!H", data, start)[0], start + 2
+    elif length == 127:
+        if start + 8 > len(data):
+            return None
+        length, start = struct.unpack_from("!Q", data, start)[0], start + 8
+    mask = None
+    if data[pos + 1] & 0x80:
+        if start + 4 > len(data):
+            return None
+        mask, start = bytes(data[start : start + 4]), start + 4
+    return start, length, mask
+
+
 class WebSocketStream:
     """Sans-I/O: `feed` stream bytes, get the data messages they complete.
 
@@ -72,33 +94,19 @@ class WebSocketStream:
 
     def _next_frame(self, messages: list[bytes]) -> bool:
         buffer = self._buffer
-        if len(buffer) < 2:
+        header = frame_header(buffer)
+        if header is None:
             return False
-        first, second = buffer[0], buffer[1]
-        length = second & 0x7F
-        offset = 2
-        if length == 126:
-            if len(buffer) < 4:
-                return False
-            length = struct.unpack_from("!H", buffer, 2)[0]
-            offset = 4
-        elif length == 127:
-            if len(buffer) < 10:
-                return False
-            length = struct.unpack_from("!Q", buffer, 2)[0]
-            offset = 10
+        start, length, mask = header
         if length > MAX_MESSAGE:
             self._give_up(f"WebSocket frame of {length} bytes: stream abandoned")
             return False
-        masked = second & 0x80
-        if masked:
-            offset += 4
-        if len(buffer) < offset + length:
+        if len(buffer) < start + length:
             return False
-        mask = bytes(buffer[offset - 4 : offset]) if masked else b""
-        payload = bytes(buffer[offset : offset + length])
-        del buffer[: offset + length]
-        if masked:
+        first = buffer[0]
+        payload = bytes(buffer[start : start + length])
+        del buffer[: start + length]
+        if mask:
             payload = unmask(payload, mask)
         self._collect(first & 0x80, first & 0x0F, payload, messages)
         return True

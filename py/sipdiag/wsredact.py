@@ -10,27 +10,16 @@ from __future__ import annotations
 import struct
 from typing import Callable
 
-from .websocket import unmask
+from .websocket import frame_header, unmask
 
 
 def _frame_bounds(data: bytes, pos: int) -> tuple[int, int, bytes | None] | None:
     """(payload start, payload end, mask) of the frame at `pos`, or None when cut."""
-    if pos + 2 > len(data):
+    header = frame_header(data, pos)
+    if header is None:
         return None
-    length, start = data[pos + 1] & 0x7F, pos + 2
-    if length == 126:
-        if start + 2 > len(data):
-            return None
-        length, start = struct.unpack_from("!H", data, start)[0], start + 2
-    elif length == 127:
-        if start + 8 > len(data):
-            return None
-        length, start = struct.unpack_from("!Q", data, start)[0], start + 8
-    mask = None
-    if data[pos + 1] & 0x80:
-        mask, start = data[start : start + 4], start + 4
-    end = start + length
-    return (start, end, mask) if end <= len(data) else None
+    start, length, mask = header
+    return (start, start + length, mask) if start + length <= len(data) else None
 
 
 def handshake_end(data: bytes) -> int:

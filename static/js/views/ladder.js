@@ -2,6 +2,7 @@
 // per SIP message, RTP streams as bands. Colours are SVG attributes, not CSS,
 // so an exported SVG or PNG looks the same outside the page.
 
+// The SVG namespace name: an identifier createElementNS needs, never fetched.
 const SVG_NS = "http://www.w3.org/2000/svg";
 const COLUMN_WIDTH = 220;
 const CHAR_WIDTH = 7.5; // bold 12px sans-serif, generous

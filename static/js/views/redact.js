@@ -126,8 +126,8 @@ export function render(report, container, api) {
     results.replaceChildren();
     status.className = "status redact-status";
     status.textContent = "redacting and verifying…";
-    // The engine reports progress over both passes (learn, then write); the
-    // shell's api has no per-view hook, so listen on the engine itself.
+    // The engine reports progress over its three passes (learn, write,
+    // verify); the shell's api has no per-view hook, so listen on the engine itself.
     progress.removeAttribute("value");
     const stopListening = window.sipdiag?.on?.("progress", ({ done, total }) => {
       progress.max = total || 1;
@@ -148,11 +148,12 @@ export function render(report, container, api) {
 }
 
 function showResult(results, status, blob, summary, fileName, api) {
-  const verified = summary.leaks === 0 && summary.packets_out === summary.packets_in;
+  // The engine counts a changed packet count as a leak too: leaks alone decide.
+  const verified = summary.leaks === 0;
   status.className = verified ? "status redact-status redact-verified" : "error redact-status redact-refused";
   status.textContent = verified
     ? `Verified: ${summary.packets_out} of ${summary.packets_in} packets written, ${summary.addresses_replaced} addresses replaced, no original value found in the output.`
-    : `Refused: the verification found ${summary.leaks} original value(s) still in the output; nothing can be downloaded.`;
+    : `Refused: the verification found ${summary.leaks === 1 ? "1 original value" : `${summary.leaks} original values`} still in the output; nothing can be downloaded.`;
 
   const counts = Object.entries(summary.replaced ?? {}).map(([category, count]) => [CATEGORY_LABELS[category] ?? category, String(count)]);
   counts.unshift([CATEGORY_LABELS.addresses, String(summary.addresses_replaced)]);
