@@ -6,7 +6,7 @@
     python3 build.py test     # install test needs, build, run every test
 
 Nothing here talks to a CDN: Pyodide comes from npm (package.json pins it),
-dpkt from pip (its sha256 is pinned below), everything else from this clone.
+everything else from this clone.
 """
 
 from __future__ import annotations
@@ -29,12 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 DIST = ROOT / "dist"
-CACHE = ROOT / ".cache"
 PYODIDE_DIR = ROOT / "node_modules" / "pyodide"
 # Only what the page loads: the CDN-only packages and the node/console files stay out.
 PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
-DPKT_WHEEL = "dpkt-1.9.8-py3-none-any.whl"
-DPKT_SHA256 = "4da4d111d7bf67575b571f5c678c71bddd2d8a01a3d57d489faf0a92c748fbfd"
 ENGINE_ARCHIVE = "sipdiag.zip"
 # Fixed timestamp so the engine archive (and the single file) are reproducible.
 ZIP_EPOCH = (2020, 1, 1, 0, 0, 0)
@@ -62,22 +59,6 @@ def ensure_node_modules() -> None:
     run(["npm", "ci" if (ROOT / "package-lock.json").exists() else "install", "--no-audit", "--no-fund"])
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def dpkt_wheel() -> Path:
-    wheel = CACHE / "wheels" / DPKT_WHEEL
-    if not wheel.exists():
-        run([sys.executable, "-m", "pip", "download", "dpkt==1.9.8", "--no-deps", "--only-binary=:all:",
-             "-d", str(wheel.parent)])
-    digest = sha256(wheel)
-    if digest != DPKT_SHA256:
-        wheel.unlink()
-        raise SystemExit(f"build: {DPKT_WHEEL} has sha256 {digest}, expected {DPKT_SHA256}; removed it, try again")
-    return wheel
-
-
 def engine_archive() -> bytes:
     """py/sipdiag as a zip whose top level is the package folder (unpacked into site-packages)."""
     out = io.BytesIO()
@@ -91,22 +72,18 @@ def engine_archive() -> bytes:
 
 def build(target: Path = DIST) -> Path:
     ensure_node_modules()
-    wheel = dpkt_wheel()
-    # The worker names the wheel it loads; a version bump here must not leave it behind.
-    if f"py/{DPKT_WHEEL}" not in (ROOT / "static" / "js" / "worker.js").read_text(encoding="utf-8"):
-        raise SystemExit(f"build: static/js/worker.js does not load py/{DPKT_WHEEL}")
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(ROOT / "static", target / "static", ignore=shutil.ignore_patterns("*~", ".*"))
+    # The single file's bootstrap is inlined into sipdiag.html; the folder site never loads it.
+    shutil.copytree(ROOT / "static", target / "static", ignore=shutil.ignore_patterns("*~", ".*", BOOTSTRAP.name))
     shutil.copy2(ROOT / "index.html", target / "index.html")
     (target / "pyodide").mkdir()
     for name in PYODIDE_FILES:
         shutil.copy2(PYODIDE_DIR / name, target / "pyodide" / name)
     (target / "py").mkdir()
-    shutil.copy2(wheel, target / "py" / DPKT_WHEEL)
     engine = engine_archive()
     (target / "py" / ENGINE_ARCHIVE).write_bytes(engine)
-    (target / "sipdiag.html").write_text(single_file(engine, wheel.read_bytes()), encoding="utf-8")
+    (target / "sipdiag.html").write_text(single_file(engine), encoding="utf-8")
     print(f"build: wrote {target} ({tree_size(target) / 1e6:.1f} MB, "
           f"sipdiag.html {(target / 'sipdiag.html').stat().st_size / 1e6:.1f} MB)")
     return target
@@ -163,12 +140,11 @@ def csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
 
 
-def single_file(engine: bytes, wheel: bytes) -> str:
+def single_file(engine: bytes) -> str:
     """dist/sipdiag.html: the whole site in one file that works from file://."""
     html = (ROOT / "index.html").read_text(encoding="utf-8")
     icon = (ROOT / "static" / "icons" / "sipdiag.svg").read_bytes()
     assets = {f"pyodide/{name}": packed((PYODIDE_DIR / name).read_bytes()) for name in PYODIDE_FILES}
-    assets[f"py/{DPKT_WHEEL}"] = packed(wheel)
     assets[f"py/{ENGINE_ARCHIVE}"] = packed(engine)
     sample = ROOT / "static" / "sample.pcap"
     if sample.exists():
@@ -212,7 +188,6 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
         ".js": "text/javascript",
         ".wasm": "application/wasm",
         ".json": "application/json",
-        ".whl": "application/zip",
         ".zip": "application/zip",
         ".pcap": "application/vnd.tcpdump.pcap",
         ".svg": "image/svg+xml",

@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dpkt
-
 from call_template import CallTemplate, Frame, MediaStream, read_template
 
 BENCH = Path(__file__).resolve().parent

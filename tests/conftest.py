@@ -2,7 +2,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from locations import FIXTURES, REPO, SHARED_CAPTURES
 
 sys.path.insert(0, str(REPO / "py"))

@@ -2,8 +2,7 @@ import ipaddress
 import itertools
 
 import pytest
-
-from sipdiag.addressmap import AddressMap
+from sipdiag.redaction.addressmap import AddressMap
 
 ip = ipaddress.ip_address
 

@@ -6,9 +6,9 @@ generate.py) and public captures go through the real engine; rarer situations
 """
 
 import pytest
-
-from sipdiag import calls, sip
+from sipdiag.analysis import call_findings
 from sipdiag.model import CaptureInfo, CaptureResult, RtpStream
+from sipdiag.protocols import sip
 
 CALLER, CALLEE = ("10.0.0.1", 5060), ("10.0.0.2", 5060)
 
@@ -16,7 +16,7 @@ CALLER, CALLEE = ("10.0.0.1", 5060), ("10.0.0.2", 5060)
 def analyze_file(path):
     from sipdiag.engine import result_for_path
 
-    return calls.analyze(result_for_path(path))
+    return call_findings.analyze(result_for_path(path))
 
 
 def scenario(fixtures_dir, name):
@@ -201,7 +201,7 @@ def stream(src, dst, first_frame, packets=100):
 def test_timing_fields_and_bye_reason():
     messages = answered_call()
     bye = request("BYE", 2, 9, 112.0, to_tag="b", branch="z9hG4bKbye", extra="Reason: Q.850;cause=16")
-    rows, findings = calls.analyze(result_of(messages + [bye, response(200, "OK", bye, 10, 112.1)]))
+    rows, findings = call_findings.analyze(result_of(messages + [bye, response(200, "OK", bye, 10, 112.1)]))
     (row,) = rows
     assert row["post_dial_delay_ms"] == 500.0 and row["answer_delay_ms"] == 2000.0
     assert row["duration_s"] == 10.0 and row["ended_by"] == "caller" and row["bye_reason"] == "Q.850;cause=16"
@@ -212,21 +212,21 @@ def test_timing_fields_and_bye_reason():
 def test_two_way_media_is_healthy_and_one_way_is_reported():
     messages = answered_call()
     forward, backward = stream(("10.0.0.1", 4000), ("10.0.0.2", 6000), 5), stream(("10.0.0.2", 6000), ("10.0.0.1", 4000), 6)
-    (row,), findings = calls.analyze(result_of(messages, [forward, backward], last_time=111.0))
+    (row,), findings = call_findings.analyze(result_of(messages, [forward, backward], last_time=111.0))
     assert [m["direction"] for m in row["media"]] == ["caller_to_callee", "callee_to_caller"]
     assert codes(findings) == []
-    _, findings = calls.analyze(result_of(messages, [forward], last_time=111.0))
+    _, findings = call_findings.analyze(result_of(messages, [forward], last_time=111.0))
     (one_way,) = findings
     assert one_way.code == "RTP_ONE_WAY" and one_way.details == {"direction_seen": "caller_to_callee"}
 
 
 def test_missing_rtp_is_an_error_only_where_the_capture_carries_media():
     messages = answered_call()
-    (signalling_only,) = calls.analyze(result_of(messages, last_time=111.0))[1]
+    (signalling_only,) = call_findings.analyze(result_of(messages, last_time=111.0))[1]
     assert (signalling_only.code, signalling_only.severity) == ("RTP_MISSING", "warning")
     # Another call's media is in the capture, so this call's absence is real.
     elsewhere = stream(("10.9.9.1", 7000), ("10.9.9.2", 7002), 5)
-    (missing,) = calls.analyze(result_of(messages, [elsewhere], last_time=111.0))[1]
+    (missing,) = call_findings.analyze(result_of(messages, [elsewhere], last_time=111.0))[1]
     assert (missing.code, missing.severity) == ("RTP_MISSING", "error")
 
 
@@ -234,14 +234,14 @@ def test_rtp_to_a_port_the_sdp_did_not_announce():
     messages = answered_call()
     wrong = stream(("10.0.0.2", 6000), ("10.0.0.1", 4002), 5)
     right = stream(("10.0.0.1", 4000), ("10.0.0.2", 6000), 6)
-    _, findings = calls.analyze(result_of(messages, [wrong, right], last_time=111.0))
+    _, findings = call_findings.analyze(result_of(messages, [wrong, right], last_time=111.0))
     assert "RTP_PORT_MISMATCH" in codes(findings)
     assert next(f for f in findings if f.code == "RTP_PORT_MISMATCH").frames == [5]
 
 
 def test_no_common_codec_in_offer_and_answer():
     messages = answered_call(ok_body=sdp_body("10.0.0.2", 6000, "18 101"))
-    _, findings = calls.analyze(result_of(messages))
+    _, findings = call_findings.analyze(result_of(messages))
     mismatch = next(f for f in findings if f.code == "CALL_CODEC_MISMATCH")
     assert mismatch.details["offered"] == ["PCMU", "PCMA"] and mismatch.details["answered"][0] == "G729"
 
@@ -250,7 +250,7 @@ def test_private_sdp_address_from_a_public_source():
     public = ("203.0.113.7", 5060)
     invite = request("INVITE", 1, 1, 100.0, src=public, body=sdp_body("192.168.1.20", 4000))
     trying = response(100, "Trying", invite, 2, 100.1, to_tag="")
-    _, findings = calls.analyze(result_of([invite, trying]))
+    _, findings = call_findings.analyze(result_of([invite, trying]))
     (private,) = [f for f in findings if f.code == "SDP_PRIVATE_ADDRESS"]
     assert private.details["addresses"] == ["192.168.1.20"] and private.frames == [1]
     assert "private (RFC 1918)" in private.explanation
@@ -259,14 +259,14 @@ def test_private_sdp_address_from_a_public_source():
 def test_cgnat_contact_is_private_too():
     invite = request("INVITE", 1, 1, 100.0, src=("198.51.100.1", 5060), body=sdp_body("198.51.100.1", 4000))
     invite.contacts[0].uri = "sip:alice@100.64.3.4:5060"
-    (_, findings) = calls.analyze(result_of([invite]))
+    (_, findings) = call_findings.analyze(result_of([invite]))
     assert [f.details["addresses"] for f in findings if f.code == "SDP_PRIVATE_ADDRESS"] == [["100.64.3.4"]]
 
 
 def test_unanswered_invite_retransmissions():
     copies = [request("INVITE", 1, n + 1, 100.0 + t, body=sdp_body("10.0.0.1", 4000))
               for n, t in enumerate((0, 0.5, 1.5, 3.5))]
-    (row,), findings = calls.analyze(result_of(copies))
+    (row,), findings = call_findings.analyze(result_of(copies))
     assert row["outcome"] == "no_response" and row["retransmission_frames"] == [2, 3, 4]
     (silent,) = findings
     assert silent.code == "CALL_NO_RESPONSE" and silent.details == {"invites_sent": 4, "seconds": 3.5}
@@ -275,7 +275,7 @@ def test_unanswered_invite_retransmissions():
 def test_cancel_crossing_the_200_is_a_race():
     invite, ringing, ok, ack = answered_call()
     cancel = request("CANCEL", 1, 20, 101.9, branch="z9hG4bKINVITE1")
-    _, findings = calls.analyze(result_of([invite, ringing, cancel, ok, ack]))
+    _, findings = call_findings.analyze(result_of([invite, ringing, cancel, ok, ack]))
     race = next(f for f in findings if f.code == "CALL_CANCEL_RACE")
     assert race.frames == [20, ok.frame]
 
@@ -286,7 +286,7 @@ def test_hold_and_resume_by_reinvite():
                    body=sdp_body("10.0.0.1", 4000, direction="sendonly"))
     resume = request("INVITE", 3, 7, 108.0, to_tag="b", branch="z9hG4bKresume", body=sdp_body("10.0.0.1", 4000))
     moved = request("INVITE", 4, 9, 109.0, to_tag="b", branch="z9hG4bKmove", body=sdp_body("10.0.0.9", 4000))
-    (row,), _ = calls.analyze(result_of(messages + [hold, resume, moved]))
+    (row,), _ = call_findings.analyze(result_of(messages + [hold, resume, moved]))
     assert [(e["frame"], e["kind"], e["by"]) for e in row["events"]] == [
         (5, "hold", "caller"), (7, "resume", "caller"), (9, "media_change", "caller")]
 
@@ -297,7 +297,7 @@ def test_proxied_call_is_judged_on_the_caller_leg():
     forwarded = request("INVITE", 1, 2, 100.01, src=proxy, dst=CALLEE, branch="z9hG4bKhop2",
                         body=sdp_body("10.0.0.1", 4000))
     timeout = response(408, "Request Timeout", invite, 3, 132.0)
-    (row,), findings = calls.analyze(result_of([invite, forwarded, timeout]))
+    (row,), findings = call_findings.analyze(result_of([invite, forwarded, timeout]))
     assert (row["outcome"], row["final_status"], row["callee"]) == ("rejected", 408, "10.0.0.5:5060")
     assert [(leg["caller"], leg["callee"], leg["final_status"]) for leg in row["legs"]] == [
         ("10.0.0.1:5060", "10.0.0.5:5060", 408), ("10.0.0.5:5060", "10.0.0.2:5060", None)]
@@ -329,7 +329,7 @@ def test_a_response_with_a_damaged_status_line_is_left_out():
     invite, ringing, ok, ack = answered_call()
     damaged = response("2x0", "OK", invite, 3, 101.0, body=sdp_body("10.0.0.2", 6000, "8"))
     assert (damaged.status, damaged.method) == (None, None)
-    (row,), _ = calls.analyze(result_of([invite, ringing, damaged, ok, ack]))
+    (row,), _ = call_findings.analyze(result_of([invite, ringing, damaged, ok, ack]))
     assert (row["outcome"], row["final_status"]) == ("answered", 200)
 
 

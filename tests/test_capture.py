@@ -4,10 +4,9 @@ import subprocess
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from locations import SHARED_CAPTURES
 from packet_builders import pcap
-from sipdiag.capture import CaptureError, CaptureReader
+from sipdiag.capture.pcapfile import CaptureError, CaptureReader
 
 SHARED = sorted(p for p in SHARED_CAPTURES.glob("*") if p.suffix in (".pcap", ".pcapng"))
 

@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from locations import REPO
 
 SAMPLE = REPO / "static" / "sample.pcap"

@@ -5,8 +5,7 @@ import struct
 
 import pytest
 from capture_payloads import udp_payloads
-
-from sipdiag.dns import RCODE_NAMES, DnsStreamFramer, parse_dns
+from sipdiag.protocols.dns import RCODE_NAMES, DnsStreamFramer, parse_dns
 
 # Response to a NAPTR query, as in zeek__dns-naptr.pcap frame 2 but built by hand:
 # header, question "sip.example" NAPTR, one NAPTR answer with a compressed owner name,

@@ -3,8 +3,7 @@
 from pathlib import Path
 
 import pytest
-
-from sipdiag import dnsdiag
+from sipdiag.analysis import dns_lookups
 from sipdiag.model import CaptureInfo, CaptureResult, DnsMessage, DnsRecord, SipMessage
 
 CLIENT, RESOLVER = "10.0.0.5", "10.0.0.1"
@@ -34,7 +33,7 @@ def test_rows_pair_query_with_first_response_and_time_it():
         query(1, 100.0, "_sip._udp.example.com", "SRV", 7),
         response(2, 100.25, "_sip._udp.example.com", "SRV", 7, answers=[("SRV", "10 5 5060 pbx.example.com.")]),
     )
-    rows, findings = dnsdiag.analyze(result)
+    rows, findings = dns_lookups.analyze(result)
     assert rows == [
         {
             "frame": 1, "time": 100.0, "qname": "_sip._udp.example.com", "qtype": "SRV", "rcode": "NOERROR",
@@ -51,7 +50,7 @@ def test_response_from_another_port_does_not_match():
         response(2, 100.1, "example.com", "A", 9, answers=[("A", "1.2.3.4")], port=40001),
         last_time=110.0,
     )
-    rows, findings = dnsdiag.analyze(result)
+    rows, findings = dns_lookups.analyze(result)
     assert rows[0]["rcode"] is None and rows[0]["response_frame"] is None
     assert codes(findings) == ["DNS_NO_RESPONSE", "NO_REGISTER_DNS_SUSPECT"]
 
@@ -63,7 +62,7 @@ def test_retransmitted_query_is_answered_once_but_not_reported_unanswered():
         response(9, 3.5, "sip.example.com", "A", 3, answers=[("A", "192.0.2.10")]),
         last_time=60.0,
     )
-    rows, findings = dnsdiag.analyze(result)
+    rows, findings = dns_lookups.analyze(result)
     assert [(r["frame"], r["response_frame"]) for r in rows] == [(6, 9), (7, None)]
     assert rows[0]["response_ms"] == 2500.0
     assert codes(findings) == ["DNS_SLOW"]
@@ -76,7 +75,7 @@ def test_nxdomain_with_no_register_is_the_suspect():
         query(3, 5.03, "exmaple.com", "A", 2),
         response(4, 5.05, "exmaple.com", "A", 2, rcode=3),
     )
-    rows, findings = dnsdiag.analyze(result)
+    rows, findings = dns_lookups.analyze(result)
     assert [r["rcode"] for r in rows] == ["NXDOMAIN", "NXDOMAIN"]
     by_code = {}
     for finding in findings:
@@ -84,7 +83,7 @@ def test_nxdomain_with_no_register_is_the_suspect():
     assert sorted(by_code) == ["DNS_FAILURE", "NO_REGISTER_DNS_SUSPECT"]
     assert {f.severity for f in by_code["DNS_FAILURE"]} == {"error"}
     assert sorted(by_code["NO_REGISTER_DNS_SUSPECT"][0].frames) == [1, 2, 3, 4]
-    chain = dnsdiag.resolution_chains(result)
+    chain = dns_lookups.resolution_chains(result)
     assert chain == [
         {
             "domain": "exmaple.com",
@@ -111,9 +110,9 @@ def test_naptr_nxdomain_is_a_harmless_fallback_when_srv_resolves():
         query(5, 1.04, "pbx.example.com", "A", 3),
         response(6, 1.05, "pbx.example.com", "A", 3, answers=[("A", "192.0.2.7")]),
     )
-    _, findings = dnsdiag.analyze(result)
+    _, findings = dns_lookups.analyze(result)
     assert [(f.code, f.severity) for f in findings] == [("DNS_FAILURE", "info")]
-    [chain] = dnsdiag.resolution_chains(result)
+    [chain] = dns_lookups.resolution_chains(result)
     assert chain["outcome"] == "resolved" and chain["addresses"] == ["192.0.2.7"]
     assert [s["state"] for s in chain["steps"]] == ["failed", "ok", "ok"]
 
@@ -125,7 +124,7 @@ def test_empty_answer_for_sip_srv_while_registering_elsewhere():
         response(2, 1.01, "_sip._tcp.example.com", "SRV", 4),
         sip=[register],
     )
-    _, findings = dnsdiag.analyze(result)
+    _, findings = dns_lookups.analyze(result)
     assert [(f.code, f.severity, f.frames) for f in findings] == [("DNS_EMPTY_ANSWER", "warning", [1, 2])]
 
 
@@ -136,13 +135,13 @@ def test_unrelated_failure_is_only_info_when_sip_is_present():
         response(2, 1.01, "wpad.lan", "A", 4, rcode=3),
         sip=[invite],
     )
-    _, findings = dnsdiag.analyze(result)
+    _, findings = dns_lookups.analyze(result)
     assert [(f.code, f.severity, f.details["sip_related"]) for f in findings] == [("DNS_FAILURE", "info", False)]
 
 
 def test_query_at_the_very_end_is_not_called_unanswered():
     result = capture(query(1, 10.0, "example.com", "A", 1), last_time=10.4)
-    _, findings = dnsdiag.analyze(result)
+    _, findings = dns_lookups.analyze(result)
     assert findings == []
 
 
@@ -157,12 +156,12 @@ def _analysis(path: Path):
 
 def test_real_srv_answer_feeds_a_chain(shared_captures):
     result = _analysis(shared_captures / "suricataverify__dns-srv-sip.pcap")
-    rows, findings = dnsdiag.analyze(result)
+    rows, findings = dns_lookups.analyze(result)
     assert [(r["frame"], r["qtype"], r["rcode"], r["answers"], r["response_frame"]) for r in rows] == [
         (1, "SRV", "NOERROR", 2, 2)
     ]
     assert rows[0]["response_ms"] == pytest.approx(15.03, abs=0.01)
-    [chain] = dnsdiag.resolution_chains(result)
+    [chain] = dns_lookups.resolution_chains(result)
     assert chain["domain"] == "sip.voice.google.com"
     assert chain["steps"][1]["state"] == "ok"
     # SRV answered with targets, but no A/AAAA lookup of them was captured: not a failure.
@@ -172,16 +171,16 @@ def test_real_srv_answer_feeds_a_chain(shared_captures):
 
 def test_real_naptr_points_at_sips_service(shared_captures):
     result = _analysis(shared_captures / "zeek__dns-naptr.pcap")
-    rows, _ = dnsdiag.analyze(result)
+    rows, _ = dns_lookups.analyze(result)
     assert [(r["qtype"], r["rcode"], r["answers"]) for r in rows] == [("NAPTR", "NOERROR", 1)]
     assert rows[0]["response_ms"] == pytest.approx(726.27, abs=0.01)
-    [chain] = dnsdiag.resolution_chains(result)
+    [chain] = dns_lookups.resolution_chains(result)
     assert chain["steps"][0]["state"] == "ok" and "_sips._tcp" in chain["steps"][0]["answers"][0]
 
 
 def test_real_unanswered_sip_srv_queries(shared_captures):
     result = _analysis(shared_captures / "sngrep__aaa.pcap")
-    rows, findings = dnsdiag.analyze(result)
+    rows, findings = dns_lookups.analyze(result)
     assert len(rows) == 303  # tshark: 303 queries
     assert sum(r["response_frame"] is None for r in rows) == 249  # tshark: 249 unanswered
     srv_silence = [f for f in findings if f.code == "DNS_NO_RESPONSE" and f.details["qtype"] == "SRV"]
@@ -199,25 +198,25 @@ def test_real_unanswered_sip_srv_queries(shared_captures):
 )
 def test_fixture_dns_failure_without_register(fixtures_dir, name, rcode, code):
     result = _analysis(fixtures_dir / "dns" / f"{name}.pcap")
-    rows, findings = dnsdiag.analyze(result)
+    rows, findings = dns_lookups.analyze(result)
     sip_rows = [r for r in rows if r["qtype"] in ("SRV", "NAPTR", "A", "AAAA")]
     assert sip_rows and {r["rcode"] for r in sip_rows} == {rcode}
     assert code in codes(findings) and "NO_REGISTER_DNS_SUSPECT" in codes(findings)
     assert not any(m.method == "REGISTER" for m in result.sip_messages)
-    assert all(c["outcome"] == "failed" for c in dnsdiag.resolution_chains(result))
+    assert all(c["outcome"] == "failed" for c in dns_lookups.resolution_chains(result))
 
 
 def test_fixture_srv_ok_then_register(fixtures_dir):
     result = _analysis(fixtures_dir / "dns" / "dns_srv_ok_then_register.pcap")
-    rows, findings = dnsdiag.analyze(result)
+    rows, findings = dns_lookups.analyze(result)
     assert any(r["qtype"] == "SRV" and r["rcode"] == "NOERROR" and r["answers"] >= 1 for r in rows)
     assert not [f for f in findings if f.severity != "info"]
-    assert any(c["outcome"] == "resolved" for c in dnsdiag.resolution_chains(result))
+    assert any(c["outcome"] == "resolved" for c in dns_lookups.resolution_chains(result))
 
 
 def test_failure_answer_without_its_query_is_still_reported(shared_captures):
     # One packet: 192.168.1.1 answers NXDOMAIN for htb.local A; the query was not captured.
-    rows, findings = dnsdiag.analyze(_analysis(shared_captures / "pcapplusplus__DNS_NXDomain.pcap"))
+    rows, findings = dns_lookups.analyze(_analysis(shared_captures / "pcapplusplus__DNS_NXDomain.pcap"))
     assert rows == []  # the report's dns rows are queries, as tshark lists them
     [finding] = findings
     assert (finding.code, finding.severity, finding.frames) == ("DNS_FAILURE", "warning", [1])

@@ -16,12 +16,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from locations import REPO
 from locations import SHARED_CAPTURES as SHARED
-from sipdiag.capture import CaptureError
-from sipdiag.dns import TYPE_NAMES
+from sipdiag.capture.pcapfile import CaptureError
 from sipdiag.engine import CaptureAnalysis, result_for_path
+from sipdiag.protocols.dns import TYPE_NAMES
 
 CAPTURES = sorted(SHARED.glob("*.pcap*")) + sorted((REPO / "tests" / "fixtures").rglob("*.pcap*"))
 TYPE_NUMBERS = {name: number for number, name in TYPE_NAMES.items()}

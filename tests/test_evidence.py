@@ -6,10 +6,9 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-
 from sipdiag import engine
-from sipdiag import evidence
-from sipdiag.evidence import evidence_html, summary_text
+from sipdiag.redaction import evidence
+from sipdiag.redaction.evidence import evidence_html, summary_text
 
 
 class Collector(HTMLParser):

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-
 ANSWERED = ["INVITE", "100 INVITE", "180 INVITE", "200 INVITE", "ACK", "BYE", "200 BYE"]
 CALLER, CALLEE = "10.77.0.1", "10.77.0.2"
 PHONE_CALLER, PHONE_CALLEE = "+14155550123", "+14155550199"

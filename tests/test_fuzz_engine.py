@@ -9,13 +9,12 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from locations import FIXTURES, REPO, SHARED_CAPTURES
 from mutations import damage
 from packet_builders import pcap
-from sipdiag.capture import CaptureReader
+from sipdiag.capture.pcapfile import CaptureReader
 from sipdiag.engine import CaptureAnalysis
-from sipdiag.redact import CaptureRedactor
+from sipdiag.redaction.redactor import CaptureRedactor
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

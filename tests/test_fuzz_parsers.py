@@ -5,11 +5,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from locations import SHARED_CAPTURES as CAPTURES
 from mutations import damage
-
-from sipdiag.dns import DnsStreamFramer, parse_dns
 from sipdiag.model import SessionDescription, SipMessage
-from sipdiag.sdp import clock_rates, codec_names, parse_sdp
-from sipdiag.sip import SipStreamFramer, looks_like_sip, parse_digest, parse_message, uri_parts
+from sipdiag.protocols.dns import DnsStreamFramer, parse_dns
+from sipdiag.protocols.sdp import clock_rates, codec_names, parse_sdp
+from sipdiag.protocols.sip import (
+    SipStreamFramer,
+    looks_like_sip,
+    parse_digest,
+    parse_message,
+    uri_parts,
+)
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

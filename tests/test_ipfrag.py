@@ -7,9 +7,8 @@ import struct
 
 import pytest
 from packet_builders import INVITE, addr, ethernet, ipv4, ipv6, udp
+from sipdiag.capture.ipfrag import MAX_AGE_SECONDS, FragmentReassembler
 from test_packets import decode
-
-from sipdiag.ipfrag import MAX_AGE_SECONDS, FragmentReassembler
 
 DATAGRAM = udp(INVITE)  # 8-byte UDP header + INVITE, fragmented in 8-byte units below
 

@@ -10,10 +10,9 @@ import struct
 
 import pytest
 from packet_builders import INVITE, OK_200, addr, ethernet, ipv4, ipv6, rtp, udp
-
+from sipdiag.capture.decoder import PacketDecoder
 from sipdiag.model import CaptureInfo, CaptureResult
-from sipdiag.packets import PacketDecoder
-from sipdiag.rtp import RtpTracker
+from sipdiag.protocols.rtp import RtpTracker
 
 
 def decode(*packets: tuple[int, bytes]) -> tuple[CaptureResult, PacketDecoder, RtpTracker]:

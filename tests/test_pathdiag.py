@@ -2,8 +2,15 @@
 
 from pathlib import Path
 
-from sipdiag import pathdiag
-from sipdiag.model import CaptureInfo, CaptureResult, IcmpError, SipMessage, TcpConnection, TlsConnection
+from sipdiag.analysis import network_path
+from sipdiag.model import (
+    CaptureInfo,
+    CaptureResult,
+    IcmpError,
+    SipMessage,
+    TcpConnection,
+    TlsConnection,
+)
 
 PHONE, SERVER = "192.0.2.10", "198.51.100.1"
 
@@ -23,18 +30,18 @@ def result(**fields):
 
 def test_icmp_port_unreachable_cites_the_sip_request():
     capture = result(sip_messages=[register(1), register(3)], icmp_errors=[icmp(2), icmp(4)])
-    [finding] = pathdiag.analyze(capture)
+    [finding] = network_path.analyze(capture)
     assert (finding.code, finding.severity, sorted(finding.frames)) == ("ICMP_UNREACHABLE", "error", [1, 2, 3, 4])
     assert finding.details == {"target": "198.51.100.1:5060", "protocol": "udp", "icmp": "port unreachable", "reporter": SERVER}
     assert "nothing listens on that port" in finding.explanation
-    [clue] = pathdiag.path_clues(capture, SERVER, 5060)
+    [clue] = network_path.path_clues(capture, SERVER, 5060)
     assert (clue.kind, clue.frames) == ("icmp", [2, 4])
-    assert pathdiag.path_clues(capture, SERVER, 5080) == []
+    assert network_path.path_clues(capture, SERVER, 5080) == []
 
 
 def test_icmp_about_unrelated_traffic_is_ignored():
     capture = result(sip_messages=[register(1)], icmp_errors=[icmp(2, port=123, quoted_sip=False)])
-    assert pathdiag.analyze(capture) == []
+    assert network_path.analyze(capture) == []
 
 
 def test_unanswered_and_refused_tcp_connects_to_sip_ports():
@@ -42,7 +49,7 @@ def test_unanswered_and_refused_tcp_connects_to_sip_ports():
     refused = TcpConnection(PHONE, 40001, SERVER, 5061, syn_frame=9, reset_frame=10, reset_by="server")
     web = TcpConnection(PHONE, 40002, SERVER, 80, syn_frame=11)
     fine = TcpConnection(PHONE, 40003, SERVER, 5060, syn_frame=12, established=True)
-    findings = pathdiag.analyze(result(tcp_connections=[silent, refused, web, fine]))
+    findings = network_path.analyze(result(tcp_connections=[silent, refused, web, fine]))
     assert [(f.code, f.frames, f.details["syn_count"], f.details["reset_by"]) for f in findings] == [
         ("TCP_CONNECT_FAILED", [5], 4, None),
         ("TCP_CONNECT_FAILED", [9, 10], 1, "server"),
@@ -52,14 +59,14 @@ def test_unanswered_and_refused_tcp_connects_to_sip_ports():
 
 def test_tls_only_signalling_is_a_warning():
     tls = TlsConnection(PHONE, 40000, SERVER, 5061, first_frame=3, sni="sip.example.com")
-    [finding] = pathdiag.analyze(result(tls_connections=[tls]))
+    [finding] = network_path.analyze(result(tls_connections=[tls]))
     assert (finding.code, finding.severity, finding.frames) == ("TLS_SIGNALING", "warning", [3])
     assert finding.details["server_names"] == ["sip.example.com"]
 
 
 def test_tls_next_to_plain_sip_is_info():
     tls = TlsConnection(PHONE, 40000, SERVER, 5061, first_frame=3)
-    [finding] = pathdiag.analyze(result(tls_connections=[tls], sip_messages=[register(1)]))
+    [finding] = network_path.analyze(result(tls_connections=[tls], sip_messages=[register(1)]))
     assert finding.severity == "info"
 
 
@@ -71,7 +78,7 @@ def _result(path: Path):
 
 def test_real_tls_capture(shared_captures):
     capture = _result(shared_captures / "sngrep__tlssaved.pcap")
-    findings = [f for f in pathdiag.analyze(capture) if f.code == "TLS_SIGNALING"]
+    findings = [f for f in network_path.analyze(capture) if f.code == "TLS_SIGNALING"]
     assert len(findings) == 1 and findings[0].severity == "warning"
     # tshark: every TLS stream in the file has 10.10.9.40:5061 at one end
     assert findings[0].details["servers"] == ["10.10.9.40:5061"]
@@ -80,6 +87,6 @@ def test_real_tls_capture(shared_captures):
 
 def test_fixture_icmp_unreachable(fixtures_dir):
     capture = _result(fixtures_dir / "registration" / "reg_icmp_unreachable.pcap")
-    [finding] = [f for f in pathdiag.analyze(capture) if f.code == "ICMP_UNREACHABLE"]
+    [finding] = [f for f in network_path.analyze(capture) if f.code == "ICMP_UNREACHABLE"]
     assert finding.details["icmp"] == "port unreachable"
     assert any(m.method == "REGISTER" and m.frame in finding.frames for m in capture.sip_messages)

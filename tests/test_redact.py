@@ -13,10 +13,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from locations import FIXTURES
 from locations import SHARED_CAPTURES as SHARED
-from sipdiag.redact import redact_command
+from sipdiag.redaction.redactor import redact_command
 
 SHARED_CAPTURES = sorted(p.name for p in SHARED.glob("*.pcap*"))
 OWN_FIXTURES = [

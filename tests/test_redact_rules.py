@@ -6,11 +6,10 @@ import ipaddress
 import struct
 
 import pytest
-
-from sipdiag.capture import CaptureReader
-from sipdiag.checksums import internet_checksum
-from sipdiag.redact import CaptureRedactor, redact_command
-from sipdiag.textredact import RedactionOptions
+from sipdiag.capture.pcapfile import CaptureReader
+from sipdiag.redaction.checksums import internet_checksum
+from sipdiag.redaction.redactor import CaptureRedactor, redact_command
+from sipdiag.redaction.text import RedactionOptions
 
 SDP = (b"v=0\r\no=alice 1 1 IN IP4 10.1.2.3\r\ns=-\r\nc=IN IP4 10.1.2.3\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
        b"a=rtcp:4001 IN IP6 2001:0DB8:0000:0000:0000:0000:0000:0007\r\n")
@@ -142,7 +141,7 @@ def test_every_ipv6_text_form_is_replaced_consistently(spelling):
 
 
 def test_pseudonyms_never_merge_two_values():
-    from sipdiag.textredact import Pseudonyms
+    from sipdiag.redaction.text import Pseudonyms
 
     pseudonyms = Pseudonyms(b"k")
     extensions = [f"{n:03d}" for n in range(300)]  # 300 of 1000 three-digit names: collisions are certain without care

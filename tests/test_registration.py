@@ -7,8 +7,7 @@ auth hints); real captures prove them on what phones and registrars send.
 from pathlib import Path
 
 import pytest
-
-from sipdiag import registration
+from sipdiag.analysis import registration, registration_findings
 from sipdiag.model import CaptureInfo, CaptureResult, NameAddr, SipMessage, Via
 
 PHONE, REGISTRAR = ("192.0.2.10", 5060), ("198.51.100.1", 5060)
@@ -74,7 +73,7 @@ def capture(*flows, last_time=None):
 
 
 def analyze(*flows, last_time=None):
-    rows, findings = registration.analyze(capture(*flows, last_time=last_time))
+    rows, findings = registration_findings.analyze(capture(*flows, last_time=last_time))
     return rows, findings, {f.code: f for f in findings}
 
 
@@ -297,7 +296,7 @@ def _result(path: Path):
 
 
 def test_real_capture_auth_loops_403_and_successes(shared_captures):
-    rows, findings = registration.analyze(_result(shared_captures / "sngrep__aaa.pcap"))
+    rows, findings = registration_findings.analyze(_result(shared_captures / "sngrep__aaa.pcap"))
     assert [(r["call_id"], r["requests"], r["challenges"], r["final_status"], r["outcome"]) for r in rows] == [
         # tshark: 12 REGISTER transactions, ending in two challenged credential attempts for 35104723
         ("578222729-4665d775@578222732-4665d772", 12, 10, 401, "auth_failed"),
@@ -318,7 +317,7 @@ def test_real_capture_auth_loops_403_and_successes(shared_captures):
 
 
 def test_real_capture_answers_without_requests(shared_captures):
-    rows, findings = registration.analyze(_result(shared_captures / "pcapplusplus__sip_resp.pcap"))
+    rows, findings = registration_findings.analyze(_result(shared_captures / "pcapplusplus__sip_resp.pcap"))
     assert sorted((r["final_status"], r["outcome"]) for r in rows) == [
         (401, "challenged"), (401, "challenged"), (503, "rejected"), (504, "rejected")]
     unavailable = [f for f in findings if f.code == "REG_REJECTED" and f.status == 503]
@@ -342,12 +341,12 @@ REGISTRATION_FIXTURES = {
 
 @pytest.mark.parametrize("name", sorted(REGISTRATION_FIXTURES))
 def test_generated_registration_scenario(fixtures_dir, name):
-    from sipdiag import pathdiag
+    from sipdiag.analysis import network_path
 
     outcome, status, present, absent = REGISTRATION_FIXTURES[name]
     result = _result(fixtures_dir / "registration" / f"{name}.pcap")
-    rows, findings = registration.analyze(result)
-    codes = {f.code for f in findings} | {f.code for f in pathdiag.analyze(result)}
+    rows, findings = registration_findings.analyze(result)
+    codes = {f.code for f in findings} | {f.code for f in network_path.analyze(result)}
     assert rows, "no registration sequence found"
     if name == "reg_lapsed":
         accepted = max(m.time for m in result.sip_messages if m.status == 200)
@@ -366,7 +365,7 @@ def test_generated_registration_scenario(fixtures_dir, name):
 
 
 def _parsed(text: str, frame: int, time: float, outbound: bool) -> SipMessage:
-    from sipdiag import sip
+    from sipdiag.protocols import sip
 
     message = sip.parse_message(text.replace("\n", "\r\n").encode())
     ends = (PHONE, REGISTRAR) if outbound else (REGISTRAR, PHONE)
@@ -411,7 +410,7 @@ def test_parsed_messages_sha256_offered_md5_used_and_granted_contact():
                                      extra="Contact: <sip:alice@192.0.2.10:5060>;expires=300\n"), 8, 1.03, False),
     ]
     result = CaptureResult(capture=CaptureInfo(file="t.pcap", last_time=2.0), sip_messages=messages)
-    [row], findings = registration.analyze(result)
+    [row], findings = registration_findings.analyze(result)
     assert (row["outcome"], row["challenges"], row["expires_requested"], row["expires_granted"]) == ("registered", 3, 600, 300)
     by_code = {f.code: f for f in findings}
     assert by_code["REG_AUTH_FAILED"].details["hints"] == ["algorithm mismatch: offered SHA-256, used MD5"]
@@ -422,6 +421,6 @@ def test_parsed_messages_sha256_offered_md5_used_and_granted_contact():
 def test_wrong_password_counts_each_refused_submission(fixtures_dir):
     # REGISTER, 401, REGISTER+credentials, 401, REGISTER+credentials, 401: one
     # attempt, two submissions of credentials, both refused.
-    _, findings = registration.analyze(_result(fixtures_dir / "registration" / "reg_wrong_password.pcap"))
+    _, findings = registration_findings.analyze(_result(fixtures_dir / "registration" / "reg_wrong_password.pcap"))
     [failed] = [f for f in findings if f.code == "REG_AUTH_FAILED"]
     assert failed.summary.endswith("refused 2 times") and failed.severity == "error"

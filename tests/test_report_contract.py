@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from locations import FIXTURES, REPO, SHARED_CAPTURES
 
 CAPTURES = sorted(

@@ -6,9 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from locations import FIXTURES, SHARED_CAPTURES
-from sipdiag.rtp import RtpTracker
+from sipdiag.protocols.rtp import RtpTracker
 
 A, B = ("10.0.0.1", 4000), ("10.0.0.2", 5000)
 

@@ -1,9 +1,8 @@
 """SDP parser: byte literals and offers/answers from the shared captures."""
 
 from capture_payloads import udp_payloads
-
-from sipdiag.sdp import clock_rates, codec_names, parse_sdp
-from sipdiag.sip import looks_like_sip, parse_message
+from sipdiag.protocols.sdp import clock_rates, codec_names, parse_sdp
+from sipdiag.protocols.sip import looks_like_sip, parse_message
 
 OFFER = (
     b"v=0\r\n"

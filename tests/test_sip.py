@@ -1,11 +1,10 @@
 """SIP parser and stream framer: byte literals and real messages from the shared captures."""
 
-import pytest
 import json
 
+import pytest
 from capture_payloads import tcp_segments, udp_payloads
-
-from sipdiag.sip import (
+from sipdiag.protocols.sip import (
     COMPACT_FORMS,
     SipStreamFramer,
     looks_like_sip,

@@ -8,10 +8,9 @@ compared here; tunnels, fragments and TCP belong to the packet layer's tests.
 import json
 
 import pytest
-from locations import SHARED_CAPTURES as SHARED
 from capture_payloads import udp_payloads
-
-from sipdiag.sip import looks_like_sip, parse_message, uri_parts
+from locations import SHARED_CAPTURES as SHARED
+from sipdiag.protocols.sip import looks_like_sip, parse_message, uri_parts
 
 CAPTURES = sorted(p.name for p in SHARED.iterdir() if p.is_file() and (SHARED / "tshark" / f"{p.name}.json").exists())
 # tshark decodes these layers itself; our helper does not, so their messages are out of scope here.

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from packet_builders import INVITE, OK_200, ethernet, ipv4, tcp
+from sipdiag.capture.tcp import (
+    ACK,
+    MAX_WAITING_SEGMENTS,
+    RST,
+    SYN,
+    TcpDirection,
+    TcpTracker,
+)
 from test_packets import decode
-
-from sipdiag.tcp import ACK, MAX_WAITING_SEGMENTS, RST, SYN, TcpDirection, TcpTracker
 
 ISN = 0xFFFFFF00  # close to the wrap: sequence arithmetic must be modular
 

@@ -6,9 +6,8 @@ import struct
 
 import pytest
 from packet_builders import ethernet, ipv4, tcp
+from sipdiag.protocols.tls import client_hello_sni
 from test_packets import decode
-
-from sipdiag.tls import client_hello_sni
 
 
 def client_hello(server_name: bytes | None) -> bytes:

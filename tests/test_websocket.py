@@ -6,8 +6,7 @@ import struct
 
 import pytest
 from packet_builders import INVITE, OK_200
-
-from sipdiag.websocket import WebSocketStream, unmask
+from sipdiag.protocols.websocket import WebSocketStream, unmask
 
 UPGRADE = (b"GET / HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            b"Sec-WebSocket-Protocol: sip\r\n\r\n")

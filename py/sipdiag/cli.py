@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from .capture import CaptureError
+from .capture.pcapfile import CaptureError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +57,7 @@ def print_summary(report: dict) -> None:
 
 
 def run_redact(path: str, output: str, key: str | None) -> int:
-    from .redact import redact_command
+    from .redaction.redactor import redact_command
 
     if os.path.exists(output) and os.path.samefile(path, output):
         print(f"sipdiag: {output}: this is the capture being redacted; write the copy under another name",

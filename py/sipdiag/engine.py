@@ -6,10 +6,10 @@ produce the same report and memory does not grow with the file.
 
 from __future__ import annotations
 
-from .capture import CaptureError, CaptureReader
+from .capture.decoder import PacketDecoder
+from .capture.pcapfile import CaptureError, CaptureReader
 from .model import CaptureInfo, CaptureResult
-from .packets import PacketDecoder
-from .rtp import RtpTracker
+from .protocols.rtp import RtpTracker
 
 READ_CHUNK = 1024 * 1024
 # One warning per damaged packet would drown the report on a badly broken file.

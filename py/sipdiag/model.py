@@ -1,6 +1,6 @@
 """The facts the engine extracts from a capture, shared by every analysis.
 
-The packet layer (`packets.py` and friends) fills a `CaptureResult`; the
+The packet layer (`capture/decoder.py` and friends) fills a `CaptureResult`; the
 diagnosis modules only read it. Keeping these types free of parsing logic lets
 each side be tested on its own: analyses from hand-built messages, the packet
 layer against tshark.

@@ -6,8 +6,14 @@ two cannot drift apart.
 
 from __future__ import annotations
 
-from . import calls, dnsdiag, pathdiag, registration
-from .findings import ordered
+from .analysis import (
+    call_findings,
+    dns_lookups,
+    network_path,
+    registration,
+    registration_findings,
+)
+from .analysis.findings import ordered
 from .model import CaptureResult, SipMessage
 
 SCHEMA = "sipdiag.report/1"
@@ -17,10 +23,10 @@ MAX_MESSAGE_TEXT = 64 * 1024
 
 
 def build_report(result: CaptureResult) -> dict:
-    registrations, registration_findings = registration.analyze(result)
-    call_rows, call_findings = calls.analyze(result)
-    dns_rows, dns_findings = dnsdiag.analyze(result)
-    findings = registration_findings + call_findings + dns_findings + pathdiag.analyze(result)
+    registrations, about_registrations = registration_findings.analyze(result)
+    call_rows, about_calls = call_findings.analyze(result)
+    dns_rows, about_dns = dns_lookups.analyze(result)
+    findings = about_registrations + about_calls + about_dns + network_path.analyze(result)
     info = result.capture
     return {
         "schema": SCHEMA,
@@ -38,7 +44,7 @@ def build_report(result: CaptureResult) -> dict:
         "registrars": registration.registrar_summary(registrations),
         "calls": call_rows,
         "dns": dns_rows,
-        "dns_chains": dnsdiag.resolution_chains(result),
+        "dns_chains": dns_lookups.resolution_chains(result),
         "findings": [finding.to_dict() for finding in ordered(findings)],
     }
 

@@ -14,7 +14,6 @@
 // server). The page inflates them; the worker makes its own blob: URLs, as a
 // blob worker of a file:// page cannot import the page's blob: URLs.
 
-const DPKT_WHEEL = "py/dpkt-1.9.8-py3-none-any.whl";
 const ENGINE_ARCHIVE = "py/sipdiag.zip";
 const CHUNK_SIZE = 4 * 1024 * 1024;
 // Where the single file's embedded assets appear to live; never a network address.
@@ -52,8 +51,8 @@ def analyze_finish(job):
 
 def redact_start(job, name, key, options_json):
     def step():
-        from sipdiag import redact
-        jobs[job] = redact.CaptureRedactor(name, key or None, json.loads(options_json) or None)
+        from sipdiag.redaction.redactor import CaptureRedactor
+        jobs[job] = CaptureRedactor(name, key or None, json.loads(options_json) or None)
     return guard(step)
 
 def redact_learn(job, chunk):
@@ -134,7 +133,6 @@ async function boot(files) {
   }
   const pyodide = await loadPyodide({
     indexURL: root + "pyodide/",
-    packages: [root + DPKT_WHEEL],
     createPyodideModule,
     stdout: (line) => console.log(line),
     stderr: (line) => console.warn(line),

@@ -10,7 +10,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from pagekit import CHROMIUM, CHROMIUM_ARGS, REPO, BootedPage, Site, open_page
 
 sys.path.insert(0, str(REPO))

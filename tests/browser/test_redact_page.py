@@ -63,7 +63,7 @@ def test_redact_tab_verifies_then_offers_the_evidence_pack(page_ready, tmp_path)
 
 def test_same_passphrase_in_page_and_cli_gives_the_same_capture(page_ready, tmp_path):
     """The page runs the CLI's engine: same passphrase and options, byte-identical output."""
-    from sipdiag.redact import redact_command
+    from sipdiag.redaction.redactor import redact_command
 
     page = page_ready.page
     open_capture(page, CAPTURE)

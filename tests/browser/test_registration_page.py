@@ -3,7 +3,6 @@
 from collections import Counter
 
 import pytest
-
 from locations import FIXTURES, SHARED_CAPTURES
 from pagekit import cli_report, open_capture
 

@@ -2,15 +2,16 @@
 
 The CALL_* / SDP_PRIVATE_ADDRESS / RTP_* findings (summary, explanation, next
 steps, frames), built from the calls and report rows that calls.py assembles.
+`analyze` runs both: calls.py never needs to know how its calls are judged.
 """
 
 from __future__ import annotations
 
-from . import pathdiag
-from .calls import Call, call_media_sides, media_address, offer_answer
+from ..model import CaptureResult, SipMessage, hostport
+from ..protocols.sip import uri_parts
+from . import network_path
+from .calls import Call, call_media_sides, calls_with_rows, media_address, offer_answer
 from .findings import Finding, counted
-from .model import CaptureResult, SipMessage, hostport
-from .sip import uri_parts
 from .transaction import transaction_key
 
 # RFC 3261 timer B: an INVITE client transaction gives up after 64*T1 = 32 s.
@@ -65,6 +66,15 @@ _CLASS_MEANING = {
     6: ("a global failure (6xx): the callee side refuses the call everywhere",
         ["Check with the callee's provider."]),
 }
+
+
+def analyze(result: CaptureResult) -> tuple[list[dict], list[Finding]]:
+    """The calls' report rows and every finding about them."""
+    rows, findings = [], []
+    for call, row in calls_with_rows(result):
+        rows.append(row)
+        findings.extend(call_findings(call, row, result))
+    return rows, findings
 
 
 def call_findings(call: Call, row: dict, result: CaptureResult) -> list[Finding]:
@@ -139,7 +149,7 @@ def _no_response(call: Call, result: CaptureResult) -> Finding:
     requests = leg.last_invite.requests
     invite = requests[0]
     waited = requests[-1].time - invite.time
-    clues = pathdiag.path_clues(result, invite.dst_ip, invite.dst_port)
+    clues = network_path.path_clues(result, invite.dst_ip, invite.dst_port)
     explanation = (
         f"{leg.caller} sent the INVITE {counted(len(requests), 'time')} over {waited:.1f} s and nothing came back from "
         f"{leg.callee}, not even 100 Trying. Over UDP the caller retransmits at doubling intervals "
@@ -252,7 +262,7 @@ def _private_addresses(call: Call) -> list[Finding]:
     for message in call.messages:
         # Inside one private network a private address is normal; it matters when
         # the message reached us from a routable address or a server saw NAT.
-        if pathdiag.unroutable_kind(message.src_ip) and not received:
+        if network_path.unroutable_kind(message.src_ip) and not received:
             continue
         where = []
         if message.sdp is not None:
@@ -260,7 +270,7 @@ def _private_addresses(call: Call) -> list[Finding]:
                 where.append(("SDP c=", media_address(message.sdp, media)))
         where.append(("Contact", _contact_host(message)))
         for place, address in where:
-            kind = pathdiag.unroutable_kind(address)
+            kind = network_path.unroutable_kind(address)
             if kind is None or address == message.src_ip:
                 continue
             entry = seen.setdefault((place, address), {"kind": kind, "sender": message.src_ip, "frames": []})

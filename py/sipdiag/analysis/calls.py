@@ -6,16 +6,22 @@ Call-ID, one INVITE per hop. A *transaction* is a request, its retransmissions
 and its responses; the top Via branch identifies it on each hop, so the 200 a
 proxy forwards upstream is not confused with the one it received. The outcome
 is judged on the caller's leg, where the user's experience is. Why a call
-failed (the CALL_* / SDP_* / RTP_* findings) is in callfindings.py.
+failed (the CALL_* / SDP_* / RTP_* findings) is in call_findings.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import sdp
-from .findings import Finding
-from .model import CaptureResult, RtpStream, SdpMedia, SessionDescription, SipMessage, hostport
+from ..model import (
+    CaptureResult,
+    RtpStream,
+    SdpMedia,
+    SessionDescription,
+    SipMessage,
+    hostport,
+)
+from ..protocols import sdp
 from .mos import estimate_mos
 from .transaction import Transaction, transaction_key
 
@@ -373,15 +379,8 @@ def _leg_row(leg: Leg) -> dict:
 # ---------------------------------------------------------------- analyze
 
 
-def analyze(result: CaptureResult) -> tuple[list[dict], list[Finding]]:
-    # Imported here: callfindings imports Call and the SDP/RTP helpers from this module.
-    from . import callfindings
-
+def calls_with_rows(result: CaptureResult) -> list[tuple[Call, dict]]:
+    """Every call with its media assigned, beside its report row."""
     calls = build_calls(result)
     assign_streams(calls, result.rtp_streams)
-    rows, findings = [], []
-    for call in calls:
-        row = _row(call, result)
-        rows.append(row)
-        findings.extend(callfindings.call_findings(call, row, result))
-    return rows, findings
+    return [(call, _row(call, result)) for call in calls]

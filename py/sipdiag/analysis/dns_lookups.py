@@ -12,9 +12,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from . import sip
+from ..model import CaptureResult, DnsMessage, hostport
+from ..protocols import sip
 from .findings import Finding, counted
-from .model import CaptureResult, DnsMessage, hostport
 
 RCODE_NAMES = {
     0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",

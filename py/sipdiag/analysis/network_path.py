@@ -2,7 +2,7 @@
 
 ICMP errors quoting SIP, TCP connects that never complete and TLS-only
 signalling explain a REGISTER (or INVITE) that got no answer. They are
-reported once here; `regfindings` asks `path_clues` for the ones that concern
+reported once here; `registration_findings` asks `path_clues` for the ones that concern
 a given server so its "no response" finding can cite them too.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from ..model import CaptureResult, IcmpError, TcpConnection, TlsConnection, hostport
+from ..protocols.tls import SIP_TLS_PORT
 from .findings import Finding, counted
-from .model import CaptureResult, IcmpError, TcpConnection, TlsConnection, hostport
-from .tls import SIP_TLS_PORT
 
 SIP_PORTS = {5060, SIP_TLS_PORT}
 

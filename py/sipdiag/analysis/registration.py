@@ -9,16 +9,15 @@ Judging attempts rather than single responses is what keeps a normal
 challenge-then-200 from looking like a failure.
 
 The findings a support engineer reads about these sequences are built in
-`regfindings`; this module only groups, judges and tabulates.
+`registration_findings`; this module only groups, judges and tabulates.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import sip
-from .findings import Finding
-from .model import CaptureResult, SipMessage
+from ..model import CaptureResult, SipMessage
+from ..protocols import sip
 from .transaction import Transaction, transaction_key
 
 CHALLENGE_CODES = (401, 407)
@@ -265,7 +264,9 @@ def _row(sequence: Sequence) -> dict:
     }
 
 
-def analyze(result: CaptureResult) -> tuple[list[dict], list[Finding]]:
+def judged_sequences(result: CaptureResult) -> tuple[list[Sequence], list[dict], float]:
+    """The registration sequences with their outcomes, their report rows, and
+    the capture's end (the time a missing response or refresh is judged at)."""
     capture_end = result.capture.last_time or max((m.time for m in result.sip_messages), default=0.0)
     sequences = build_sequences(result)
     for sequence in sequences:
@@ -273,15 +274,7 @@ def analyze(result: CaptureResult) -> tuple[list[dict], list[Finding]]:
             attempt.outcome = _attempt_outcome(attempt, capture_end)
         sequence.outcome = _sequence_outcome(sequence.attempts)
     sequences.sort(key=lambda s: (s.first_message.time, s.first_message.frame))
-    rows = [_row(s) for s in sequences]
-    # Imported here, not at the top: regfindings imports this module's types and facts.
-    from . import regfindings
-
-    findings: list[Finding] = []
-    for sequence, row in zip(sequences, rows):
-        findings += regfindings.sequence_findings(result, sequence, row, sequences, capture_end)
-    findings += regfindings.registrar_pattern_findings(sequences)
-    return rows, findings
+    return sequences, [_row(s) for s in sequences], capture_end
 
 
 def registrar_summary(rows: list[dict]) -> list[dict]:

@@ -4,14 +4,16 @@ Each finding carries the summary, explanation and next steps for one problem
 (or one healthy pattern worth confirming), built from the sequences and
 attempts that `registration` groups and judges. It is kept apart so that the
 wording and the rules that pick a finding can change without touching how
-REGISTERs are grouped, which also feeds the report's rows.
+REGISTERs are grouped, which also feeds the report's rows. `analyze` runs
+both.
 """
 
 from __future__ import annotations
 
-from . import pathdiag, sip
+from ..model import CaptureResult, SipMessage
+from ..protocols import sip
+from . import network_path
 from .findings import Finding, counted
-from .model import CaptureResult, SipMessage
 from .registration import (
     CHALLENGE_CODES,
     Attempt,
@@ -21,6 +23,7 @@ from .registration import (
     digests,
     granted_expires,
     is_deregistration,
+    judged_sequences,
     requested_expires,
 )
 
@@ -33,6 +36,16 @@ RATE_LIMIT_MIN_FAILURES = 2
 RATE_LIMIT_STATUSES = {403, 408, 503}
 # New REGISTER transactions per second toward one registrar worth mentioning.
 BURST_PER_SECOND = 10
+
+
+def analyze(result: CaptureResult) -> tuple[list[dict], list[Finding]]:
+    """The registrations' report rows and every finding about them."""
+    sequences, rows, capture_end = judged_sequences(result)
+    findings: list[Finding] = []
+    for sequence, row in zip(sequences, rows):
+        findings += sequence_findings(result, sequence, row, sequences, capture_end)
+    findings += registrar_pattern_findings(sequences)
+    return rows, findings
 
 
 def _where(sequence: Sequence, attempt: Attempt | None = None) -> str:
@@ -236,7 +249,7 @@ def _no_response(result: CaptureResult, sequence: Sequence, where: str, silent: 
     first = silent[0].transactions[0]
     schedule = [round(m.time - first.request.time, 3) for m in first.requests]
     server_ip, server_port = first.request.dst_ip, first.request.dst_port
-    clues = pathdiag.path_clues(result, server_ip, server_port)
+    clues = network_path.path_clues(result, server_ip, server_port)
     heard_from_server = any(m.src_ip == server_ip for m in result.sip_messages)
     observations = [c.text for c in clues]
     if not clues and not heard_from_server:
@@ -355,9 +368,9 @@ def _nat_hint(sequence: Sequence, where: str) -> Finding | None:
     private = []
     for contact in request.contacts:
         host = sip.uri_parts(contact.uri)[1]
-        if host and pathdiag.unroutable_kind(host) and host != request.src_ip:
+        if host and network_path.unroutable_kind(host) and host != request.src_ip:
             private.append(f"Contact {host}")
-    if request.vias and pathdiag.unroutable_kind(request.vias[0].host) and request.vias[0].host != request.src_ip:
+    if request.vias and network_path.unroutable_kind(request.vias[0].host) and request.vias[0].host != request.src_ip:
         private.append(f"Via {request.vias[0].host}")
     if not private:
         return None

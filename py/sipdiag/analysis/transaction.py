@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .model import SipMessage
+from ..model import SipMessage
 
 
 @dataclass

@@ -13,14 +13,14 @@ import ipaddress
 from collections import Counter
 from struct import Struct
 
-from . import tls
-from .dns import DnsStreamFramer, parse_dns
+from ..model import CaptureResult, DnsMessage, IcmpError, SipMessage, TlsConnection
+from ..protocols import tls
+from ..protocols.dns import DnsStreamFramer, parse_dns
+from ..protocols.rtp import RtpTracker
+from ..protocols.sip import SipStreamFramer, looks_like_sip, parse_message
+from ..protocols.websocket import WebSocketStream, starts_http
 from .ipfrag import FragmentReassembler
-from .model import CaptureResult, DnsMessage, IcmpError, SipMessage, TlsConnection
-from .rtp import RtpTracker
-from .sip import SipStreamFramer, looks_like_sip, parse_message
 from .tcp import TcpFlow, TcpTracker
-from .websocket import WebSocketStream, starts_http
 
 # Link types (https://www.tcpdump.org/linktypes.html); 12 and 14 are raw IP in
 # libpcap's DLT numbering on most platforms.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable, Protocol
 
-from .model import TcpConnection, TlsConnection
+from ..model import TcpConnection, TlsConnection
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 _SEQ_MASK = 0xFFFFFFFF

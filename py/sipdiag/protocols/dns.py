@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 
-from .model import DnsMessage, DnsRecord
+from ..model import DnsMessage, DnsRecord
 
 # Names as tshark prints them for dns.qry.type.
 TYPE_NAMES = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from .model import RtpStream
+from ..model import RtpStream
 from .sdp import STATIC_PAYLOAD_TYPES
 
 _STATIC_CLOCK_RATES = {pt: rate for pt, (_name, rate) in STATIC_PAYLOAD_TYPES.items()}

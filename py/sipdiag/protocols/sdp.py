@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .model import SdpMedia, SessionDescription
+from ..model import SdpMedia, SessionDescription
 
 DIRECTIONS = frozenset({"sendrecv", "sendonly", "recvonly", "inactive"})
 

@@ -8,7 +8,7 @@ input; problems are recorded in `SipMessage.errors` / `SipStreamFramer.errors`.
 
 from __future__ import annotations
 
-from .model import DigestCredentials, NameAddr, SipMessage, Via
+from ..model import DigestCredentials, NameAddr, SipMessage, Via
 from .sdp import decimal_number, parse_sdp
 
 # RFC 3261 section 7.3.3 plus the compact forms registered since (IANA SIP parameters).

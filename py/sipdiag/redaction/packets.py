@@ -17,12 +17,23 @@ import struct
 from bisect import bisect_right
 from typing import Callable
 
+from ..protocols.sip import looks_like_sip
+from ..protocols.websocket import starts_http
 from .addressmap import AddressMap
-from .checksums import internet_checksum, ipv4_pseudo_header, ipv6_pseudo_header, transport_checksum
-from .sip import looks_like_sip
-from .websocket import starts_http
-from .wsredact import frames_incomplete, handshake_end, rewrite_frames
-from .textredact import HEADER_END, Pseudonyms, RedactionOptions, TextRedactor, looks_like_domain
+from .checksums import (
+    internet_checksum,
+    ipv4_pseudo_header,
+    ipv6_pseudo_header,
+    transport_checksum,
+)
+from .text import (
+    HEADER_END,
+    Pseudonyms,
+    RedactionOptions,
+    TextRedactor,
+    looks_like_domain,
+)
+from .websocket import frames_incomplete, handshake_end, rewrite_frames
 
 Wrap = Callable[[bytes], None]
 

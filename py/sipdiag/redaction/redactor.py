@@ -1,8 +1,8 @@
 """Redacting a capture for sharing, and proving nothing sensitive survived.
 
 `CaptureRedactor` is sans-I/O like the analysis: the page feeds `File` slices,
-the CLI feeds 1 MiB reads. Packets are rewritten by `packetredact`, text by
-`textredact`; this module handles the capture's blocks (pcapng metadata,
+the CLI feeds 1 MiB reads. Packets are rewritten by `packets`, text by
+`text`; this module handles the capture's blocks (pcapng metadata,
 output order while packets wait for the rest of a datagram or message) and
 the fail-closed verification of the written output.
 """
@@ -18,10 +18,16 @@ from bisect import bisect_right
 from collections import deque
 from typing import Iterable
 
+from ..capture.pcapfile import (
+    ENHANCED_PACKET,
+    INTERFACE_DESCRIPTION,
+    OPT_COMMENT,
+    SECTION_HEADER,
+    CaptureReader,
+)
 from .addressmap import AddressMap
-from .capture import ENHANCED_PACKET, INTERFACE_DESCRIPTION, OPT_COMMENT, SECTION_HEADER, CaptureReader
-from .packetredact import PackedAddressCache, PacketRewriter
-from .textredact import IPV4_TEXT, IPV6_CANDIDATE, Pseudonyms, RedactionOptions, TextRedactor
+from .packets import PackedAddressCache, PacketRewriter
+from .text import IPV4_TEXT, IPV6_CANDIDATE, Pseudonyms, RedactionOptions, TextRedactor
 
 __all__ = ["CaptureRedactor", "RedactionOptions", "redact_command"]
 
@@ -220,7 +226,7 @@ class Verification:
         self._scanner = LeakScanner(redactor.addresses.mapping, redactor.text.originals)
         self._analysis = None
         if evidence:
-            from .engine import CaptureAnalysis
+            from ..engine import CaptureAnalysis
 
             self._analysis = CaptureAnalysis(f"redacted-{redactor.file_name}")
 

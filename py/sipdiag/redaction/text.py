@@ -19,8 +19,8 @@ import ipaddress
 import re
 from dataclasses import dataclass, fields
 
+from ..protocols.sip import COMPACT_FORMS
 from .addressmap import AddressMap
-from .sip import COMPACT_FORMS
 
 DIGITS = "0123456789"
 LOWER = "abcdefghijklmnopqrstuvwxyz"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from typing import Callable
 
-from .websocket import frame_header, unmask
+from ..protocols.websocket import frame_header, unmask
 
 
 def _frame_bounds(data: bytes, pos: int) -> tuple[int, int, bytes | None] | None:

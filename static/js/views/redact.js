@@ -5,7 +5,7 @@
 
 import { el } from "./dom.js";
 
-// The engine's RedactionOptions (py/sipdiag/textredact.py), all on by default.
+// The engine's RedactionOptions (py/sipdiag/redaction/text.py), all on by default.
 export const OPTIONS = [
   ["users", "User parts and phone numbers"],
   ["display_names", "Display names"],
