@@ -100,16 +100,37 @@ def test_options_come_from_the_pages_json_and_refuse_unknown_names():
         RedactionOptions.from_dict({"user": False})
 
 
-def test_what_cannot_be_decoded_is_refused_with_its_location(tmp_path):
+UNREAD_LINK_TYPE = pcapng([(0, ethernet(udp_ipv4(INVITE))), (1, b"log line: peer 10.1.2.3 rejected")], linktypes=(1, 147))
+
+
+def test_what_cannot_be_read_is_scrubbed_by_default_and_named(tmp_path):
     # Interface 1 has a link type the redactor cannot read, and its packet
     # spells the address the readable packet revealed.
     capture = tmp_path / "mixed.pcapng"
-    capture.write_bytes(pcapng([(0, ethernet(udp_ipv4(INVITE))), (1, b"log line: peer 10.1.2.3 rejected")], linktypes=(1, 147)))
+    capture.write_bytes(UNREAD_LINK_TYPE)
     output = tmp_path / "out.pcapng"
     code, summary = redact_command(str(capture), str(output), key="k")
+    assert code == 0 and summary["leaks"] == 0 and summary["policy"] == "scrub"
+    assert summary["frames_scrubbed"] == [{"frame": 2, "why": "link type 147 is not one the redactor decodes"}]
+    assert summary["handled"] == {"rewritten": 1, "scrubbed": 1, "dropped": 0}
+    packets = CaptureReader().feed(output.read_bytes())
+    assert [frame for frame, _, _, _ in packets] == [1, 2]  # the record stays, so frame numbers hold
+    assert packets[1][3] == bytes(len(b"log line: peer 10.1.2.3 rejected"))
+
+
+def test_what_cannot_be_read_is_refused_or_dropped_when_asked(tmp_path):
+    capture = tmp_path / "mixed.pcapng"
+    capture.write_bytes(UNREAD_LINK_TYPE)
+    output = tmp_path / "out.pcapng"
+    code, summary = redact_command(str(capture), str(output), key="k", policy="refuse")
     assert code != 0 and not output.exists()
-    assert summary["leaks"] >= 1 and {"frame": 2, "what": "address 10.1.2.3 in text"} in summary["leak_locations"]
+    assert summary["refused"] == [{"frame": 2, "why": "link type 147 is not one the redactor decodes"}]
     assert list(tmp_path.iterdir()) == [capture]  # no temporary file left behind
+    code, summary = redact_command(str(capture), str(output), key="k", policy="drop")
+    assert code == 0 and summary["packets_out"] == 1
+    assert summary["frames_dropped"] == [{"frame": 2, "why": "link type 147 is not one the redactor decodes"}]
+    [(frame, _, _, packet)] = CaptureReader().feed(output.read_bytes())
+    assert frame == 1 and b"INVITE sip:" in packet
 
 
 def test_two_interfaces_and_every_block_survive():

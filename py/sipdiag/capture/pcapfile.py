@@ -412,4 +412,4 @@ class CaptureReader:
         # A rewriter must still copy what we could not read: nothing the user
         # gave is dropped silently.
         if self.blocks:
-            out.append(Block(raw=block, kind="block", endian=e, block_type=block_type))
+            out.append(Block(raw=block, kind="block", endian=e, block_type=block_type, frame=self.packets))

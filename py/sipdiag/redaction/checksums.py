@@ -39,3 +39,20 @@ def transport_checksum(pseudo_header: bytes, segment: bytes, udp: bool) -> int:
     value = internet_checksum(pseudo_header + segment)
     # In UDP a computed zero is sent as all ones: zero means "no checksum".
     return 0xFFFF if udp and value == 0 else value
+
+
+def _sum16(data: bytes) -> int:
+    return (~internet_checksum(data)) & 0xFFFF
+
+
+def adjusted_checksum(checksum: int, removed: bytes, added: bytes) -> int:
+    """A checksum after `removed` bytes became `added` (RFC 1624, eqn. 3).
+
+    For headers quoted by ICMP errors, where the rest of the covered segment
+    is not in the capture: only what changed is needed. Both sides must start
+    at the same 16-bit alignment and have the same length.
+    """
+    total = (~checksum & 0xFFFF) + (~_sum16(removed) & 0xFFFF) + _sum16(added)
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF

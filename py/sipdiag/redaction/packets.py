@@ -7,6 +7,13 @@ fragment waits for the rest of its datagram and a TCP segment for the rest of
 its SIP message, because text can only be rewritten (and Content-Length
 fixed) on whole messages; the new bytes are then spread back over the same
 packets, so the packet count never changes.
+
+Nothing passes through unread. Bytes that no layer here decodes (a link type,
+ethertype, IP protocol or payload the rewriter does not know) go through
+`unread`, which names them per frame in `FrameHandling` and, under the
+default policy, zeroes them: the record stays, with everything past the
+headers that were understood blanked. The redactor turns what is left into
+its summary, or drops or refuses those frames when the user asked for that.
 """
 
 from __future__ import annotations
@@ -15,12 +22,15 @@ import hashlib
 import hmac
 import struct
 from bisect import bisect_right
+from contextlib import contextmanager
 from typing import Callable
 
 from ..protocols.sip import looks_like_sip
+from ..protocols.tls import RECORD_HEADER, client_hello_sni, starts_tls_record
 from ..protocols.websocket import starts_http
 from .addressmap import AddressMap
 from .checksums import (
+    adjusted_checksum,
     internet_checksum,
     ipv4_pseudo_header,
     ipv6_pseudo_header,
@@ -57,6 +67,26 @@ ICMPV6_ERRORS = (1, 2, 3, 4)
 DNS_NAME_TYPES = {2: 0, 5: 0, 12: 0, 15: 2, 33: 6}  # rdata offset of the name
 # A SIP message longer than this over TCP is damage; stop waiting for its end.
 MAX_HELD_SEGMENTS = 64
+# What "keep only signalling" keeps: the payload kinds a diagnosis reads.
+SIGNALLING_KINDS = frozenset(("sip", "tls", "dns", "rtp", "icmp", "tcp-control"))
+# TLS records whose bytes hide nothing readable: change_cipher_spec, alert, application data.
+TLS_OPAQUE_RECORDS = (20, 21, 23)
+
+
+class FrameHandling:
+    """What the rewriter could not read, frame by frame (original frame numbers).
+
+    `scrub` (the default policy) zeroes unread bytes as they are met; without
+    it they are kept and only named, for the redactor to drop or refuse the
+    frame. `scrub_frames` are frames the verification found still leaking:
+    every payload in them is zeroed, whatever its protocol.
+    """
+
+    def __init__(self, scrub: bool = True, scrub_frames: frozenset = frozenset()) -> None:
+        self.scrub = scrub
+        self.scrub_frames = scrub_frames
+        self.unread: dict[int, str] = {}  # frame -> the first part of it no layer could read
+        self.signalling: set[int] = set()  # frames with a payload of one of SIGNALLING_KINDS
 
 
 def split_like(original_sizes: list[int], total: int, unit: int = 1) -> list[int]:
@@ -128,14 +158,14 @@ class FragmentSet:
     def __init__(self, protocol: int, endpoints: Endpoints) -> None:
         self.protocol = protocol
         self.endpoints = endpoints
-        self.pieces: list[tuple[int, bytes, Callable[[bytes, int, bool], None]]] = []  # (offset, data, emit)
+        self.pieces: list[tuple[int, bytes, Callable[[bytes, int, bool], None], int]] = []  # (offset, data, emit, frame)
         self.total: int | None = None
 
     def complete(self) -> bool:
         if self.total is None:
             return False
         covered = 0
-        for offset, data, _ in sorted(self.pieces, key=lambda p: p[0]):
+        for offset, data, _, _ in sorted(self.pieces, key=lambda p: p[0]):
             if offset > covered:
                 return False
             covered = max(covered, offset + len(data))
@@ -150,9 +180,11 @@ class TcpDirection:
         self.next = 0  # next in-order relative position
         self.ends: list[int] = []  # relative end of each length-changing unit
         self.deltas: list[int] = []  # cumulative length change after that unit
-        self.held: list[tuple[int, bytes, Callable[[bytes, int], None]]] = []
-        self.kind: str | None = None  # "sip", "websocket" or "other", from the first data
+        self.held: list[tuple[int, bytes, Callable[[bytes, int], None], int]] = []  # (relative, data, emit, frame)
+        self.kind: str | None = None  # "sip", "websocket", "tls" or "other", from the first data
         self.handshake_done = False  # websocket: frames from here on
+        self.tls_left = 0  # tls: bytes of the current record still to come
+        self.tls_type = 0  # tls: content type of the current record
 
     def delta_at(self, relative: int) -> int:
         index = bisect_right(self.ends, relative)
@@ -190,14 +222,21 @@ def stream_kind(first_data: bytes) -> str:
         return "sip"
     if starts_http(first_data) and b"upgrade: websocket" in first_data[:4096].lower():
         return "websocket"
+    if starts_tls_record(first_data):
+        return "tls"
     return "other"
 
 
 class PacketRewriter:
     def __init__(self, addresses: PackedAddressCache, pseudonyms: Pseudonyms, text: TextRedactor,
-                 options: RedactionOptions, secret: bytes, learning: bool = False) -> None:
+                 options: RedactionOptions, secret: bytes, learning: bool = False,
+                 handling: FrameHandling | None = None) -> None:
         self.addresses = addresses  # anything with replace_packed(bytes) -> bytes
         self.learning = learning  # a first pass that only collects values; its output is dropped
+        self.handling = handling or FrameHandling()
+        self.frame = 0  # the frame being rewritten, set by the caller
+        # Frames whose bytes a reassembled payload came from (else just `frame`).
+        self._frames: tuple[int, ...] = ()
         self.pseudonyms = pseudonyms
         self.text = text
         self.options = options
@@ -221,7 +260,7 @@ class PacketRewriter:
         elif linktype in RAW_IP_LINKTYPES:
             self.ip(data, done)
         else:
-            done(data)
+            done(self.unread(data, f"link type {linktype} is not one the redactor decodes"))
 
     def _mac_field(self, field: bytes, halen: bytes, short: bool = False) -> bytes:
         length = halen[-1] if short else struct.unpack("!H", halen)[0]
@@ -234,7 +273,7 @@ class PacketRewriter:
 
     def ethernet(self, data: bytes, done: Wrap) -> None:
         if len(data) < 14:
-            return done(data)
+            return done(self.unread(data, "Ethernet frame too short"))
         head = self._mac(data[0:6]) + self._mac(data[6:12])
         pos = 12
         ethertype = struct.unpack_from("!H", data, pos)[0]
@@ -255,13 +294,16 @@ class PacketRewriter:
                 wrap(data[:4] + struct.pack("!H", len(inner) + 2) + data[6:8] + inner)
 
             protocol = struct.unpack_from("!H", data, 6)[0]
-            self.ip(data[8:], pppoe) if protocol in (PPP_IPV4, PPP_IPV6) else wrap(data)
+            if protocol in (PPP_IPV4, PPP_IPV6):
+                self.ip(data[8:], pppoe)
+            else:
+                wrap(data[:8] + self.unread(data[8:], f"PPP protocol 0x{protocol:04x}"))
         else:
-            wrap(data)
+            wrap(self.unread(data, f"ethertype 0x{ethertype:04x}"))
 
     def arp(self, data: bytes) -> bytes:
         if len(data) < 28 or data[2:6] != b"\x08\x00\x06\x04":
-            return data
+            return self.unread(data, "ARP for other than IPv4 over Ethernet")
         return (data[:8] + self._mac(data[8:14]) + self.addresses.replace_packed(data[14:18])
                 + self._mac(data[18:24]) + self.addresses.replace_packed(data[24:28]) + data[28:])
 
@@ -274,13 +316,13 @@ class PacketRewriter:
         elif version == 6 and len(data) >= 40:
             self.ipv6(data, wrap)
         else:
-            wrap(data)
+            wrap(self.unread(data, "not an IPv4 or IPv6 header"))
 
     def ipv4(self, data: bytes, wrap: Wrap, quoted: bool = False) -> None:
         ihl = (data[0] & 0x0F) * 4
         total = struct.unpack_from("!H", data, 2)[0]
         if ihl < 20 or len(data) < ihl:
-            return wrap(data)
+            return wrap(self.unread(data, "damaged IPv4 header"))
         end = total if ihl <= total <= len(data) else len(data)
         complete = total == end
         src, dst = data[12:16], data[16:20]
@@ -305,7 +347,7 @@ class PacketRewriter:
         if whole_quote and len(payload) >= 8:
             return self.udp(endpoints, payload, lambda new: wrap(build(new)))
         if quoted:
-            return wrap(build(self.quoted_transport(protocol, payload)))
+            return wrap(build(self.quoted_transport(protocol, payload, src + dst, new_src + new_dst)))
         if frag & 0x3FFF:
             key = (4, src, dst, data[4:6], protocol)
             offset = (frag & 0x1FFF) * 8
@@ -340,7 +382,7 @@ class PacketRewriter:
         if whole_quote and len(payload) >= 8:
             return self.udp(endpoints, payload, lambda new: wrap(build(new)))
         if quoted:
-            return wrap(build(self.quoted_transport(protocol, payload)))
+            return wrap(build(self.quoted_transport(protocol, payload, src + dst, new_src + new_dst)))
         if fragment:
             upper = data[pos]
             offset_field = struct.unpack_from("!H", data, pos + 2)[0]
@@ -357,10 +399,10 @@ class PacketRewriter:
         fragments = self.fragments.get(key)
         if fragments is None:
             fragments = self.fragments[key] = FragmentSet(protocol, endpoints)
-        if any(o == offset for o, _, _ in fragments.pieces):
-            # A duplicate would make the datagram ambiguous: rewrite it on its own.
-            return emit(self.text.text(piece), offset, more)
-        fragments.pieces.append((offset, piece, emit))
+        if any(o == offset for o, _, _, _ in fragments.pieces):
+            # A duplicate would make the datagram ambiguous: not read on its own.
+            return emit(self.unread(piece, "duplicate IP fragment"), offset, more)
+        fragments.pieces.append((offset, piece, emit, self.frame))
         if not more:
             fragments.total = offset + len(piece)
         if fragments.complete():
@@ -370,29 +412,62 @@ class PacketRewriter:
     def _reassembled(self, fragments: FragmentSet) -> None:
         ordered = sorted(fragments.pieces, key=lambda p: p[0])
         datagram = bytearray(fragments.total)
-        for offset, data, _ in ordered:
+        for offset, data, _, _ in ordered:
             datagram[offset : offset + len(data)] = data
 
         def spread(new: bytes) -> None:
-            sizes = split_like([len(data) for _, data, _ in ordered], len(new), unit=8)
+            sizes = split_like([len(data) for _, data, _, _ in ordered], len(new), unit=8)
             offset = 0
             placed = {}
-            for (original_offset, _, _), size in zip(ordered, sizes):
+            for (original_offset, _, _, _), size in zip(ordered, sizes):
                 placed[original_offset] = (offset, new[offset : offset + size])
                 offset += size
             last = ordered[-1][0]
             # Emit in capture order, each packet keeping its place in the file.
-            for original_offset, _, emit in fragments.pieces:
+            for original_offset, _, emit, _ in fragments.pieces:
                 new_offset, piece = placed[original_offset]
                 emit(piece, new_offset, original_offset != last)
 
-        self.transport(fragments.protocol, fragments.endpoints, bytes(datagram), spread)
+        with self._reading([frame for _, _, _, frame in ordered]):
+            self.transport(fragments.protocol, fragments.endpoints, bytes(datagram), spread)
+
+    @contextmanager
+    def _reading(self, frames: list[int]):
+        """A payload put together from several frames: what is found in it concerns them all."""
+        outer, self._frames = self._frames, tuple(frames)
+        try:
+            yield
+        finally:
+            self._frames = outer
+
+    def _in_play(self) -> tuple[int, ...]:
+        return self._frames or (self.frame,)
+
+    def unread(self, data: bytes, reason: str) -> bytes:
+        """Bytes no layer here decodes: named for the policy; zeroed when it scrubs."""
+        if not data:
+            return data
+        for frame in self._in_play():
+            self.handling.unread.setdefault(frame, reason)
+        return bytes(len(data)) if self.handling.scrub else data
+
+    def read(self, kind: str, data: bytes, rewrite: Callable[[bytes], bytes]) -> bytes:
+        """A payload of a protocol the rewriter reads: rewritten, unless the
+        verification found one of its frames leaking (then zeroed)."""
+        frames = self._in_play()
+        if kind in SIGNALLING_KINDS:
+            self.handling.signalling.update(frames)
+        if self.handling.scrub_frames and not self.handling.scrub_frames.isdisjoint(frames):
+            return bytes(len(data))
+        return rewrite(data)
 
     def flush(self) -> None:
         """End of capture: datagrams and SIP messages that never completed go out as they are, rewritten piecewise."""
         for fragments in self.fragments.values():
-            for offset, piece, emit in fragments.pieces:
-                emit(self.text.text(piece), offset, offset + len(piece) != fragments.total)
+            for offset, piece, emit, frame in fragments.pieces:
+                with self._reading([frame]):
+                    emit(self.unread(piece, "IP fragment of a datagram that never completed"), offset,
+                         offset + len(piece) != fragments.total)
         self.fragments.clear()
         for direction in self.streams.values():
             self._release(direction)
@@ -413,7 +488,7 @@ class PacketRewriter:
         elif protocol == 47 and len(segment) >= 4:
             self.gre(segment, wrap)
         else:
-            wrap(segment)
+            wrap(self.unread(segment, f"IP protocol {protocol}"))
 
     def udp(self, endpoints: Endpoints, segment: bytes, wrap: Wrap) -> None:
         sport, dport, length = struct.unpack_from("!HHH", segment)
@@ -438,16 +513,18 @@ class PacketRewriter:
 
     def udp_payload(self, sport: int, dport: int, payload: bytes) -> bytes:
         if sport in DNS_PORTS or dport in DNS_PORTS:
-            return self.dns(payload)
+            return self.read("dns", payload, self.dns)
         if looks_like_sip(payload):
-            return self.text.sip(payload)
+            return self.read("sip", payload, self.text.sip)
+        if payload.strip(b"\r\n \t\0") == b"":
+            return self.read("sip", payload, bytes)  # keep-alive (RFC 5626 CRLFs, or blanks): nothing in it
         if sport in DHCP_PORTS and dport in DHCP_PORTS:
-            return self.dhcp(payload)
+            return self.read("dhcp", payload, self.dhcp)
         if payload.startswith(b"HEP3"):
-            return self.hep3(payload)
+            return self.read("sip", payload, self.hep3)
         if len(payload) >= 12 and payload[0] >> 6 == 2:
-            return self.rtp(payload)
-        return self.text.text(payload)
+            return self.read("rtp", payload, self.rtp)
+        return self.unread(payload, f"UDP {sport} -> {dport}: a payload the redactor does not read")
 
     def rtp(self, payload: bytes) -> bytes:
         """Zero the voice (RTP) but keep headers; RTCP is left to the text rules."""
@@ -487,7 +564,7 @@ class PacketRewriter:
         sport, dport, seq, ack, offset_flags = struct.unpack_from("!HHIIH", segment)
         offset = (offset_flags >> 12) * 4
         if offset < 20 or offset > len(segment):
-            return wrap(segment)
+            return wrap(segment[:20] + self.unread(segment[20:], "damaged TCP header"))
         flags = offset_flags & 0x1FF
         payload = segment[offset:]
         key = (endpoints.src, sport, endpoints.dst, dport)
@@ -514,13 +591,16 @@ class PacketRewriter:
         if not payload or relative != direction.next or not endpoints.complete:
             # Control segments, retransmissions and gaps: rewritten on their own,
             # shifted by what earlier units of the stream moved.
-            new = self.tcp_payload(sport, dport, payload) if payload else payload
+            if payload:
+                new = self.tcp_payload(direction, sport, dport, payload, alone=True)
+            else:
+                new = self.read("tcp-control", payload, bytes)
             return emit(new, seq + direction.delta_at(relative))
-        direction.held.append((relative, payload, emit))
+        direction.held.append((relative, payload, emit, self.frame))
         direction.next = relative + len(payload)
         if direction.kind is None and payload.strip():
             direction.kind = stream_kind(payload)
-        joined = b"".join(p for _, p, _ in direction.held)
+        joined = b"".join(p for _, p, _, _ in direction.held)
         if len(direction.held) < MAX_HELD_SEGMENTS and self._incomplete(direction, joined):
             return
         self._release(direction, sport, dport)
@@ -535,40 +615,91 @@ class PacketRewriter:
 
     def _stream_payload(self, direction: TcpDirection, data: bytes, sport: int, dport: int) -> bytes:
         if direction.kind == "sip":
-            return self.text.sip(data)
+            return self.read("sip", data, self.text.sip)
         if direction.kind != "websocket":
-            return self.tcp_payload(sport, dport, data)
+            return self.tcp_payload(direction, sport, dport, data)
         handshake = b""
         if not direction.handshake_done:
             end = handshake_end(data)
             if end < 0:
-                return self.text.text(data)
-            handshake, data = self.text.text(data[:end]), data[end:]
+                return self.read("sip", data, self.text.text)  # the HTTP upgrade request, still coming
+            handshake, data = self.read("sip", data[:end], self.text.text), data[end:]
             direction.handshake_done = True
-        return handshake + rewrite_frames(data, self._message)
+        return handshake + self.read("sip", data, lambda frames: rewrite_frames(frames, self._message))
 
     def _message(self, payload: bytes) -> bytes:
+        """SIP carried inside another layer (WebSocket frames, a quoted or
+        retransmitted segment): read as SIP, else as text of that SIP stream."""
         return self.text.sip(payload) if looks_like_sip(payload) else self.text.text(payload)
 
     def _release(self, direction: TcpDirection, sport: int = 0, dport: int = 0) -> None:
         if not direction.held:
             return
         held, direction.held = direction.held, []
-        joined = b"".join(p for _, p, _ in held)
-        new = self._stream_payload(direction, joined, sport, dport)
+        joined = b"".join(p for _, p, _, _ in held)
+        with self._reading([frame for _, _, _, frame in held]):
+            new = self._stream_payload(direction, joined, sport, dport)
         start = held[0][0]
         shift = direction.delta_at(start)
-        sizes = split_like([len(p) for _, p, _ in held], len(new))
+        sizes = split_like([len(p) for _, p, _, _ in held], len(new))
         position = 0
-        for (_, _, emit), size in zip(held, sizes):
+        for (_, _, emit, _), size in zip(held, sizes):
             emit(new[position : position + size], direction.base + start + shift + position)
             position += size
         direction.record(start + len(joined), len(new) - len(joined))
 
-    def tcp_payload(self, sport: int, dport: int, payload: bytes) -> bytes:
+    def tcp_payload(self, direction: TcpDirection, sport: int, dport: int, payload: bytes,
+                    alone: bool = False) -> bytes:
+        """Stream bytes that are not held for a whole SIP message: DNS, TLS,
+        segments out of order, and streams of other protocols (unread)."""
         if (sport in DNS_PORTS or dport in DNS_PORTS) and len(payload) > 2:
-            return payload[:2] + self.dns(payload[2:])
-        return self._message(payload)
+            return self.read("dns", payload, lambda message: message[:2] + self.dns(message[2:]))
+        if direction.kind == "tls" and not alone:
+            return self.tls(direction, payload)
+        if direction.kind in ("sip", "websocket") or looks_like_sip(payload):
+            return self.read("sip", payload, self._message)
+        return self.unread(payload, f"TCP {sport} -> {dport}: a stream the redactor does not read")
+
+    def tls(self, direction: TcpDirection, data: bytes) -> bytes:
+        """TLS record by record: encrypted records and alerts hide nothing and
+        stay; a ClientHello stays with its server name replaced (the analysis
+        reports TLS from it); every other handshake message is unread, since
+        certificates name their owners."""
+        out = bytearray(data)
+        pos = 0
+        while pos < len(data):
+            if direction.tls_left:
+                take = min(direction.tls_left, len(data) - pos)
+                if direction.tls_type not in TLS_OPAQUE_RECORDS:
+                    out[pos : pos + take] = self.unread(data[pos : pos + take], "TLS handshake message")
+                direction.tls_left -= take
+                pos += take
+                continue
+            record = data[pos:]
+            if len(record) < RECORD_HEADER or not starts_tls_record(record):
+                # A header cut between segments or damage: the stream is lost to the record walk.
+                direction.tls_type, direction.tls_left = 0, 1 << 62
+                continue
+            direction.tls_type = record[0]
+            direction.tls_left = (record[3] << 8) | record[4]
+            pos += RECORD_HEADER
+            is_hello, server_name = client_hello_sni(record)
+            if is_hello and len(record) >= RECORD_HEADER + direction.tls_left:
+                end = pos + direction.tls_left
+                hello = self.read("tls", data[pos:end], lambda body: self._client_hello(body, server_name))
+                out[pos:end] = hello
+                direction.tls_left, pos = 0, end
+        return bytes(out)
+
+    def _client_hello(self, body: bytes, server_name: str | None) -> bytes:
+        name = (server_name or "").encode("ascii", "replace")
+        at = body.find(name) if name else -1
+        if at < 0:
+            return body
+        replaced = self.text.host_name(server_name).encode("ascii", "replace")
+        if len(replaced) != len(name):
+            replaced = bytes(len(name))  # a name that cannot keep its length is blanked: lengths stay valid
+        return body[:at] + replaced + body[at + len(name) :]
 
     def icmp(self, endpoints: Endpoints, message: bytes, protocol: int) -> bytes:
         kind = message[0]
@@ -576,10 +707,12 @@ class PacketRewriter:
         body = message[8:]
         quoted: list[bytes] = []
         if kind in errors and protocol == 1 and len(body) >= 20 and body[0] >> 4 == 4:
-            self.ipv4(body, quoted.append, quoted=True)
+            self.read("icmp", body, lambda quote: self.ipv4(quote, quoted.append, quoted=True))
         elif kind in errors and protocol == 58 and len(body) >= 40 and body[0] >> 4 == 6:
-            self.ipv6(body, quoted.append, quoted=True)
-        body = quoted[0] if quoted else self.text.text(body)
+            self.read("icmp", body, lambda quote: self.ipv6(quote, quoted.append, quoted=True))
+        else:
+            self.handling.signalling.update(self._in_play())
+        body = quoted[0] if quoted else self.unread(body, f"ICMP type {kind} data")
         header = bytearray(message[:8])
         header[2:4] = b"\0\0"
         if endpoints.complete:
@@ -589,12 +722,27 @@ class PacketRewriter:
             header[2:4] = message[2:4]
         return bytes(header) + body
 
-    def quoted_transport(self, protocol: int, payload: bytes) -> bytes:
-        """The start of a datagram quoted by an ICMP error: headers kept, text rewritten."""
+    def quoted_transport(self, protocol: int, payload: bytes, addresses: bytes, new_addresses: bytes) -> bytes:
+        """The start of a segment quoted by an ICMP error. Its checksum covers
+        bytes the quote left out, so it is adjusted for what changed (the
+        addresses, and the quoted data, which is unread: only its start is
+        here) rather than computed. A checksum that was wrong stays wrong."""
+        at = 6 if protocol == 17 else 16 if protocol == 6 else None
         header = 8 if protocol == 17 else ((payload[12] >> 4) * 4 if protocol == 6 and len(payload) > 12 else 0)
-        if not header or len(payload) <= header:
-            return payload
-        return payload[:header] + self._message(payload[header:])
+        if at is None or len(payload) < at + 2:
+            return payload[:header] + self.unread(payload[header:], f"IP protocol {protocol} quoted by ICMP")
+        data = payload[header:]
+        new = payload[:header] + self.unread(data, "the start of a quoted segment")
+        checksum = struct.unpack_from("!H", payload, at)[0]
+        if protocol == 17 and checksum == 0:
+            return new  # no checksum sent
+        # Words in the same places on both sides; the checksum field itself counts as zero.
+        before = addresses + payload[:at] + b"\0\0" + payload[at + 2 :]
+        after = new_addresses + new[:at] + b"\0\0" + new[at + 2 :]
+        adjusted = adjusted_checksum(checksum, before, after)
+        if protocol == 17 and adjusted == 0:
+            adjusted = 0xFFFF
+        return new[:at] + struct.pack("!H", adjusted) + new[at + 2 :]
 
     def gre(self, packet: bytes, wrap: Wrap) -> None:
         flags, protocol = struct.unpack_from("!HH", packet)
@@ -602,7 +750,7 @@ class PacketRewriter:
         if flags & 7 == 1:  # enhanced GRE (PPTP): key, optional sequence and ack
             length = 8 + 4 * (bool(flags & 0x1000) + bool(flags & 0x0080))
         if len(packet) < length:
-            return wrap(packet)
+            return wrap(self.unread(packet, "damaged GRE header"))
         head = bytearray(packet[:length])
 
         def build(inner: bytes) -> None:
@@ -628,14 +776,14 @@ class PacketRewriter:
             if ppp_protocol in (PPP_IPV4, PPP_IPV6):
                 self.ip(payload[skip:], lambda inner: build(payload[:skip] + inner))
             else:
-                build(payload)
+                build(payload[:skip] + self.unread(payload[skip:], f"PPP protocol 0x{ppp_protocol:04x} in GRE"))
         else:
-            build(payload)
+            build(self.unread(payload, f"GRE protocol 0x{protocol:04x}"))
 
     def dhcp(self, message: bytes) -> bytes:
         """BOOTP/DHCP: the client's MAC and every address field and option."""
         if len(message) < 240 or message[236:240] != b"\x63\x82\x53\x63":
-            return message
+            return self.unread(message, "BOOTP without DHCP options")
         out = bytearray(message)
         for start in (12, 16, 20, 24):
             out[start : start + 4] = self.addresses.replace_packed(message[start : start + 4])
@@ -665,7 +813,7 @@ class PacketRewriter:
     def dns(self, message: bytes) -> bytes:
         """Addresses and names rewritten in place: same lengths, so compression pointers stay valid."""
         if len(message) < 12:
-            return message
+            return self.unread(message, "DNS message shorter than its header")
         out = bytearray(message)
         counts = struct.unpack_from("!HHHH", message, 4)
         pos = 12

@@ -19,6 +19,7 @@ from collections import deque
 from typing import Iterable
 
 from ..capture.pcapfile import (
+    PACKET_BLOCK_TYPES,
     ENHANCED_PACKET,
     INTERFACE_DESCRIPTION,
     OPT_COMMENT,
@@ -26,18 +27,35 @@ from ..capture.pcapfile import (
     CaptureReader,
 )
 from .addressmap import AddressMap
-from .packets import PackedAddressCache, PacketRewriter
+from .packets import FrameHandling, PackedAddressCache, PacketRewriter
 from .text import IPV4_TEXT, IPV6_CANDIDATE, Pseudonyms, RedactionOptions, TextRedactor
 
-__all__ = ["CaptureRedactor", "RedactionOptions", "redact_command"]
+__all__ = ["POLICIES", "CaptureRedactor", "RedactionOptions", "redact_command"]
+
+# What happens to a frame the redactor cannot prove clean (it holds bytes no
+# layer decodes, or the verification still finds an original in it):
+POLICIES = {
+    "scrub": "keep it, with everything past the headers the redactor understands zeroed",
+    "drop": "leave it out of the copy",
+    "signalling": "keep only SIP, SDP, RTP/RTCP, DNS and ICMP packets (the rest is left out), and scrub",
+    "refuse": "write nothing and list the frames",
+}
+DEFAULT_POLICY = "scrub"
+# Write-and-verify rounds: a leak found in a frame scrubs it, then blanks it whole.
+MAX_ROUNDS = 3
 
 # pcapng options that describe the capturing machine or carry free text.
 SHB_PRIVATE = frozenset((OPT_COMMENT, 2, 3, 4))  # comment, hardware, OS, user application
 IDB_NAME, IDB_DESCRIPTION, IDB_IPV4, IDB_IPV6, IDB_MAC = 2, 3, 4, 5, 6
-IDB_PRIVATE = frozenset((OPT_COMMENT, IDB_DESCRIPTION, 7, 12, 15))  # + EUI, OS, hardware
+IDB_PRIVATE = frozenset((OPT_COMMENT, IDB_DESCRIPTION, 7, 11, 12, 15))  # + EUI, capture filter, OS, hardware
+# Custom options (RFC pcapng 3.5.1) carry anything at all.
+CUSTOM_OPTIONS = frozenset((2988, 2989, 19372, 19373))
 # Blocks that only carry metadata, some of it sensitive (name resolution maps
 # addresses to names; decryption secrets would unlock TLS we cannot redact).
 DROPPED_BLOCKS = frozenset((4, 9, 10, 0x00000BAD, 0x40000BAD))
+# Blocks copied (their options cleaned): the pcap header (None), section,
+# interface and statistics blocks. Anything else is metadata nobody here reads.
+KNOWN_BLOCKS = frozenset((None, SECTION_HEADER, INTERFACE_DESCRIPTION, 5))
 # Packets waiting behind an incomplete datagram or message before it is let go.
 MAX_QUEUED_BLOCKS = 20_000
 MAX_LOCATIONS = 100  # leak locations listed; the count covers them all
@@ -46,11 +64,15 @@ UNDECODABLE = (IndexError, ValueError, struct.error)
 
 
 class CaptureRedactor:
-    def __init__(self, file_name: str, key: str | None = None, options: RedactionOptions | dict | None = None) -> None:
+    def __init__(self, file_name: str, key: str | None = None, options: RedactionOptions | dict | None = None,
+                 policy: str = DEFAULT_POLICY) -> None:
         if not isinstance(options, RedactionOptions):
             options = RedactionOptions.from_dict(options)
+        if policy not in POLICIES:
+            raise ValueError(f"policy {policy!r}: choose one of {', '.join(POLICIES)}")
         self.file_name = file_name
         self.options = options
+        self.policy = policy
         # Without a passphrase a random key: two exports cannot be correlated.
         secret = key if key is not None else os.urandom(16).hex()
         self.addresses = AddressMap(secret)
@@ -58,11 +80,24 @@ class CaptureRedactor:
         self.text = TextRedactor(self.addresses, self.pseudonyms, options)
         self._secret = secret.encode("utf-8")
         self._packed = PackedAddressCache(self.addresses)
-        self.packets = PacketRewriter(self._packed, self.pseudonyms, self.text, options, self._secret)
         self._learner: tuple[CaptureReader, PacketRewriter] | None = None
+        # Frames a verification found leaking: scrubbed in the next round, blanked whole in the one after.
+        self.scrub_frames: set[int] = set()
+        self.blank_frames: set[int] = set()
+        self.rounds = 0
+        self.start_writing()
+
+    def start_writing(self) -> None:
+        """A fresh write pass over the whole file (the maps and values learnt so far stay)."""
+        self.rounds += 1
+        self.handling = FrameHandling(scrub=self.policy in ("scrub", "signalling"), scrub_frames=frozenset(self.scrub_frames))
+        self.packets = PacketRewriter(self._packed, self.pseudonyms, self.text, self.options, self._secret,
+                                      handling=self.handling)
         self.reader = CaptureReader(blocks=True)
         self._queue: deque[list] = deque()  # [encoded bytes or None] in file order
         self.packets_in = 0
+        self.packets_written = 0
+        self.dropped: dict[int, str] = {}  # frame -> why it was left out
         self.metadata_removed = 0
         self._named_interfaces = 0
 
@@ -119,36 +154,61 @@ class CaptureRedactor:
             self._queue.append(slot)
             self.packets_in += 1
             options = self._packet_options(block)
+            frame = block.frame
 
             def done(new: bytes) -> None:
+                why = self._leave_out(frame)
+                if why:
+                    self.dropped[frame] = why
+                    slot[0] = b""
+                    return
+                if frame in self.blank_frames:
+                    new = bytes(len(new))
                 if new != block.data or options is not None:
                     block.replace(data=new if new != block.data else None, options=options)
                 slot[0] = block.encode()
+                self.packets_written += 1
 
+            self.packets.frame = frame
             try:
                 self.packets.rewrite(block.linktype, block.data, done)
-            except UNDECODABLE:
-                # Damage no layer expected: the packet goes out as it was and
-                # the verification reports whatever it still reveals.
-                self.reader.warnings.append(f"packet {block.frame} could not be decoded for redaction; it was copied unchanged")
-                done(block.data)
+            except UNDECODABLE as error:
+                # Damage no layer expected: nothing of it was read.
+                self.handling.unread.setdefault(frame, f"damaged ({type(error).__name__}: {error})")
+                done(bytes(len(block.data)) if self.handling.scrub else block.data)
             return
-        if block.block_type in DROPPED_BLOCKS:
+        if block.block_type in PACKET_BLOCK_TYPES:
+            # A packet block too damaged to read: nothing of it can be vouched for.
+            self.packets_in += 1
+            self.dropped[block.frame] = "a damaged packet block"
+            return
+        if block.block_type in DROPPED_BLOCKS or block.block_type not in KNOWN_BLOCKS:
+            # Metadata blocks, and blocks of kinds nobody here can read.
             self.metadata_removed += 1
             return
         self._queue.append(slot)
         if block.block_type == SECTION_HEADER:
-            self._strip(block, SHB_PRIVATE)
+            self._strip(block, SHB_PRIVATE | CUSTOM_OPTIONS)
         elif block.block_type == INTERFACE_DESCRIPTION:
             self._interface(block)
         elif block.options:
-            self._strip(block, frozenset((OPT_COMMENT,)))
+            self._strip(block, frozenset((OPT_COMMENT,)) | CUSTOM_OPTIONS)
         slot[0] = block.encode()
+
+    def _leave_out(self, frame: int) -> str | None:
+        """Why the policy leaves this frame out of the copy, if it does."""
+        if self.policy == "drop":
+            if frame in self.scrub_frames:
+                return "the verification found an original value in it"
+            return self.handling.unread.get(frame)
+        if self.policy == "signalling" and frame not in self.handling.signalling:
+            return "not SIP, SDP, RTP/RTCP, DNS or ICMP"
+        return None
 
     def _packet_options(self, block) -> list | None:
         if block.block_type != ENHANCED_PACKET or not block.options or not self.options.pcapng_metadata:
             return None
-        kept = [(code, value) for code, value in block.options if code != OPT_COMMENT]
+        kept = [(code, value) for code, value in block.options if code not in SHB_PRIVATE | CUSTOM_OPTIONS]
         if len(kept) == len(block.options):
             return None
         self.metadata_removed += len(block.options) - len(kept)
@@ -167,7 +227,7 @@ class CaptureRedactor:
             return
         options = []
         for code, value in block.options:
-            if code in IDB_PRIVATE and self.options.pcapng_metadata:
+            if (code in IDB_PRIVATE or code in CUSTOM_OPTIONS) and self.options.pcapng_metadata:
                 self.metadata_removed += 1
                 continue
             if code == IDB_NAME and self.options.pcapng_metadata:
@@ -183,14 +243,36 @@ class CaptureRedactor:
             options.append((code, value))
         block.replace(options=options)
 
+    def mend(self, frames: set[int]) -> None:
+        """After a verification found originals in these frames: the next round
+        scrubs them (drops them under "drop"), and blanks whole any that a scrub
+        did not clean. Call start_writing() and write the file again."""
+        self.blank_frames |= frames & self.scrub_frames
+        self.scrub_frames |= frames
+
     # -- verification ---------------------------------------------------------
 
     def summary(self) -> dict:
         values = {category: dict(table) for category, table in self.pseudonyms.by_category.items()
                   if category not in ("domain-label",)}
+        scrubbed = {frame: why for frame, why in self.handling.unread.items()
+                    if frame not in self.dropped and self.handling.scrub}
+        scrubbed.update((frame, "the verification found an original value in it") for frame in self.scrub_frames
+                        if frame not in self.dropped)
+        scrubbed.update((frame, "still leaking once scrubbed: blanked whole") for frame in self.blank_frames
+                        if frame not in self.dropped)
         return {
             "file": self.file_name,
+            "policy": self.policy,
             "packets_in": self.packets_in,
+            "handled": {
+                "rewritten": self.packets_in - len(self.dropped) - len(scrubbed),
+                "scrubbed": len(scrubbed),
+                "dropped": len(self.dropped),
+            },
+            "frames_scrubbed": [{"frame": frame, "why": why} for frame, why in sorted(scrubbed.items())],
+            "frames_dropped": [{"frame": frame, "why": why} for frame, why in sorted(self.dropped.items())],
+            "rounds": self.rounds,
             "addresses_replaced": len(self.addresses.mapping),
             "mapping": dict(self.addresses.mapping),
             "replaced": {category: len(found) for category, found in sorted(self.text.originals.items())},
@@ -237,12 +319,22 @@ class Verification:
 
     def finish(self) -> dict:
         result = self._scanner.finish()
-        summary = self._redactor.summary()
+        redactor = self._redactor
+        summary = redactor.summary()
         summary.update(packets_out=result["packets"], leaks=len(result["locations"]),
                        leak_locations=result["locations"][:MAX_LOCATIONS])
-        if summary["packets_out"] != self._redactor.packets_in:
+        if summary["packets_out"] != redactor.packets_written:
             summary["leaks"] += 1
             summary["leak_locations"].append({"frame": None, "what": "packet count changed"})
+        summary["refused"] = []
+        if redactor.policy == "refuse":
+            summary["refused"] = [{"frame": frame, "why": why} for frame, why in sorted(redactor.handling.unread.items())]
+        # Another round can mend leaks that sit in packets; anything else is refused.
+        leaking = {location["frame"] for location in result["locations"]}
+        summary["again"] = (redactor.policy != "refuse" and bool(leaking) and None not in leaking
+                            and redactor.rounds < MAX_ROUNDS and summary["packets_out"] == redactor.packets_written)
+        if summary["again"]:
+            redactor.mend(leaking)
         if self._analysis is not None:
             from .evidence import evidence_html, summary_text
 
@@ -395,23 +487,29 @@ class LeakScanner:
                 found(match.start(), f"{self.form_category[match.group(0)]} value {match.group(0)!r}")
 
 
-def redact_command(path: str, out_path: str, key: str | None = None, options: dict | None = None) -> tuple[int, dict]:
+def redact_command(path: str, out_path: str, key: str | None = None, options: dict | None = None,
+                   policy: str = DEFAULT_POLICY) -> tuple[int, dict]:
     """Write OUT only when the verification finds nothing: temp file beside it, verify, rename."""
-    redactor = CaptureRedactor(os.path.basename(path), key, options)
+    redactor = CaptureRedactor(os.path.basename(path), key, options, policy)
     directory = os.path.dirname(os.path.abspath(out_path))
     handle, temporary = tempfile.mkstemp(prefix=".redacting-", dir=directory)
+    os.close(handle)
     try:
         with open(path, "rb") as capture:
             while chunk := capture.read(1 << 20):
                 redactor.learn(chunk)
         redactor.finish_learning()
-        with os.fdopen(handle, "wb") as output, open(path, "rb") as capture:
-            while chunk := capture.read(1 << 20):
-                output.write(redactor.feed(chunk))
-            output.write(redactor.finish())
-        with open(temporary, "rb") as written:
-            summary = redactor.verify(iter(lambda: written.read(1 << 20), b""), evidence=False)
-        if summary["leaks"]:
+        while True:
+            with open(temporary, "wb") as output, open(path, "rb") as capture:
+                while chunk := capture.read(1 << 20):
+                    output.write(redactor.feed(chunk))
+                output.write(redactor.finish())
+            with open(temporary, "rb") as written:
+                summary = redactor.verify(iter(lambda: written.read(1 << 20), b""), evidence=False)
+            if not summary["again"]:
+                break
+            redactor.start_writing()
+        if summary["leaks"] or summary["refused"]:
             os.unlink(temporary)
             summary["output"] = None
             return 1, summary
