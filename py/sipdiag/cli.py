@@ -8,6 +8,7 @@ import os
 import sys
 
 from .capture.pcapfile import CaptureError
+from .redaction.redactor import DEFAULT_POLICY, POLICIES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,14 +20,27 @@ def main(argv: list[str] | None = None) -> int:
     redact = commands.add_parser("redact", help="write a redacted copy of a capture")
     redact.add_argument("capture")
     redact.add_argument("-o", "--output", required=True)
-    redact.add_argument("--key", help="passphrase: the same passphrase gives the same replacements across files")
+    redact.add_argument("--key", help="passphrase: the same passphrase gives the same replacements across files "
+                                       "(none, or an empty one: a random key, different every time)")
+    redact.add_argument("--policy", choices=POLICIES, default=DEFAULT_POLICY,
+                        help="frames that cannot be proved clean: " + "; ".join(f"{name}: {what}" for name, what in POLICIES.items()))
+    redact.add_argument("--keep-address", action="append", default=[], metavar="ADDRESS_OR_SUBNET",
+                        help="leave this address or subnet unmasked (e.g. a vendor's SBC: 198.51.100.0/24); repeatable")
+    redact.add_argument("--redact-string", action="append", default=[], metavar="TEXT",
+                        help="also replace this text wherever it appears (case-insensitive); repeatable")
+    redact.add_argument("--redact-regex", action="append", default=[], metavar="PATTERN",
+                        help="also replace whatever this regular expression matches; repeatable")
+    redact.add_argument("--keep-oui", action="store_true", help="keep the vendor prefix (first 3 bytes) of MAC addresses")
     args = parser.parse_args(argv)
     try:
         if args.command == "analyze":
             return run_analyze(args.capture, args.json)
-        return run_redact(args.capture, args.output, args.key)
+        return run_redact(args)
     except CaptureError as error:
         print(f"sipdiag: {args.capture}: {error}", file=sys.stderr)
+        return 2
+    except ValueError as error:  # an option value that does not parse, named in the message
+        print(f"sipdiag: {error}", file=sys.stderr)
         return 2
     except OSError as error:
         print(f"sipdiag: {error.filename or args.capture}: {error.strerror}", file=sys.stderr)
@@ -56,18 +70,35 @@ def print_summary(report: dict) -> None:
         print(f"[{finding['severity']}] {finding['code']}: {finding['summary']}")
 
 
-def run_redact(path: str, output: str, key: str | None) -> int:
-    from .redaction.redactor import redact_command
-
-    if os.path.exists(output) and os.path.samefile(path, output):
-        print(f"sipdiag: {output}: this is the capture being redacted; write the copy under another name",
-              file=sys.stderr)
-        return 2
+def output_problem(path: str, output: str) -> str | None:
+    """Why OUT cannot receive the copy, in the user's own words for it."""
+    if os.path.exists(output):
+        if os.path.samefile(path, output):
+            return "this is the capture being redacted; write the copy under another name"
+        if os.path.isdir(output):
+            return "is a folder; name a file to write"
+        if not os.path.isfile(output):
+            return "is not a regular file (a device or a pipe); name a file to write"
     folder = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(folder):
-        print(f"sipdiag: {output}: the folder {folder} does not exist", file=sys.stderr)
+        return f"the folder {folder} does not exist"
+    return None
+
+
+def run_redact(args) -> int:
+    from .redaction.redactor import redact_command
+
+    problem = output_problem(args.capture, args.output)
+    if problem:
+        print(f"sipdiag: {args.output}: {problem}", file=sys.stderr)
         return 2
-    exit_code, summary = redact_command(path, output, key=key)
+    options = {"keep_addresses": args.keep_address, "redact_strings": args.redact_string,
+               "redact_regexes": args.redact_regex, "keep_oui": args.keep_oui}
+    # Only what the user set: the defaults live in RedactionOptions.
+    options = {name: value for name, value in options.items() if value}
+    # An empty passphrase is no passphrase, as in the page: a random key.
+    exit_code, summary = redact_command(args.capture, args.output, key=args.key or None, options=options,
+                                        policy=args.policy)
     json.dump(summary, sys.stdout, indent=1)
     sys.stdout.write("\n")
     return exit_code

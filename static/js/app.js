@@ -53,11 +53,13 @@ function createEngine() {
     } else if (data.type === "boot-error") {
       settleReady.reject(new Error(data.message));
     } else if (data.type === "progress") {
-      emit("progress", { id: data.id, done: data.done, total: data.total });
+      const { id, done, total, phase, round } = data;
+      emit("progress", { id, done, total, phase, round });
+      pending.get(id)?.onProgress?.({ done, total, phase, round });
     } else {
       const job = pending.get(data.id);
       pending.delete(data.id);
-      if (data.type === "error") job.reject(new Error(data.message));
+      if (data.type === "error") job.reject(Object.assign(new Error(data.message), { option: data.option ?? null }));
       else job.resolve(data);
     }
   };
@@ -70,10 +72,11 @@ function createEngine() {
   };
   startWorker(worker).catch((error) => settleReady.reject(error));
 
-  function request(message) {
+  // onProgress hears this request's progress only (the "progress" event hears every request's).
+  function request(message, onProgress = null) {
     const id = nextId++;
     return new Promise((resolve, reject) => {
-      pending.set(id, { resolve, reject });
+      pending.set(id, { resolve, reject, onProgress });
       worker.postMessage({ ...message, id });
     });
   }
@@ -87,8 +90,10 @@ function createEngine() {
       const result = await request({ type: "analyze", file: fileOrBlob });
       return result.report;
     },
-    async redact(fileOrBlob, { key = null, options = null } = {}) {
-      const result = await request({ type: "redact", file: fileOrBlob, key, options });
+    // policy: "scrub" (default), "drop", "signalling" or "refuse"; an empty or null key is a random one.
+    // A refused option rejects with an Error whose `option` names it.
+    async redact(fileOrBlob, { key = null, options = null, policy = "scrub", onProgress = null } = {}) {
+      const result = await request({ type: "redact", file: fileOrBlob, key, options, policy }, onProgress);
       return { blob: result.blob, summary: result.summary };
     },
     on(event, listener) {
@@ -150,6 +155,13 @@ async function open(file) {
       showError(`${file.name}: no packets could be read. ${report.capture.warnings.join(" ")}`.trim());
     }
   } catch (error) {
+    // The previous capture's tabs must not stay on offer (its Redact tab would
+    // redact a file the user has moved on from).
+    current = null;
+    ui.result.hidden = true;
+    ui.summary.replaceChildren();
+    ui.tabs.replaceChildren();
+    ui.panel.replaceChildren();
     ui.status.textContent = `could not analyze ${file.name}`;
     showError(`${file.name}: ${error.message}`);
   } finally {
@@ -161,7 +173,8 @@ const viewApi = {
   get file() {
     return current?.file ?? null;
   },
-  redact: (options) => api.redact(current.file, options),
+  // The views' report is current.report: redact its file (never another one's).
+  redact: (options) => (current ? api.redact(current.file, options) : Promise.reject(new Error("no capture is open"))),
   download,
   selectTab,
   // Evidence links: show these frames in the message list (null shows every message).

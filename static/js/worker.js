@@ -4,11 +4,15 @@
 // file:// page, and the single file has to work from file://.
 // Protocol (docs/DESIGN.md "page worker protocol"):
 //   page -> {type:"init", files?}             worker -> {type:"ready", ms} | {type:"boot-error", message}
-//   page -> {type:"analyze", id, file}        worker -> {type:"progress", id, done, total}* then
-//                                                       {type:"result", id, report} | {type:"error", id, message}
-//   page -> {type:"redact", id, file, key, options}
-//                                             worker -> progress* then {type:"result", id, blob, summary} | error
-//                                                       (blob is null when summary.leaks > 0)
+//   page -> {type:"analyze", id, file}        worker -> {type:"progress", id, done, total, phase:"analyzing", round:0}*
+//                                                       then {type:"result", id, report} | {type:"error", id, message}
+//   page -> {type:"redact", id, file, key, options, policy}
+//                                             worker -> {type:"progress", id, done, total, phase, round}* then
+//                                                       {type:"result", id, blob, summary} | {type:"error", id, message, option?}
+//     phase "learning" (round 0), then "writing" and "verifying" for round 1, 2, ... until the
+//     verification says no further round is needed (summary.again false): the CLI's loop.
+//     blob is null when summary.leaks > 0 or summary.refused is not empty. `option` names the
+//     option an error is about ("keep_addresses", "redact_regexes", ..., "policy").
 // `files` is present only in the single-file build: the site's files as bytes
 // ({path: Uint8Array}), served to Pyodide by an in-memory fetch (there is no
 // server). The page inflates them; the worker makes its own blob: URLs, as a
@@ -20,16 +24,25 @@ const CHUNK_SIZE = 4 * 1024 * 1024;
 const EMBEDDED_ROOT = "embedded:/";
 
 // Python side of the protocol: every step returns JSON text {"value": ...} or
-// {"error": "one line"}, so the page shows a sentence, never a traceback.
+// {"error": "one line", "option"?: name}, so the page shows a sentence, never a traceback.
 const GLUE = `
 import json, traceback
 import sipdiag
 
 jobs = {}
 
+class OptionError(Exception):
+    """A redaction option the engine refused: its one-line message and the option's name."""
+
+    def __init__(self, message, option):
+        super().__init__(message)
+        self.option = option
+
 def guard(step):
     try:
         return json.dumps({"value": step()})
+    except OptionError as error:
+        return json.dumps({"error": str(error), "option": error.option})
     except sipdiag.CaptureError as error:
         return json.dumps({"error": str(error)})
     except Exception as error:
@@ -49,17 +62,47 @@ def analyze_feed(job, chunk):
 def analyze_finish(job):
     return guard(lambda: jobs.pop(job).finish())
 
-def redact_start(job, name, key, options_json):
+# A redaction job is its redactor, which lives through every round, and the
+# verification of the round's written copy while that is read back.
+redactors = {}
+verifications = {}
+
+def redact_start(job, name, key, options_json, policy):
     def step():
         from sipdiag.redaction.redactor import CaptureRedactor
-        jobs[job] = CaptureRedactor(name, key or None, json.loads(options_json) or None)
+
+        options = json.loads(options_json)
+        try:
+            # An empty passphrase is no passphrase: a random key (as the CLI's --key "").
+            redactors[job] = CaptureRedactor(name, key or None, options, policy)
+        except ValueError as error:
+            # RedactionOptions.from_dict or the policy refused a value: say which field.
+            raise OptionError(str(error).split("\\n")[0], option_at_fault(options, policy)) from None
     return guard(step)
 
+def option_at_fault(options, policy):
+    from sipdiag.redaction.redactor import POLICIES, RedactionOptions
+
+    if policy not in POLICIES:
+        return "policy"
+    for name, value in (options or {}).items():
+        try:
+            RedactionOptions.from_dict({name: value})
+        except ValueError:
+            return name
+    return None
+
 def redact_learn(job, chunk):
-    return guard(lambda: jobs[job].learn(chunk.to_bytes()))
+    return guard(lambda: redactors[job].learn(chunk.to_bytes()))
 
 def redact_finish_learning(job):
-    return guard(lambda: jobs[job].finish_learning())
+    return guard(lambda: redactors[job].finish_learning())
+
+def redact_next_round(job):
+    def step():
+        redactors[job].start_writing()
+        return redactors[job].rounds  # the round now written
+    return guard(step)
 
 # The redacted bytes go straight back to JavaScript chunk by chunk (into a
 # Blob, which Chromium may keep on disk): the wasm heap never holds the copy.
@@ -67,12 +110,12 @@ written = {}
 
 def redact_feed(job, chunk):
     def step():
-        written[job] = jobs[job].feed(chunk.to_bytes())
+        written[job] = redactors[job].feed(chunk.to_bytes())
     return guard(step)
 
 def redact_finish(job):
     def step():
-        written[job] = jobs[job].finish()
+        written[job] = redactors[job].finish()
     return guard(step)
 
 def redact_written(job):
@@ -80,17 +123,26 @@ def redact_written(job):
 
 def redact_verify_start(job):
     def step():
-        jobs[job] = jobs[job].start_verification()
+        verifications[job] = redactors[job].start_verification()
     return guard(step)
 
 def redact_verify_feed(job, chunk):
-    return guard(lambda: jobs[job].feed(chunk.to_bytes()))
+    return guard(lambda: verifications[job].feed(chunk.to_bytes()))
 
 def redact_verify_finish(job):
-    return guard(lambda: jobs.pop(job).finish())
+    def step():
+        summary = verifications.pop(job).finish()
+        if summary["again"]:
+            # The redactor has noted the leaking frames; the page writes the file again.
+            return {"again": True, "leaks": summary["leaks"]}
+        redactors.pop(job)
+        return summary
+    return guard(step)
 
 def drop(job):
     jobs.pop(job, None)
+    redactors.pop(job, None)
+    verifications.pop(job, None)
     written.pop(job, None)
 `;
 
@@ -146,62 +198,109 @@ async function boot(files) {
   pyodide.runPython(GLUE, { globals: namespace });
   glue = new Map(
     ["analyze_start", "analyze_feed", "analyze_finish", "redact_start", "redact_learn", "redact_finish_learning",
-     "redact_feed", "redact_finish", "redact_written", "redact_verify_start", "redact_verify_feed",
-     "redact_verify_finish", "drop"].map((name) => [name, namespace.get(name)]),
+     "redact_next_round", "redact_feed", "redact_finish", "redact_written", "redact_verify_start",
+     "redact_verify_feed", "redact_verify_finish", "drop"].map((name) => [name, namespace.get(name)]),
   );
   return performance.now() - started;
 }
 
 function call(name, ...args) {
   const outcome = JSON.parse(glue.get(name)(...args));
-  if ("error" in outcome) throw new EngineError(outcome.error);
+  if ("error" in outcome) throw new EngineError(outcome.error, outcome.option ?? null);
   return outcome.value;
 }
 
-class EngineError extends Error {}
+class EngineError extends Error {
+  constructor(message, option = null) {
+    super(message);
+    this.option = option; // the redaction option (or "policy") a refused value belongs to
+  }
+}
+
+// One progress bar per job over every read of the user's file. Each event says
+// how many bytes are done and which pass runs now: the event that ends a pass
+// names the next one, so the page's label changes as soon as it starts.
+class Progress {
+  constructor(id, size, passes) {
+    Object.assign(this, { id, size, passes, pass: 0, phase: null, round: 0 });
+  }
+
+  // Pass `pass` (0-based) of this many begins: its phase and round.
+  begin(pass, phase, round, passes = this.passes) {
+    Object.assign(this, { pass, phase, round, passes });
+    this.post(this.size * pass);
+  }
+
+  post(done) {
+    const { id, size, passes, phase, round } = this;
+    postMessage({ type: "progress", id, done, total: size * passes, phase, round });
+  }
+}
 
 // Feeds a blob in slices so memory stays bounded and progress can be shown.
-// Progress counts bytes of the user's file (`size`); a job that reads several
-// times (`pass` of `passes`) shows one bar over all of them.
-async function feedFile(id, blob, feedName, { pass = 0, passes = 1, size = blob.size, afterChunk = null } = {}) {
-  const total = size * passes;
-  if (pass === 0) postMessage({ type: "progress", id, done: 0, total });
+// Progress counts bytes of the user's file (`progress.size`; the written copy
+// is scaled to it). The last slice's event is left to whoever starts the next
+// pass (`progress.begin`) or ends the job (`progress.post`).
+async function feedFile(id, blob, feedName, progress, afterChunk = null) {
+  const base = progress.size * progress.pass;
   for (let done = 0; done < blob.size; ) {
     const chunk = new Uint8Array(await blob.slice(done, done + CHUNK_SIZE).arrayBuffer());
     call(feedName, id, chunk);
     afterChunk?.();
     done += chunk.length;
-    postMessage({ type: "progress", id, done: size * pass + Math.round((size * done) / blob.size), total });
+    if (done < blob.size) progress.post(base + Math.round((progress.size * done) / blob.size));
   }
 }
 
 async function analyze({ id, file }) {
   call("analyze_start", id, file.name ?? "capture");
-  await feedFile(id, file, "analyze_feed");
+  const progress = new Progress(id, file.size, 1);
+  progress.begin(0, "analyzing", 0);
+  await feedFile(id, file, "analyze_feed", progress);
+  progress.post(file.size);
   return { report: call("analyze_finish", id) };
 }
 
-async function redact({ id, file, key, options }) {
-  call("redact_start", id, file.name ?? "capture", key ?? "", JSON.stringify(options ?? {}));
-  // Three passes: learn every name (as the CLI does), write, then read the
-  // written copy back to prove nothing original is left in it.
-  await feedFile(id, file, "redact_learn", { pass: 0, passes: 3 });
+// Exactly the CLI's loop (redact_command in py/sipdiag/redaction/redactor.py):
+// learn every name, then write and verify the written copy until the
+// verification asks for no further round (it scrubs leaking frames in the
+// next one). Same key, options and policy: the same bytes as the CLI.
+async function redact({ id, file, key, options, policy }) {
+  call("redact_start", id, file.name ?? "capture", key ?? "", JSON.stringify(options ?? {}), policy ?? "scrub");
+  // One bar: learning, then two passes a round (three when one round does).
+  const progress = new Progress(id, file.size, 3);
+  progress.begin(0, "learning", 0);
+  await feedFile(id, file, "redact_learn", progress);
   call("redact_finish_learning", id);
+  for (let round = 1; ; round = call("redact_next_round", id)) {
+    progress.begin(2 * round - 1, "writing", round, Math.max(progress.passes, 2 * round + 1));
+    const output = await writeCopy(id, file, progress);
+    progress.begin(2 * round, "verifying", round);
+    call("redact_verify_start", id);
+    await feedFile(id, output, "redact_verify_feed", progress);
+    progress.post(progress.size * progress.passes);
+    const summary = call("redact_verify_finish", id);
+    if (summary.again) continue;
+    // The contract: a copy that still holds an original value, or frames the
+    // policy refuses, is never handed out.
+    const refused = summary.leaks > 0 || (summary.refused ?? []).length > 0;
+    return { blob: refused ? null : output, summary };
+  }
+}
+
+// One write pass: the redacted bytes leave Python chunk by chunk into Blob
+// parts, so neither heap holds the whole copy.
+async function writeCopy(id, file, progress) {
   const parts = [];
   const keepWritten = () => {
     const bytes = glue.get("redact_written")(id);
     parts.push(new Blob([bytes.toJs()]));
     bytes.destroy();
   };
-  await feedFile(id, file, "redact_feed", { pass: 1, passes: 3, afterChunk: keepWritten });
+  await feedFile(id, file, "redact_feed", progress, keepWritten);
   call("redact_finish", id);
   keepWritten();
-  const output = new Blob(parts, { type: file.type || "application/octet-stream" });
-  call("redact_verify_start", id);
-  await feedFile(id, output, "redact_verify_feed", { pass: 2, passes: 3, size: file.size });
-  const summary = call("redact_verify_finish", id);
-  // The contract: a copy that still holds an original value is never handed out.
-  return { blob: summary.leaks === 0 ? output : null, summary };
+  return new Blob(parts, { type: file.type || "application/octet-stream" });
 }
 
 let ready = null;
@@ -222,6 +321,7 @@ self.onmessage = async ({ data }) => {
   } catch (error) {
     if (glue) glue.get("drop")(data.id);
     const message = error instanceof EngineError ? error.message : `the engine failed: ${error.message ?? error}`;
-    postMessage({ type: "error", id: data.id, message: message.split("\n")[0] });
+    const option = error instanceof EngineError && error.option ? { option: error.option } : {};
+    postMessage({ type: "error", id: data.id, message: message.split("\n")[0], ...option });
   }
 };

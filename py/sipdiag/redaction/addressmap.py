@@ -5,11 +5,18 @@ Replacements keep what a diagnosis needs and nothing else:
 - the address class survives: private stays private (in the same RFC 1918
   block), CGNAT stays CGNAT, loopback, link-local, multicast and unique-local
   keep their prefix, public stays public;
-- subnets survive: two addresses sharing an n-bit prefix still share one.
+- subnets survive: two addresses sharing an n-bit prefix still share one;
+- addresses the user asked to keep (`keep`: their own public subnet, say)
+  stay as they are, and no other address is replaced into them.
 
 Within a class the remaining bits go through a prefix-preserving keyed
 permutation in the spirit of Crypto-PAn: output bit i is input bit i XOR a
-pseudo-random function (HMAC-SHA256) of the i input bits before it.
+pseudo-random function (HMAC-SHA256) of the i input bits before it. A
+replacement that lands in a kept subnet is drawn again with a tweak (like a
+public address landing in a special block), so that one address loses its
+shared prefixes: rare unless a kept subnet fills much of its class.
+
+The keyed MAC replacement (`mac_replacement`) lives here too.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import hashlib
 import hmac
 import ipaddress
 import os
+from collections.abc import Iterable
 
 # (network, prefix bits kept). Checked in order; the first match wins.
 IPV4_CLASSES = [
@@ -47,18 +55,70 @@ UNCHANGED = {
 }
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 def is_identifying(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return address not in UNCHANGED
 
 
+def parse_keep(addresses: Iterable[str | Network]) -> list[Network]:
+    """Addresses ("198.51.100.7") and subnets ("198.51.100.0/24", "2001:db8::/32") to keep."""
+    networks = []
+    for item in addresses:
+        if isinstance(item, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+            networks.append(item)
+            continue
+        try:
+            if not isinstance(item, str):
+                raise TypeError
+            # Host bits may be set ("198.51.100.7/24" keeps that /24).
+            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+        except (TypeError, ValueError):
+            raise ValueError(f"keep address {item!r}: not an address or subnet") from None
+    return networks
+
+
+def mac_replacement(key: bytes, mac: bytes, keep_oui: bool = False) -> bytes:
+    """The keyed replacement of a 6-byte MAC (`key` is the caller's derived key).
+
+    Group addresses (broadcast, multicast) and the null MAC name no machine and
+    stay. Otherwise the unicast and locally-administered bits are kept, or with
+    `keep_oui` the whole vendor prefix (first 3 bytes), so "which phone
+    vendor" stays readable while the device is not."""
+    if mac[0] & 1 or mac == bytes(6):
+        return mac
+    if keep_oui:
+        # Its own digest: the device part must not match the one an export
+        # without keep_oui gives the same MAC (that would tell its vendor).
+        digest = hmac.new(key, b"oui\0" + mac, hashlib.sha256).digest()
+        found = mac[:3] + digest[:3]
+        return found if found != mac else mac[:3] + bytes(b ^ 0xFF for b in found[3:])
+    digest = hmac.new(key, mac, hashlib.sha256).digest()
+    return bytes([(digest[0] & 0xFC) | (mac[0] & 0x03)]) + digest[1:6]
+
+
 class AddressMap:
-    def __init__(self, key: str | None = None) -> None:
+    def __init__(self, key: str | None = None, keep: Iterable[str | Network] = ()) -> None:
         # Without a passphrase every run gets a fresh random key, so two
         # exports cannot be correlated with each other.
         secret = key.encode("utf-8") if key is not None else os.urandom(32)
         self._key = hashlib.sha256(b"sipdiag-redaction\0" + secret).digest()
-        self.mapping: dict[str, str] = {}  # original text -> replacement text
+        self.mapping: dict[str, str] = {}  # original text -> replacement text (kept addresses are not listed)
         self._cache: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, ipaddress.IPv4Address | ipaddress.IPv6Address] = {}
+        self._kept: list[Network] = []
+        self.keep(keep)
+
+    def keep(self, addresses: Iterable[str | Network]) -> None:
+        """Leave these addresses and subnets unchanged; before the first replacement
+        (an earlier replacement could already sit in a newly kept subnet)."""
+        new = [network for network in parse_keep(addresses) if network not in self._kept]
+        if new and self._cache:
+            raise ValueError("addresses to keep must be given before the first replacement")
+        self._kept += new
+
+    def is_kept(self, address) -> bool:
+        return any(address in network for network in self._kept)
 
     def replace(self, address):
         """The replacement of an ipaddress object (same version)."""
@@ -77,25 +137,30 @@ class AddressMap:
         return str(self.replace(ipaddress.ip_address(text)))
 
     def _compute(self, address):
-        if not is_identifying(address):
+        if not is_identifying(address) or self.is_kept(address):
             return address
         if address.version == 6 and address.ipv4_mapped is not None:
             return ipaddress.IPv6Address(b"\0" * 10 + b"\xff\xff" + self.replace(address.ipv4_mapped).packed)
         bits = 32 if address.version == 4 else 128
         classes = IPV4_CLASSES if address.version == 4 else IPV6_CLASSES
-        kept = next((keep for network, keep in classes if address in network), None)
+        prefix = next((keep for network, keep in classes if address in network), None)
         value = int(address)
-        if kept is None:  # public IPv4 (or IPv6 outside the known blocks)
+        if prefix is None:  # public IPv4 (or IPv6 outside the known blocks)
             return self._public(address, value, bits)
-        return type(address)(self._permute(value, bits, kept))
+        for tweak in range(64):
+            candidate = type(address)(self._permute(value, bits, prefix, tweak))
+            if not self.is_kept(candidate):
+                break
+        return candidate
 
     def _public(self, address, value: int, bits: int):
         # A public address must stay public: permute all bits, and in the rare
-        # case the result lands in a special block, permute again with a tweak.
+        # case the result lands in a special block (or a kept subnet), permute
+        # again with a tweak.
         for tweak in range(64):
             candidate = type(address)(self._permute(value, bits, 0, tweak))
             if address.version == 6 or not any(candidate in net for net, _ in IPV4_CLASSES):
-                if candidate not in UNCHANGED and not candidate.is_private:
+                if candidate not in UNCHANGED and not candidate.is_private and not self.is_kept(candidate):
                     return candidate
         return candidate
 

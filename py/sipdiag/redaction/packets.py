@@ -19,7 +19,7 @@ its summary, or drops or refuses those frames when the user asked for that.
 from __future__ import annotations
 
 import hashlib
-import hmac
+import ipaddress
 import struct
 from bisect import bisect_right
 from contextlib import contextmanager
@@ -28,13 +28,26 @@ from typing import Callable
 from ..protocols.sip import looks_like_sip
 from ..protocols.tls import RECORD_HEADER, client_hello_sni, starts_tls_record
 from ..protocols.websocket import starts_http
-from .addressmap import AddressMap
+from .addressmap import AddressMap, mac_replacement
 from .checksums import (
     adjusted_checksum,
     internet_checksum,
     ipv4_pseudo_header,
     ipv6_pseudo_header,
     transport_checksum,
+)
+from .encapsulations import (
+    cdp_checksum,
+    ieee80211_fcs,
+    interface_id_of_mac,
+    is_eui64_address,
+    mac_of_interface_id,
+    netbios_decode,
+    netbios_encode,
+    nflog_byte_order,
+    radiotap_flags,
+    sctp_checksum,
+    stun_fingerprint,
 )
 from .text import (
     HEADER_END,
@@ -50,9 +63,17 @@ Wrap = Callable[[bytes], None]
 LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_LOOP = 0, 1, 101, 108
 LINKTYPE_SLL, LINKTYPE_SLL2, LINKTYPE_IPV4, LINKTYPE_IPV6 = 113, 276, 228, 229
 RAW_IP_LINKTYPES = (LINKTYPE_RAW, 12, 14, LINKTYPE_IPV4, LINKTYPE_IPV6)
+LINKTYPE_PPP, LINKTYPE_PPP_HDLC, LINKTYPE_C_HDLC, LINKTYPE_NFLOG = 9, 50, 104, 239
+LINKTYPE_IEEE802_11, LINKTYPE_RADIOTAP = 105, 127
 
 ETH_IPV4, ETH_IPV6, ETH_ARP, ETH_PPPOE = 0x0800, 0x86DD, 0x0806, 0x8864
 VLAN_TYPES = (0x8100, 0x88A8, 0x9100)
+ETH_MPLS = (0x8847, 0x8848)  # unicast, multicast
+ETH_LLDP = 0x88CC
+ETH_MAX_LENGTH = 1500  # an Ethernet type field up to this is an 802.3 length: LLC follows
+SNAP_ETHERTYPE_OUIS = (b"\0\0\0", b"\0\0\xf8")  # RFC 1042 and 802.1H: the SNAP protocol id is an ethertype
+CISCO_OUI, CDP_PROTOCOL = b"\0\0\x0c", 0x2000
+CHDLC_ADDRESSES = (0x0F, 0x8F)  # unicast, broadcast
 GRE_ETHERNET, GRE_ERSPAN2, GRE_ERSPAN3, GRE_PPP = 0x6558, 0x88BE, 0x22EB, 0x880B
 PPP_IPV4, PPP_IPV6 = 0x0021, 0x0057
 IPV6_EXTENSIONS = (0, 43, 60)
@@ -60,17 +81,113 @@ IPV6_FRAGMENT = 44
 DNS_PORTS = (53, 5353, 5355)
 DHCP_PORTS = (67, 68)
 DHCP_ADDRESS_OPTIONS = frozenset((3, 6, 28, 50, 54))  # router, DNS servers, broadcast, requested, server id
-DHCP_HOST_NAME, DHCP_CLIENT_ID = 12, 61
+DHCP_HOST_NAME, DHCP_CLIENT_ID, DHCP_CLIENT_FQDN = 12, 61, 81
 VXLAN_PORT = 4789
+GTPU_PORT = 2152
+GTPU_T_PDU = 0xFF
+DHCPV6_PORTS = (546, 547)
+NETBIOS_NAME_PORT, NETBIOS_DATAGRAM_PORT = 137, 138
 ICMP_ERRORS = (3, 4, 5, 11, 12)
 ICMPV6_ERRORS = (1, 2, 3, 4)
+MLD_QUERY_REPORT_DONE, MLDV2_REPORT = (130, 131, 132), 143
+IGMP_GROUP_MESSAGES, IGMPV3_REPORT = (0x11, 0x12, 0x16, 0x17), 0x22  # query, v1/v2 reports, leave
+# Neighbour discovery (RFC 4861): where the options start; before them, in
+# NS, NA and Redirect, the target (and Redirect's destination) address.
+ND_OPTIONS_AT = {133: 0, 134: 8, 135: 16, 136: 16, 137: 32}
+ND_SOURCE_LINK, ND_TARGET_LINK, ND_PREFIX, ND_ROUTE, ND_RDNSS, ND_DNSSL = 1, 2, 3, 24, 25, 31
+ND_NUMBER_OPTIONS = frozenset((5, 14, 26))  # MTU, nonce, RA flags extension
+DNS_TXT = 16
 DNS_NAME_TYPES = {2: 0, 5: 0, 12: 0, 15: 2, 33: 6}  # rdata offset of the name
 # A SIP message longer than this over TCP is damage; stop waiting for its end.
 MAX_HELD_SEGMENTS = 64
-# What "keep only signalling" keeps: the payload kinds a diagnosis reads.
-SIGNALLING_KINDS = frozenset(("sip", "tls", "dns", "rtp", "icmp", "tcp-control"))
+# What "keep only signalling" keeps: the payload kinds a diagnosis reads
+# (SCTP's association control as TCP's: the SIP over it needs its handshake).
+SIGNALLING_KINDS = frozenset(("sip", "tls", "dns", "rtp", "icmp", "tcp-control", "sctp-control"))
 # TLS records whose bytes hide nothing readable: change_cipher_spec, alert, application data.
 TLS_OPAQUE_RECORDS = (20, 21, 23)
+
+# NFLOG attributes (linux/netfilter/nfnetlink_log.h) that hold numbers only:
+# packet header, mark, timestamp, interface indexes, uid, sequence numbers,
+# gid, hardware type and header length, conntrack info, VLAN.
+NFLOG_NUMBERS = frozenset((1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 14, 15, 17, 19, 20))
+NFULA_HWADDR, NFULA_PAYLOAD, NFULA_PREFIX, NFULA_HWHEADER = 8, 9, 10, 16
+
+# LLDP (802.1AB): chassis (1) and port (2) id subtypes holding a MAC or a
+# network address; port id subtype 6 (agent circuit id) is binary; the other
+# subtypes are names.
+LLDP_ID_MAC = {1: 4, 2: 3}
+LLDP_ID_ADDRESS = {1: 5, 2: 4}
+LLDP_PORT_CIRCUIT_ID = 6
+LLDP_TEXT = frozenset((4, 6))  # port description, system description
+LLDP_NUMBERS = frozenset((3, 7))  # TTL, capabilities
+LLDP_SYSTEM_NAME, LLDP_MANAGEMENT_ADDRESS, LLDP_ORGANISATION = 5, 8, 127
+# Organisation-specific TLVs of numbers only, by (OUI, subtype): 802.1 VLAN
+# ids, link aggregation, congestion notification, ETS, PFC, application
+# priority; 802.3 MAC/PHY, power, aggregation, frame size, EEE, additional
+# capabilities; LLDP-MED capabilities, network policy, extended power.
+# Names, locations and inventory (serial numbers, asset ids) are not here.
+LLDP_ORGANISATION_NUMBERS = frozenset(
+    [(b"\x00\x80\xc2", n) for n in (1, 2, 7, 8, 9, 10, 11, 12)]
+    + [(b"\x00\x12\x0f", n) for n in (1, 2, 3, 4, 5, 7)]
+    + [(b"\x00\x12\xbb", n) for n in (1, 2, 4)])
+# IANA address families, as LLDP and CDP spell them: IPv4, IPv6, 802 (MAC).
+ADDRESS_FAMILY_LENGTHS = {1: 4, 2: 16, 6: 6}
+
+CDP_HOST_NAMES = frozenset((1, 20))  # device id, system name
+CDP_ADDRESSES = frozenset((2, 22))  # addresses, management addresses
+CDP_TEXT = frozenset((3, 5, 6, 9))  # port id, software version, platform, VTP domain
+# Capabilities, native VLAN, duplex, VoIP VLAN reply/query, power, MTU,
+# trust bitmap, untrusted CoS, system object id, power available.
+CDP_NUMBERS = frozenset((4, 10, 11, 14, 15, 16, 17, 18, 19, 21, 26))
+
+# SCTP (RFC 9260 and extensions).
+SCTP_DATA, SCTP_INIT, SCTP_INIT_ACK, SCTP_HEARTBEAT, SCTP_HEARTBEAT_ACK = 0, 1, 2, 4, 5
+SCTP_COOKIE_ECHO = 10
+SCTP_ABORT, SCTP_ERROR = 6, 9
+# Chunks of numbers: SACK, SHUTDOWN (ACK, COMPLETE), COOKIE ACK, ECNE, CWR,
+# AUTH (its HMAC cannot be recomputed without the shared key: kept),
+# RE-CONFIG, FORWARD TSN, I-FORWARD TSN.
+SCTP_NUMBER_CHUNKS = frozenset((3, 7, 8, 11, 12, 13, 14, 15, 130, 192, 194))
+SCTP_IPV4_ADDRESS, SCTP_IPV6_ADDRESS, SCTP_STATE_COOKIE, SCTP_HEARTBEAT_INFO = 5, 6, 7, 1
+# Parameters of numbers: cookie preservative, supported address types, ECN,
+# random, chunk list, HMAC algorithms, supported extensions, forward TSN,
+# adaptation layer indication.
+SCTP_NUMBER_PARAMETERS = frozenset((9, 12, 0x8000, 0x8002, 0x8003, 0x8004, 0x8008, 0xC000, 0xC006))
+
+DHCPV6_RELAY_MESSAGES = (12, 13)  # relay-forward, relay-reply
+DHCPV6_CLIENT_ID, DHCPV6_SERVER_ID, DHCPV6_IA_NA, DHCPV6_IA_TA = 1, 2, 3, 4
+DHCPV6_IA_ADDRESS, DHCPV6_RELAY_MESSAGE, DHCPV6_STATUS, DHCPV6_IA_PD, DHCPV6_IA_PREFIX = 5, 9, 13, 25, 26
+DHCPV6_FQDN = 39
+DHCPV6_ADDRESS_LISTS = frozenset((22, 23, 31))  # SIP servers, DNS servers, SNTP servers
+DHCPV6_NAME_LISTS = frozenset((21, 24))  # SIP server domains, domain search list
+# Option request, preference, elapsed time, rapid commit, reconfigure
+# message/accept, information refresh time, SOL_MAX_RT, INF_MAX_RT.
+DHCPV6_NUMBERS = frozenset((6, 7, 8, 14, 19, 20, 32, 82, 83))
+DUID_LLT, DUID_LL, HARDWARE_ETHERNET = 1, 3, 1
+
+STUN_COOKIE = b"\x21\x12\xa4\x42"
+STUN_XOR_ADDRESSES = frozenset((0x0020, 0x8020, 0x0012, 0x0016))  # XOR-MAPPED (and its draft code), XOR-PEER, XOR-RELAYED
+# MAPPED-ADDRESS, RFC 3489's SOURCE-, CHANGED-ADDRESS and REFLECTED-FROM,
+# RESPONSE-ORIGIN, OTHER-ADDRESS, ALTERNATE-SERVER.
+STUN_ADDRESSES = frozenset((0x0001, 0x0004, 0x0005, 0x000B, 0x802B, 0x802C, 0x8023))
+STUN_FAMILIES = ((b"\x01", 8), (b"\x02", 20))  # (family, attribute length): IPv4, IPv6
+STUN_TEXT = frozenset((0x0006, 0x0014, 0x0015, 0x8022))  # USERNAME, REALM, NONCE, SOFTWARE
+STUN_ERROR_CODE, STUN_FINGERPRINT = 0x0009, 0x8028
+# Numbers: CHANGE-REQUEST, MESSAGE-INTEGRITY (and -SHA256: without the
+# password they cannot be recomputed, so they are kept as sent),
+# UNKNOWN-ATTRIBUTES, CHANNEL-NUMBER, LIFETIME, EVEN-PORT,
+# REQUESTED-TRANSPORT, DONT-FRAGMENT, RESERVATION-TOKEN, PRIORITY,
+# USE-CANDIDATE, RESPONSE-PORT, ICE-CONTROLLED, ICE-CONTROLLING, and
+# Google's network info (network id and cost).
+STUN_NUMBERS = frozenset((0x0003, 0x0008, 0x001C, 0x000A, 0x000C, 0x000D, 0x0018, 0x0019, 0x001A, 0x0022,
+                          0x0024, 0x0025, 0x0027, 0x8029, 0x802A, 0xC057))
+
+NBNS_NB, NBNS_NBSTAT = 0x20, 0x21
+# Names every NetBIOS host uses: the wildcard of a node status query and the browse master group.
+NETBIOS_WELL_KNOWN = frozenset((b"*" + bytes(15), b"\x01\x02__MSBROWSE__\x02\x01"))
+NETBIOS_DIRECT_DATAGRAMS = (0x10, 0x11, 0x12)  # direct unique, direct group, broadcast
+NETBIOS_DATAGRAM_QUERIES = (0x14, 0x15, 0x16)  # name query request, positive and negative response
+NETBIOS_DATAGRAM_TYPES = frozenset(NETBIOS_DIRECT_DATAGRAMS + NETBIOS_DATAGRAM_QUERIES + (0x13,))  # 0x13: error
 
 
 class FrameHandling:
@@ -106,37 +223,47 @@ def split_like(original_sizes: list[int], total: int, unit: int = 1) -> list[int
 
 class PackedAddressCache:
     """Header addresses by their bytes: the hot path meets the same few
-    addresses millions of times and need not build ipaddress objects each time."""
+    addresses millions of times and need not build ipaddress objects each time.
+
+    An IPv6 address whose interface identifier SLAAC made from a MAC
+    (EUI-64) gets the interface identifier of that MAC's replacement after
+    its mapped prefix: the original MAC cannot be read back from it, and
+    the address still names the same machine as the MAC does.
+    """
 
     def __init__(self, addresses: AddressMap) -> None:
         self._addresses = addresses
         self._cache: dict[bytes, bytes] = {}
+        # MAC replacement for EUI-64 interface identifiers, given by the
+        # PacketRewriter that owns the MAC map (every one gives the same map).
+        self.mac: Callable[[bytes], bytes] | None = None
 
     def replace_packed(self, packed: bytes) -> bytes:
         found = self._cache.get(packed)
         if found is None:
-            found = self._cache[packed] = self._addresses.replace_packed(packed)
+            found = self._addresses.replace_packed(packed)
+            if self.mac is not None and found != packed and is_eui64_address(packed):
+                found = found[:8] + interface_id_of_mac(self.mac(mac_of_interface_id(packed[8:])))
+                # The verification and the summary read the map's record of what became what.
+                self._addresses.mapping[str(ipaddress.ip_address(packed))] = str(ipaddress.ip_address(found))
+            self._cache[packed] = found
         return found
 
 
 class MacMap:
-    def __init__(self, secret: bytes, text: TextRedactor) -> None:
+    def __init__(self, secret: bytes, text: TextRedactor, keep_oui: bool = False) -> None:
         self._key = hashlib.sha256(b"sipdiag-mac\0" + secret).digest()
         self._cache: dict[bytes, bytes] = {}
         self._text = text
+        self._keep_oui = keep_oui
 
     def replace(self, mac: bytes) -> bytes:
         found = self._cache.get(mac)
         if found is None:
-            if mac[0] & 1 or mac == b"\0" * 6:
-                found = mac  # broadcast/multicast groups and null name no machine
-            else:
-                digest = hmac.new(self._key, mac, hashlib.sha256).digest()
-                # Keep the unicast and locally-administered bits as they were.
-                found = bytes([(digest[0] & 0xFC) | (mac[0] & 0x03)]) + digest[1:6]
+            found = self._cache[mac] = mac_replacement(self._key, mac, self._keep_oui)
+            if found != mac:  # group addresses and the null MAC stay
                 self._text.mac_text[mac.hex(":")] = found.hex(":")
                 self._text.remember("mac_addresses", mac.hex(":"))
-            self._cache[mac] = found
         return found
 
 
@@ -217,6 +344,14 @@ def sip_message_incomplete(data: bytes) -> bool:
     return pos > len(data)
 
 
+def is_stun(payload: bytes) -> bool:
+    """A STUN message (RFC 8489): two zero bits, the magic cookie, a length in whole words that fits."""
+    if len(payload) < 20 or payload[0] >> 6 or payload[4:8] != STUN_COOKIE:
+        return False
+    length = struct.unpack_from("!H", payload, 2)[0]
+    return length % 4 == 0 and 20 + length <= len(payload)
+
+
 def stream_kind(first_data: bytes) -> str:
     if looks_like_sip(first_data):
         return "sip"
@@ -240,7 +375,9 @@ class PacketRewriter:
         self.pseudonyms = pseudonyms
         self.text = text
         self.options = options
-        self.macs = MacMap(secret, text)
+        self.macs = MacMap(secret, text, options.keep_oui)
+        if isinstance(addresses, PackedAddressCache):
+            addresses.mac = self._mac
         self.fragments: dict[tuple, FragmentSet] = {}
         self.streams: dict[tuple, TcpDirection] = {}
 
@@ -259,6 +396,16 @@ class PacketRewriter:
             self.by_ethertype(struct.unpack_from("!H", data, 0)[0], data[20:], lambda inner: done(head + inner))
         elif linktype in RAW_IP_LINKTYPES:
             self.ip(data, done)
+        elif linktype == LINKTYPE_NFLOG:
+            self.nflog(data, done)
+        elif linktype == LINKTYPE_C_HDLC or (linktype == LINKTYPE_PPP_HDLC and data[:1] and data[0] in CHDLC_ADDRESSES):
+            self.chdlc(data, done)  # link type 50 is PPP or Cisco HDLC, told apart by the address byte
+        elif linktype in (LINKTYPE_PPP, LINKTYPE_PPP_HDLC):
+            self.ppp(data, done)
+        elif linktype == LINKTYPE_IEEE802_11:
+            self.ieee80211(data, done)
+        elif linktype == LINKTYPE_RADIOTAP:
+            self.radiotap(data, done)
         else:
             done(self.unread(data, f"link type {linktype} is not one the redactor decodes"))
 
@@ -280,8 +427,30 @@ class PacketRewriter:
         while ethertype in VLAN_TYPES and len(data) >= pos + 6:
             pos += 4
             ethertype = struct.unpack_from("!H", data, pos)[0]
+        if ethertype <= ETH_MAX_LENGTH:
+            return self.ieee8023(head + data[12:pos], ethertype, data[pos + 2 :], done)
         head += data[12 : pos + 2]
         self.by_ethertype(ethertype, data[pos + 2 :], lambda inner: done(head + inner))
+
+    def ieee8023(self, head: bytes, length: int, payload: bytes, done: Wrap) -> None:
+        """An 802.3 frame: its length field covers the LLC frame; the padding
+        after it (to the minimum frame size) means nothing and is zeroed."""
+        frame, padding = payload[:length], bytes(max(0, len(payload) - length))
+        # A frame the capture cut short keeps its length field as short of the truth.
+        self.llc(frame, lambda inner: done(head + struct.pack("!H", length + len(inner) - len(frame)) + inner + padding))
+
+    def llc(self, data: bytes, wrap: Wrap) -> None:
+        """An 802.2 LLC frame: SNAP with an ethertype, CDP, or a spanning-tree BPDU."""
+        if data[:3] == b"\xaa\xaa\x03" and len(data) >= 8:
+            oui, protocol = data[3:6], struct.unpack_from("!H", data, 6)[0]
+            if oui in SNAP_ETHERTYPE_OUIS:
+                return self.by_ethertype(protocol, data[8:], lambda inner: wrap(data[:8] + inner))
+            if oui == CISCO_OUI and protocol == CDP_PROTOCOL:
+                return wrap(data[:8] + self.read("other", data[8:], self.cdp))
+            return wrap(data[:8] + self.unread(data[8:], f"SNAP protocol {oui.hex(':')}/0x{protocol:04x}"))
+        if data[:3] == b"\x42\x42\x03":
+            return wrap(data[:3] + self.read("other", data[3:], self.stp))
+        wrap(self.unread(data, f"LLC frame to SAP 0x{data[0]:02x}" if data else "empty LLC frame"))
 
     def by_ethertype(self, ethertype: int, data: bytes, wrap: Wrap) -> None:
         if ethertype in (ETH_IPV4, ETH_IPV6):
@@ -298,6 +467,10 @@ class PacketRewriter:
                 self.ip(data[8:], pppoe)
             else:
                 wrap(data[:8] + self.unread(data[8:], f"PPP protocol 0x{protocol:04x}"))
+        elif ethertype in ETH_MPLS:
+            self.mpls(data, wrap)
+        elif ethertype == ETH_LLDP:
+            wrap(self.read("other", data, self.lldp))
         else:
             wrap(self.unread(data, f"ethertype 0x{ethertype:04x}"))
 
@@ -306,6 +479,263 @@ class PacketRewriter:
             return self.unread(data, "ARP for other than IPv4 over Ethernet")
         return (data[:8] + self._mac(data[8:14]) + self.addresses.replace_packed(data[14:18])
                 + self._mac(data[18:24]) + self.addresses.replace_packed(data[24:28]) + data[28:])
+
+    # -- other link layers ------------------------------------------------------
+
+    def nflog(self, data: bytes, done: Wrap) -> None:
+        """NFLOG: a 4-byte header (family, version, group), then attributes as
+        TLVs, each padded to 4 bytes; NFULA_PAYLOAD is the IP packet."""
+        if len(data) < 4:
+            return done(self.unread(data, "NFLOG header too short"))
+        order = nflog_byte_order(data)
+        attributes: list[list] = []  # [type field, value, padded]
+        payload_at = None
+        pos = 4
+        while pos + 4 <= len(data):
+            length, kind = struct.unpack_from(order + "HH", data, pos)
+            if length < 4 or pos + length > len(data):
+                break
+            value = data[pos + 4 : pos + length]
+            padded = (length + 3) & ~3
+            if kind & 0x7FFF == NFULA_PAYLOAD:
+                payload_at = len(attributes)
+            else:
+                value = self._nflog_attribute(kind & 0x7FFF, value)  # the top bits are netlink flags
+            attributes.append([kind, value, pos + padded <= len(data)])
+            pos += padded
+        rest = self.unread(data[pos:], "bytes after the NFLOG attributes")
+
+        def build(payload: bytes | None = None) -> None:
+            if payload is not None:
+                attributes[payload_at][1] = payload
+            out = [data[:4]]
+            for kind, value, padded in attributes:
+                out.append(struct.pack(order + "HH", 4 + len(value), kind) + value)
+                if padded:
+                    out.append(bytes(-len(value) % 4))
+            done(b"".join(out) + rest)
+
+        if payload_at is None:
+            return build()
+        self.ip(attributes[payload_at][1], build)
+
+    def _nflog_attribute(self, kind: int, value: bytes) -> bytes:
+        if kind in NFLOG_NUMBERS:
+            return value
+        if kind == NFULA_HWADDR and len(value) >= 10 and value[:2] == b"\0\x06":
+            return value[:4] + self._mac(value[4:10]) + value[10:]  # be16 address length, 2 pad bytes, 8 address bytes
+        if kind == NFULA_HWHEADER and len(value) == 14:
+            return self._mac(value[:6]) + self._mac(value[6:12]) + value[12:]  # the Ethernet header
+        if kind == NFULA_PREFIX:
+            text, nul, rest = value.partition(b"\0")
+            return self.read("other", text, self.text.text) + nul + rest
+        return self.unread(value, f"NFLOG attribute {kind}")
+
+    def ppp(self, data: bytes, wrap: Wrap, where: str = "") -> None:
+        """A PPP frame: maybe HDLC address and control (FF 03), then the
+        protocol, one byte when compressed (odd), else two."""
+        skip = 2 if data[:2] == b"\xff\x03" else 0
+        width = 1 if len(data) > skip and data[skip] & 1 else 2
+        if len(data) < skip + width:
+            return wrap(self.unread(data, f"PPP frame too short{where}"))
+        protocol = int.from_bytes(data[skip : skip + width], "big")
+        skip += width
+        if protocol in (PPP_IPV4, PPP_IPV6):
+            self.ip(data[skip:], lambda inner: wrap(data[:skip] + inner))
+        else:
+            wrap(data[:skip] + self.unread(data[skip:], f"PPP protocol 0x{protocol:04x}{where}"))
+
+    def chdlc(self, data: bytes, wrap: Wrap) -> None:
+        """Cisco HDLC: address, control, then an ethertype (or CDP's protocol number)."""
+        if len(data) < 4:
+            return wrap(self.unread(data, "Cisco HDLC frame too short"))
+        protocol = struct.unpack_from("!H", data, 2)[0]
+        if protocol == CDP_PROTOCOL:
+            return wrap(data[:4] + self.read("other", data[4:], self.cdp))
+        self.by_ethertype(protocol, data[4:], lambda inner: wrap(data[:4] + inner))
+
+    def ieee80211(self, frame: bytes, wrap: Wrap, padded: bool = False) -> None:
+        """An 802.11 frame: every address field is a MAC; a data frame's body
+        is LLC. `padded`: radiotap says the body starts 4-byte aligned."""
+        if len(frame) < 10:
+            return wrap(self.unread(frame, "802.11 frame too short"))
+        kind, subtype, flags = (frame[0] >> 2) & 3, frame[0] >> 4, frame[1]
+        if kind == 2:  # data: 3 addresses, 4 between two access points, QoS control, HT control
+            addresses = 4 if flags & 3 == 3 else 3
+            header = 24 + 6 * (addresses == 4) + (2 + 4 * bool(flags & 0x80) if subtype & 8 else 0)
+        elif kind == 0:  # management: 3 addresses, HT control when ordered
+            addresses, header = 3, 24 + 4 * bool(flags & 0x80)
+        elif kind == 1:  # control: CTS, ACK and the control wrapper name only their receiver
+            addresses = 1 if subtype in (7, 12, 13) else 2
+            header = 4 + 6 * addresses
+        else:
+            addresses, header = 0, 2
+        if len(frame) < header:
+            return wrap(self.unread(frame, "802.11 header cut short"))
+        head = bytearray(frame[:header])
+        for at in (4, 10, 16, 24)[:addresses]:
+            head[at : at + 6] = self._mac(frame[at : at + 6])
+        start = (header + 3) & ~3 if padded else header
+        head += frame[header:start]
+        body = frame[start:]
+        if kind != 2:
+            return wrap(bytes(head) + self.unread(body, f"802.11 {('management', 'control', '', 'extension')[kind]} frame body"))
+        if flags & 0x40:
+            return wrap(bytes(head) + self.unread(body, "protected (encrypted) 802.11 data"))
+        if subtype & 8 and frame[header - 2 - 4 * bool(flags & 0x80)] & 0x80:
+            return wrap(bytes(head) + self.unread(body, "802.11 A-MSDU"))
+        if subtype & 4:  # null data subtypes carry no body
+            return wrap(bytes(head) + self.unread(body, "bytes in a null 802.11 data frame"))
+        self.llc(body, lambda inner: wrap(bytes(head) + inner))
+
+    def radiotap(self, data: bytes, done: Wrap) -> None:
+        """Radiotap: a header of radio numbers, then the 802.11 frame, which
+        ends with its FCS when the flags say so: recomputed over the new frame
+        when it was right, kept (still wrong) when it was not."""
+        length = struct.unpack_from("<H", data, 2)[0] if len(data) >= 8 else 0
+        if not 8 <= length <= len(data):
+            return done(self.unread(data, "damaged radiotap header"))
+        flags = radiotap_flags(data[:length])
+        frame = data[length:]
+        if flags & 0x10 and len(frame) >= 4:
+            frame, fcs = frame[:-4], frame[-4:]
+            right = ieee80211_fcs(frame) == fcs
+            self.ieee80211(frame, lambda new: done(data[:length] + new + (ieee80211_fcs(new) if right else fcs)),
+                           padded=bool(flags & 0x20))
+        else:
+            self.ieee80211(frame, lambda new: done(data[:length] + new), padded=bool(flags & 0x20))
+
+    def mpls(self, data: bytes, wrap: Wrap) -> None:
+        """MPLS: labels (numbers) down to the bottom of the stack, then IP by
+        its version nibble, or an Ethernet pseudowire after its zero control word."""
+        pos = 0
+        while pos + 4 <= len(data) and not data[pos + 2] & 1:
+            pos += 4
+        pos += 4
+        payload = data[pos:]
+        if pos > len(data) or not payload:
+            return wrap(self.unread(data, "MPLS label stack without its bottom"))
+        if payload[0] >> 4 in (4, 6):
+            self.ip(payload, lambda inner: wrap(data[:pos] + inner))
+        elif payload[0] >> 4 == 0 and len(payload) >= 18:
+            self.ethernet(payload[4:], lambda inner: wrap(data[: pos + 4] + inner))
+        else:
+            wrap(data[:pos] + self.unread(payload, "MPLS payload that is neither IP nor an Ethernet pseudowire"))
+
+    # -- LAN discovery protocols ----------------------------------------------
+
+    def lldp(self, data: bytes) -> bytes:
+        """LLDP TLVs (7-bit type, 9-bit length) up to the End TLV; what follows it is padding."""
+        out, pos = [], 0
+        while pos + 2 <= len(data):
+            header = struct.unpack_from("!H", data, pos)[0]
+            kind, length = header >> 9, header & 0x1FF
+            value = data[pos + 2 : pos + 2 + length]
+            pos += 2 + length
+            if kind == 0:
+                out.append(struct.pack("!H", header) + self.unread(value, "bytes in the LLDP End TLV"))
+                break
+            new = self._lldp_value(kind, value)
+            if len(new) > 0x1FF:
+                new = self.unread(value, "LLDP TLV too long once rewritten")
+            out.append(struct.pack("!H", (kind << 9) | (length + len(new) - len(value))) + new)
+        return b"".join(out) + bytes(max(0, len(data) - pos))
+
+    def _lldp_value(self, kind: int, value: bytes) -> bytes:
+        if kind in LLDP_NUMBERS:
+            return value
+        if kind in LLDP_ID_MAC and value:
+            subtype, identifier = value[0], value[1:]
+            if subtype == LLDP_ID_MAC[kind] and len(identifier) == 6:
+                return value[:1] + self._mac(identifier)
+            if subtype == LLDP_ID_ADDRESS[kind]:
+                return value[:1] + self._family_address(identifier)
+            if kind == 2 and subtype == LLDP_PORT_CIRCUIT_ID:
+                return value[:1] + self.unread(identifier, "LLDP port id (agent circuit id)")
+            return value[:1] + self.text.text(identifier)  # a component, alias or interface name
+        if kind in LLDP_TEXT:
+            return self.text.text(value)
+        if kind == LLDP_SYSTEM_NAME:
+            return self._host_name(value)
+        if kind == LLDP_MANAGEMENT_ADDRESS and value and 2 <= value[0] <= len(value) - 1:
+            end = 1 + value[0]  # the address string: family and address
+            return value[:1] + self._family_address(value[1:end]) + value[end:]  # then interface number and OID
+        if kind == LLDP_ORGANISATION and len(value) >= 4:
+            if (value[:3], value[3]) in LLDP_ORGANISATION_NUMBERS:
+                return value
+            return value[:4] + self.unread(value[4:], f"LLDP organisation-specific TLV {value[:3].hex(':')}/{value[3]}")
+        return self.unread(value, f"LLDP TLV type {kind}")
+
+    def _family_address(self, data: bytes) -> bytes:
+        """An IANA address family number (1 byte) and the address: IPv4, IPv6 or a MAC."""
+        size = ADDRESS_FAMILY_LENGTHS.get(data[0]) if data else None
+        if size is None or len(data) != 1 + size:
+            return self.unread(data, "address of an unknown family")
+        address = data[1:]
+        return data[:1] + (self._mac(address) if size == 6 else self.addresses.replace_packed(address))
+
+    def _host_name(self, value: bytes) -> bytes:
+        """A machine's name in a length-delimited field (its length may change)."""
+        if not self.options.domains or not value:
+            return value
+        return self.text.host_name(value.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+
+    def cdp(self, pdu: bytes) -> bytes:
+        """CDP: version, TTL, checksum, then TLVs (type, length with its header)."""
+        if len(pdu) < 4:
+            return self.unread(pdu, "CDP header too short")
+        out, pos = [pdu[:2], b"\0\0"], 4
+        while pos + 4 <= len(pdu):
+            kind, length = struct.unpack_from("!HH", pdu, pos)
+            if length < 4:
+                break
+            value = pdu[pos + 4 : pos + length]
+            new = self._cdp_value(kind, value)
+            out.append(struct.pack("!HH", kind, length + len(new) - len(value)) + new)
+            pos += length
+        body = b"".join(out) + self.unread(pdu[pos:], "bytes after the CDP TLVs")
+        return body[:2] + struct.pack("!H", cdp_checksum(body)) + body[4:]
+
+    def _cdp_value(self, kind: int, value: bytes) -> bytes:
+        if kind in CDP_NUMBERS:
+            return value
+        if kind in CDP_HOST_NAMES:
+            return self._host_name(value)
+        if kind in CDP_TEXT:
+            return self.text.text(value)
+        if kind in CDP_ADDRESSES:
+            return self._cdp_addresses(value)
+        return self.unread(value, f"CDP TLV type 0x{kind:04x}")
+
+    def _cdp_addresses(self, value: bytes) -> bytes:
+        """A count, then per address: protocol type, protocol length, protocol, address length, address."""
+        out, pos = bytearray(value), 4
+        for _ in range(struct.unpack_from("!I", value)[0] if len(value) >= 4 else 0):
+            if pos + 2 > len(value):
+                break
+            at = pos + 2 + value[pos + 1]
+            if at + 2 > len(value):
+                break
+            size = struct.unpack_from("!H", value, at)[0]
+            address = value[at + 2 : at + 2 + size]
+            if size in (4, 16) and len(address) == size:
+                out[at + 2 : at + 2 + size] = self.addresses.replace_packed(address)
+            else:
+                out[at + 2 : at + 2 + size] = self.unread(address, "CDP address of another protocol")
+            pos = at + 2 + size
+        return bytes(out[:pos]) + self.unread(value[pos:], "bytes after the CDP addresses")
+
+    def stp(self, bpdu: bytes) -> bytes:
+        """A spanning-tree BPDU: the root and bridge identifiers are a 2-byte
+        priority and a MAC; the rest are numbers. MSTP's extension (a region
+        name, more bridge ids) is not read."""
+        if len(bpdu) >= 35 and bpdu[3] in (0x00, 0x02):  # configuration and RST BPDUs
+            out = bytearray(bpdu[:36])
+            out[7:13], out[19:25] = self._mac(bpdu[7:13]), self._mac(bpdu[19:25])
+            return bytes(out) + self.unread(bpdu[36:], "MSTP extension of a BPDU")
+        if bpdu[3:4] == b"\x80":  # topology change notification: nothing else in it
+            return bpdu[:4] + self.unread(bpdu[4:], "bytes after a topology change BPDU")
+        return self.unread(bpdu, "spanning-tree BPDU of another kind")
 
     # -- IP ---------------------------------------------------------------------
 
@@ -487,6 +917,10 @@ class PacketRewriter:
             self.ip(segment, wrap)
         elif protocol == 47 and len(segment) >= 4:
             self.gre(segment, wrap)
+        elif protocol == 132 and len(segment) >= 12:
+            wrap(self.sctp(endpoints, segment))
+        elif protocol == 2 and len(segment) >= 8:
+            wrap(self.igmp(endpoints, segment))
         else:
             wrap(self.unread(segment, f"IP protocol {protocol}"))
 
@@ -509,6 +943,8 @@ class PacketRewriter:
             return  # RTP teaches nothing: the learning pass skips the voice
         if dport == VXLAN_PORT and len(payload) >= 8:
             return self.ethernet(payload[8:], lambda inner: build(payload[:8] + inner))
+        if GTPU_PORT in (sport, dport) and len(payload) >= 8 and payload[0] >> 4 == 3:  # GTPv1, PT 1
+            return self.gtp_u(payload, build)
         build(self.udp_payload(sport, dport, payload))
 
     def udp_payload(self, sport: int, dport: int, payload: bytes) -> bytes:
@@ -520,8 +956,17 @@ class PacketRewriter:
             return self.read("sip", payload, bytes)  # keep-alive (RFC 5626 CRLFs, or blanks): nothing in it
         if sport in DHCP_PORTS and dport in DHCP_PORTS:
             return self.read("dhcp", payload, self.dhcp)
+        if sport in DHCPV6_PORTS and dport in DHCPV6_PORTS:
+            return self.read("dhcp", payload, self.dhcpv6)
         if payload.startswith(b"HEP3"):
             return self.read("sip", payload, self.hep3)
+        # Before the RTP test: these may start with RTP's version bits.
+        if is_stun(payload):
+            return self.read("other", payload, self.stun)
+        if NETBIOS_NAME_PORT in (sport, dport):
+            return self.read("other", payload, self.nbns)
+        if sport == NETBIOS_DATAGRAM_PORT and dport == NETBIOS_DATAGRAM_PORT:
+            return self.read("other", payload, self.netbios_datagram)
         if len(payload) >= 12 and payload[0] >> 6 == 2:
             return self.read("rtp", payload, self.rtp)
         return self.unread(payload, f"UDP {sport} -> {dport}: a payload the redactor does not read")
@@ -658,6 +1103,8 @@ class PacketRewriter:
             return self.tls(direction, payload)
         if direction.kind in ("sip", "websocket") or looks_like_sip(payload):
             return self.read("sip", payload, self._message)
+        if is_stun(payload):
+            return self.read("other", payload, self.stun)
         return self.unread(payload, f"TCP {sport} -> {dport}: a stream the redactor does not read")
 
     def tls(self, direction: TcpDirection, data: bytes) -> bytes:
@@ -705,14 +1152,16 @@ class PacketRewriter:
         kind = message[0]
         errors = ICMP_ERRORS if protocol == 1 else ICMPV6_ERRORS
         body = message[8:]
-        quoted: list[bytes] = []
+        rewritten: list[bytes] = []
         if kind in errors and protocol == 1 and len(body) >= 20 and body[0] >> 4 == 4:
-            self.read("icmp", body, lambda quote: self.ipv4(quote, quoted.append, quoted=True))
+            self.read("icmp", body, lambda quote: self.ipv4(quote, rewritten.append, quoted=True))
         elif kind in errors and protocol == 58 and len(body) >= 40 and body[0] >> 4 == 6:
-            self.read("icmp", body, lambda quote: self.ipv6(quote, quoted.append, quoted=True))
+            self.read("icmp", body, lambda quote: self.ipv6(quote, rewritten.append, quoted=True))
+        elif protocol == 58 and (kind in ND_OPTIONS_AT or kind in MLD_QUERY_REPORT_DONE or kind == MLDV2_REPORT):
+            rewritten.append(self.read("icmp", body, lambda data: self.neighbour_discovery(kind, data)))
         else:
             self.handling.signalling.update(self._in_play())
-        body = quoted[0] if quoted else self.unread(body, f"ICMP type {kind} data")
+        body = rewritten[0] if rewritten else self.unread(body, f"ICMP type {kind} data")
         header = bytearray(message[:8])
         header[2:4] = b"\0\0"
         if endpoints.complete:
@@ -770,15 +1219,110 @@ class PacketRewriter:
             skip = 8 if protocol == GRE_ERSPAN2 else 12 + (8 if payload[11] & 1 else 0)
             self.ethernet(payload[skip:], lambda inner: build(payload[:skip] + inner))
         elif protocol == GRE_PPP and len(payload) >= 2:
-            skip = 2 if payload[:2] == b"\xff\x03" else 0
-            ppp_protocol = payload[skip] if payload[skip] & 1 else struct.unpack_from("!H", payload, skip)[0]
-            skip += 1 if payload[skip] & 1 else 2
-            if ppp_protocol in (PPP_IPV4, PPP_IPV6):
-                self.ip(payload[skip:], lambda inner: build(payload[:skip] + inner))
-            else:
-                build(payload[:skip] + self.unread(payload[skip:], f"PPP protocol 0x{ppp_protocol:04x} in GRE"))
+            self.ppp(payload, build, " in GRE")
         else:
             build(self.unread(payload, f"GRE protocol 0x{protocol:04x}"))
+
+    # -- tunnels ----------------------------------------------------------------
+
+    def gtp_u(self, message: bytes, wrap: Wrap) -> None:
+        """GTP-U (TS 29.281): a T-PDU is an IP packet after the 8-byte header,
+        the optional sequence/N-PDU/next-type word (when E, S or PN is set) and
+        the chain of extension headers (4-octet units; the last byte names the
+        next). The length field counts everything after the first 8 bytes."""
+        flags, kind, length = message[0], message[1], struct.unpack_from("!H", message, 2)[0]
+        header = 12 if flags & 0x07 else 8
+        next_type = message[11] if flags & 0x04 and len(message) >= 12 else 0
+        while next_type and header < len(message) and message[header]:
+            header += 4 * message[header]
+            next_type = message[header - 1] if header <= len(message) else 0
+        if kind != GTPU_T_PDU:
+            return wrap(message[:8] + self.unread(message[8:], f"GTP-U message type {kind}"))
+        if next_type or header > min(len(message), 8 + length):
+            return wrap(message[:8] + self.unread(message[8:], "damaged GTP-U header"))
+        inner, trailer = message[header : 8 + length], message[8 + length :]
+        trailer = self.unread(trailer, "bytes after the GTP-U message")
+
+        def build(new: bytes) -> None:
+            head = bytearray(message[:header])
+            struct.pack_into("!H", head, 2, length + len(new) - len(inner))
+            wrap(bytes(head) + new + trailer)
+
+        self.ip(inner, build)
+
+    def sctp(self, endpoints: Endpoints, packet: bytes) -> bytes:
+        """SCTP (RFC 9260): the common header, then chunks (type, flags,
+        length without the padding to 4 bytes); the CRC32c covers the packet."""
+        out, pos = [packet[:12]], 12
+        while pos + 4 <= len(packet):
+            kind, flags, length = struct.unpack_from("!BBH", packet, pos)
+            if length < 4:
+                break
+            value = packet[pos + 4 : pos + length]
+            new = self._sctp_chunk(endpoints, kind, flags, value)
+            out.append(struct.pack("!BBH", kind, flags, length + len(new) - len(value)) + new)
+            padded = (length + 3) & ~3
+            if pos + padded <= len(packet):
+                out.append(bytes(-len(new) % 4))
+            pos += padded
+        new_packet = b"".join(out) + self.unread(packet[pos:], "bytes after the SCTP chunks")
+        if not endpoints.complete:
+            return new_packet
+        return new_packet[:8] + sctp_checksum(new_packet) + new_packet[12:]
+
+    def _sctp_chunk(self, endpoints: Endpoints, kind: int, flags: int, value: bytes) -> bytes:
+        if kind == SCTP_DATA and len(value) >= 12:
+            data = value[12:]  # after TSN, stream id, stream sequence number, payload protocol id
+            if flags & 3 != 3:
+                # Only the whole message can be rewritten (Content-Length, text cut anywhere).
+                return value[:12] + self.unread(data, "SCTP DATA fragment (a SIP message over several chunks)")
+            if looks_like_sip(data):
+                return value[:12] + self.read("sip", data, self.text.sip)
+            return value[:12] + self.unread(data, f"SCTP DATA of payload protocol {struct.unpack_from('!I', value, 8)[0]}")
+        if kind in (SCTP_INIT, SCTP_INIT_ACK) and len(value) >= 16:
+            # Initiate tag, window, stream counts, initial TSN; then parameters.
+            return value[:16] + self.read("sctp-control", value[16:], lambda params: self._sctp_parameters(endpoints, params))
+        if kind in (SCTP_HEARTBEAT, SCTP_HEARTBEAT_ACK):
+            return self.read("sctp-control", value, lambda params: self._sctp_parameters(endpoints, params))
+        if kind in SCTP_NUMBER_CHUNKS or (kind in (SCTP_ABORT, SCTP_ERROR) and not value):
+            return self.read("sctp-control", value, bytes)
+        if kind == SCTP_COOKIE_ECHO:
+            return self.unread(value, "SCTP state cookie (its server's own format: may hold the addresses)")
+        return self.unread(value, f"SCTP chunk type {kind}")
+
+    def _sctp_parameters(self, endpoints: Endpoints, data: bytes) -> bytes:
+        out, pos = [], 0
+        while pos + 4 <= len(data):
+            kind, length = struct.unpack_from("!HH", data, pos)
+            if length < 4:
+                break
+            value = data[pos + 4 : pos + length]
+            if kind in (SCTP_IPV4_ADDRESS, SCTP_IPV6_ADDRESS) and len(value) in (4, 16):
+                new = self.addresses.replace_packed(value)
+            elif kind == SCTP_HEARTBEAT_INFO:
+                new = self._heartbeat_info(endpoints, value)
+            elif kind in SCTP_NUMBER_PARAMETERS:
+                new = value
+            elif kind == SCTP_STATE_COOKIE:
+                new = self.unread(value, "SCTP state cookie (its server's own format: may hold the addresses)")
+            else:
+                new = self.unread(value, f"SCTP parameter 0x{kind:04x}")
+            padded = (length + 3) & ~3
+            out.append(struct.pack("!HH", kind, length + len(new) - len(value)) + new)
+            if pos + padded <= len(data):
+                out.append(bytes(-len(new) % 4))
+            pos += padded
+        return b"".join(out) + self.unread(data[pos:], "bytes after the SCTP parameters")
+
+    def _heartbeat_info(self, endpoints: Endpoints, info: bytes) -> bytes:
+        """Sender-specific, echoed back as it was: Linux puts the peer's
+        sockaddr in it, so the association's own addresses are replaced
+        wherever they stand, and the text rules apply to the rest."""
+        for original, new in ((endpoints.src, endpoints.new_src), (endpoints.dst, endpoints.new_dst)):
+            info = info.replace(original, new)
+        return self.text.text(info)
+
+    # -- LAN payloads -----------------------------------------------------------
 
     def dhcp(self, message: bytes) -> bytes:
         """BOOTP/DHCP: the client's MAC and every address field and option."""
@@ -803,10 +1347,289 @@ class PacketRewriter:
                 value = value[:1] + self._mac(value[1:])
             elif code == DHCP_HOST_NAME and self.options.domains:
                 value = self.text.host_name(value.decode("latin-1")).encode("latin-1")
+            elif code == DHCP_CLIENT_FQDN and length >= 3 and value[0] & 0x04:
+                value = value[:3] + self._dns_names(value[3:])  # flags, two rcodes, the name in DNS wire format (E)
             out[value_start : value_start + len(value)] = value
             pos = value_start + length
         # Names learnt elsewhere (client FQDN option): same-length replacements only.
         return self.text.replace_known_values(bytes(out).decode("latin-1")).encode("latin-1")
+
+    def neighbour_discovery(self, kind: int, body: bytes) -> bytes:
+        """ICMPv6 after its first 8 bytes: MLD groups and sources, or ND
+        target addresses (NS, NA, Redirect) and options."""
+        if kind in MLD_QUERY_REPORT_DONE:
+            return self._group_query(body, 16)
+        if kind == MLDV2_REPORT:
+            return self._group_records(body, 16)
+        start = ND_OPTIONS_AT[kind]
+        if len(body) < start:
+            return self.unread(body, f"ICMPv6 type {kind} cut short")
+        # RS and RA have none; NS and NA a target; Redirect a target and a destination.
+        addresses = self._address_list(body[:start], 16) if kind >= 135 else body[:start]
+        return addresses + self._nd_options(body[start:])
+
+    def _group_query(self, body: bytes, size: int) -> bytes:
+        """An MLD or IGMP message's group; in a version 2/3 query then flags,
+        QQIC, a source count and the sources."""
+        if len(body) < size:
+            return self.unread(body, "multicast group message cut short")
+        group = self.addresses.replace_packed(body[:size])
+        if len(body) < size + 4:
+            return group + self.unread(body[size:], "bytes after the multicast group")
+        end = size + 4 + size * struct.unpack_from("!H", body, size + 2)[0]
+        return (group + body[size : size + 4] + self._address_list(body[size + 4 : end], size)
+                + self.unread(body[end:], "bytes after the multicast sources"))
+
+    def _group_records(self, body: bytes, size: int) -> bytes:
+        """MLDv2 and IGMPv3 report records: type, auxiliary data length
+        (words), source count, group, sources, auxiliary data."""
+        out, pos = [], 0
+        while pos + 4 + size <= len(body):
+            auxiliary, count = body[pos + 1], struct.unpack_from("!H", body, pos + 2)[0]
+            end = pos + 4 + size * (1 + count)
+            out += [body[pos : pos + 4], self._address_list(body[pos + 4 : end], size),
+                    self.unread(body[end : end + 4 * auxiliary], "multicast record auxiliary data")]
+            pos = end + 4 * auxiliary
+        return b"".join(out) + self.unread(body[pos:], "bytes after the multicast records")
+
+    def igmp(self, endpoints: Endpoints, message: bytes) -> bytes:
+        """IGMP (RFC 3376): groups and sources as in MLD; the checksum covers the message."""
+        kind = message[0]
+        if kind == IGMPV3_REPORT:
+            body = self.read("other", message[4:], lambda data: data[:4] + self._group_records(data[4:], 4))
+        elif kind in IGMP_GROUP_MESSAGES:
+            body = self.read("other", message[4:], lambda data: self._group_query(data, 4))
+        else:
+            body = self.unread(message[4:], f"IGMP type 0x{kind:02x}")
+        header = bytearray(message[:4])
+        if endpoints.complete:
+            header[2:4] = b"\0\0"
+            struct.pack_into("!H", header, 2, internet_checksum(bytes(header) + body))
+        return bytes(header) + body
+
+    def _nd_options(self, data: bytes) -> bytes:
+        """ND options: type, length in 8-byte units (with these 2 bytes), value."""
+        out, pos = [], 0
+        while pos + 2 <= len(data) and data[pos + 1]:
+            kind, end = data[pos], pos + 8 * data[pos + 1]
+            value = data[pos + 2 : end]
+            if kind in (ND_SOURCE_LINK, ND_TARGET_LINK) and len(value) == 6:
+                value = self._mac(value)
+            elif kind == ND_PREFIX and len(value) == 30:  # length, flags, lifetimes, reserved, prefix
+                value = value[:14] + self._prefix(value[14:], value[0])
+            elif kind == ND_ROUTE and len(value) >= 6:  # length, flags, lifetime, 0, 8 or 16 prefix bytes
+                value = value[:6] + self._prefix(value[6:].ljust(16, b"\0"), value[0])[: len(value) - 6]
+            elif kind == ND_RDNSS and len(value) >= 6:  # reserved, lifetime, addresses
+                value = value[:6] + self._address_list(value[6:], 16)
+            elif kind == ND_DNSSL and len(value) >= 6:  # reserved, lifetime, names, zero padding
+                value = value[:6] + self._dns_names(value[6:])
+            elif kind not in ND_NUMBER_OPTIONS:
+                value = self.unread(value, f"neighbour discovery option {kind}")
+            out.append(data[pos : pos + 2] + value)
+            pos = end
+        return b"".join(out) + self.unread(data[pos:], "bytes after the neighbour discovery options")
+
+    def _prefix(self, prefix: bytes, length: int) -> bytes:
+        """A prefix's network bits mapped like any address's, its other bits (zero) kept."""
+        bits = 8 * len(prefix)
+        keep = ((1 << bits) - 1) >> min(length, bits)
+        mapped = int.from_bytes(self.addresses.replace_packed(prefix), "big")
+        original = int.from_bytes(prefix, "big")
+        return ((mapped & ~keep) | (original & keep)).to_bytes(len(prefix), "big")
+
+    def _address_list(self, data: bytes, size: int) -> bytes:
+        whole = len(data) - len(data) % size
+        addresses = b"".join(self.addresses.replace_packed(data[i : i + size]) for i in range(0, whole, size))
+        return addresses + self.unread(data[whole:], "part of an address")
+
+    def _dns_names(self, names: bytes) -> bytes:
+        """Uncompressed DNS names one after the other, rewritten in place (same
+        lengths). A root label is added for the walk: a partial name (DHCPv6
+        client FQDN) ends without one."""
+        message = names + b"\0"
+        out = bytearray(message)
+        pos = 0
+        try:
+            while pos < len(names):
+                pos = self._dns_name(message, out, pos)
+        except IndexError:
+            return self.unread(names, "damaged DNS names")
+        return bytes(out[: len(names)])
+
+    def dhcpv6(self, message: bytes) -> bytes:
+        """DHCPv6 (RFC 8415): type and transaction id, or a relay's hop count,
+        link and peer addresses; then options."""
+        if message[:1] and message[0] in DHCPV6_RELAY_MESSAGES:
+            if len(message) < 34:
+                return self.unread(message, "DHCPv6 relay message cut short")
+            return message[:2] + self._address_list(message[2:34], 16) + self._dhcpv6_options(message[34:])
+        if len(message) < 4:
+            return self.unread(message, "DHCPv6 message cut short")
+        return message[:4] + self._dhcpv6_options(message[4:])
+
+    def _dhcpv6_options(self, data: bytes) -> bytes:
+        out, pos = [], 0
+        while pos + 4 <= len(data):
+            code, length = struct.unpack_from("!HH", data, pos)
+            value = data[pos + 4 : pos + 4 + length]
+            new = self._dhcpv6_option(code, value)
+            out.append(struct.pack("!HH", code, length + len(new) - len(value)) + new)
+            pos += 4 + length
+        return b"".join(out) + self.unread(data[pos:], "bytes after the DHCPv6 options")
+
+    def _dhcpv6_option(self, code: int, value: bytes) -> bytes:
+        if code in DHCPV6_NUMBERS:
+            return value
+        if code in (DHCPV6_CLIENT_ID, DHCPV6_SERVER_ID):
+            return self._duid(value)
+        if code in (DHCPV6_IA_NA, DHCPV6_IA_PD) and len(value) >= 12:  # IAID, T1, T2, options
+            return value[:12] + self._dhcpv6_options(value[12:])
+        if code == DHCPV6_IA_TA and len(value) >= 4:  # IAID, options
+            return value[:4] + self._dhcpv6_options(value[4:])
+        if code == DHCPV6_IA_ADDRESS and len(value) >= 24:  # address, lifetimes, options
+            return self.addresses.replace_packed(value[:16]) + value[16:24] + self._dhcpv6_options(value[24:])
+        if code == DHCPV6_IA_PREFIX and len(value) >= 25:  # lifetimes, prefix length, prefix, options
+            return value[:9] + self._prefix(value[9:25], value[8]) + self._dhcpv6_options(value[25:])
+        if code == DHCPV6_RELAY_MESSAGE:
+            return self.dhcpv6(value)
+        if code == DHCPV6_STATUS and len(value) >= 2:  # status code, UTF-8 message
+            return value[:2] + self.text.text(value[2:])
+        if code in DHCPV6_ADDRESS_LISTS:
+            return self._address_list(value, 16)
+        if code in DHCPV6_NAME_LISTS:
+            return self._dns_names(value)
+        if code == DHCPV6_FQDN and value:  # flags, name
+            return value[:1] + self._dns_names(value[1:])
+        return self.unread(value, f"DHCPv6 option {code}")
+
+    def _duid(self, duid: bytes) -> bytes:
+        """DUID-LLT (type, hardware type, time, link-layer address) and DUID-LL
+        (type, hardware type, address) name a MAC; other DUIDs are unread."""
+        kind = struct.unpack_from("!H", duid)[0] if len(duid) >= 2 else None
+        at = 8 if kind == DUID_LLT else 4 if kind == DUID_LL else None
+        if at is not None and len(duid) == at + 6 and struct.unpack_from("!H", duid, 2)[0] == HARDWARE_ETHERNET:
+            return duid[:at] + self._mac(duid[at:])
+        return duid[:2] + self.unread(duid[2:], f"DUID of type {kind}")
+
+    def stun(self, data: bytes) -> bytes:
+        """STUN messages (several over a TCP stream): addresses mapped, XORed
+        ones un-XORed first and XORed again, text kept to its length."""
+        out, pos = [], 0
+        while is_stun(data[pos:]):
+            end = pos + 20 + struct.unpack_from("!H", data, pos + 2)[0]
+            out.append(self._stun_message(data[pos:end]))
+            pos = end
+        return b"".join(out) + self.unread(data[pos:], "bytes after the STUN messages")
+
+    def _stun_message(self, message: bytes) -> bytes:
+        out = bytearray(message)
+        pos = 20
+        while pos + 4 <= len(message):
+            kind, length = struct.unpack_from("!HH", message, pos)
+            start, end = pos + 4, pos + 4 + length
+            if kind == STUN_FINGERPRINT and length == 4:
+                out[start:end] = stun_fingerprint(bytes(out[:pos]))
+            else:
+                out[start:end] = self._stun_attribute(kind, message[start:end], message[4:20])
+            pos = end + -length % 4
+            out[end:pos] = bytes(len(out[end:pos]))  # padding: anything may be in it, nothing reads it
+        return bytes(out)
+
+    def _stun_attribute(self, kind: int, value: bytes, cookie_and_id: bytes) -> bytes:
+        if kind in STUN_NUMBERS:
+            return value
+        if (kind in STUN_ADDRESSES or kind in STUN_XOR_ADDRESSES) and (value[1:2], len(value)) in STUN_FAMILIES:
+            address = value[4:]  # after a reserved byte, the family and the port
+            if kind in STUN_XOR_ADDRESSES:
+                # XORed with the cookie, and for IPv6 with the transaction id after it.
+                mask = cookie_and_id[: len(address)]
+                plain = bytes(a ^ m for a, m in zip(address, mask))
+                return value[:4] + bytes(a ^ m for a, m in zip(self.addresses.replace_packed(plain), mask))
+            return value[:4] + self.addresses.replace_packed(address)
+        if kind in STUN_TEXT:
+            return self._same_length_text(value)
+        if kind == STUN_ERROR_CODE and len(value) >= 4:  # class and number, then the reason
+            return value[:4] + self._same_length_text(value[4:])
+        return self.unread(value, f"STUN attribute 0x{kind:04x}")
+
+    def _same_length_text(self, value: bytes) -> bytes:
+        """Values learnt elsewhere replaced in text that cannot change its length."""
+        text = value.decode("utf-8", "surrogateescape")
+        new = self.text.replace_known_values(text).encode("utf-8", "surrogateescape")
+        return new if len(new) == len(value) else self.unread(value, "text that could not keep its length")
+
+    def nbns(self, message: bytes) -> bytes:
+        """NetBIOS name service (RFC 1002): DNS's layout with NetBIOS names;
+        NB records hold addresses, node status the names and the MAC."""
+        if len(message) < 12:
+            return self.unread(message, "NetBIOS name service message cut short")
+        out = bytearray(message)
+        counts = struct.unpack_from("!HHHH", message, 4)
+        pos = 12
+        try:
+            for _ in range(counts[0]):
+                pos = self._netbios_name(message, out, pos) + 4
+            for _ in range(sum(counts[1:])):
+                at = self._netbios_name(message, out, pos)
+                rtype, _, _, rdlength = struct.unpack_from("!HHIH", message, at)
+                rdata = message[at + 10 : at + 10 + rdlength]
+                out[at + 10 : at + 10 + len(rdata)] = self._nbns_rdata(rtype, rdata)
+                pos = at + 10 + rdlength
+        except (IndexError, struct.error):
+            pass  # what follows the last whole record is unread below
+        return bytes(out[:pos]) + self.unread(message[pos:], "bytes after the NetBIOS name service records")
+
+    def _nbns_rdata(self, rtype: int, rdata: bytes) -> bytes:
+        if rtype == NBNS_NB:  # per name: 2 bytes of flags, an IPv4 address
+            whole = len(rdata) - len(rdata) % 6
+            entries = [rdata[i : i + 2] + self.addresses.replace_packed(rdata[i + 2 : i + 6]) for i in range(0, whole, 6)]
+            return b"".join(entries) + self.unread(rdata[whole:], "part of an NB record")
+        end = 1 + 18 * rdata[0] if rdata else 0
+        if rtype == NBNS_NBSTAT and len(rdata) >= end + 6:  # a count, per name 16 bytes and 2 of flags, then statistics (the MAC first)
+            names = b"".join(self._netbios_plain_name(rdata[i : i + 16]) + rdata[i + 16 : i + 18] for i in range(1, end, 18))
+            return rdata[:1] + names + self._mac(rdata[end : end + 6]) + rdata[end + 6 :]
+        return self.unread(rdata, f"NetBIOS name service record type 0x{rtype:04x}")
+
+    def _netbios_name(self, message: bytes, out: bytearray, pos: int) -> int:
+        """The name at `pos`, rewritten in place: its first label the 32-letter
+        encoding of a 16-byte NetBIOS name, the labels after it (the scope) a
+        DNS name. Returns the position after the name."""
+        if message[pos] & 0xC0 == 0xC0:
+            return pos + 2  # a pointer: that name is rewritten where it stands
+        if message[pos] == 32:
+            name = netbios_decode(message[pos + 1 : pos + 33])
+            if name is not None:
+                out[pos + 1 : pos + 33] = netbios_encode(self._netbios_plain_name(name))
+                pos += 33
+        return self._dns_name(message, out, pos)
+
+    def _netbios_plain_name(self, name: bytes) -> bytes:
+        """15 name bytes (space padded) and the service suffix byte: the name
+        becomes a host-name pseudonym of the same 15 bytes, the suffix stays."""
+        if not self.options.domains or name in NETBIOS_WELL_KNOWN or len(name) != 16:
+            return name
+        text = name[:15].rstrip(b" ").decode("latin-1")
+        replaced = self.text.host_name(text).encode("latin-1", "replace")
+        return replaced[:15].ljust(15, b" ") + name[15:]
+
+    def netbios_datagram(self, message: bytes) -> bytes:
+        """NetBIOS datagram service (RFC 1002 4.4): type, flags, id, source
+        address and port; the names; the SMB it carries is not read."""
+        kind = message[0]
+        if len(message) < 11 or kind not in NETBIOS_DATAGRAM_TYPES:
+            return self.unread(message, "NetBIOS datagram of an unknown type")
+        out = bytearray(message)
+        out[4:8] = self.addresses.replace_packed(message[4:8])
+        try:
+            if kind in NETBIOS_DIRECT_DATAGRAMS:  # then length and offset, source and destination names
+                pos = self._netbios_name(message, out, self._netbios_name(message, out, 14))
+            elif kind in NETBIOS_DATAGRAM_QUERIES:  # then the destination name
+                pos = self._netbios_name(message, out, 10)
+            else:
+                pos = 11  # an error: its code
+        except IndexError:
+            pos = 10
+        return bytes(out[:pos]) + self.unread(message[pos:], f"NetBIOS datagram payload (type 0x{kind:02x})")
 
     # -- DNS ------------------------------------------------------------------
 
@@ -838,6 +1661,8 @@ class PacketRewriter:
                     self._dns_name(message, out, name_pos)
                 elif rtype == 6:  # SOA: primary server and mailbox
                     self._dns_name(message, out, self._dns_name(message, out, pos))
+                elif rtype == DNS_TXT:
+                    out[pos:rdata_end] = self._txt_strings(message[pos:rdata_end])
                 pos = rdata_end
         except (IndexError, struct.error):
             pass  # a damaged message keeps what was rewritten so far
@@ -866,8 +1691,20 @@ class PacketRewriter:
             end = cursor + 1
         name = ".".join(labels)
         if self.options.domains and looks_like_domain(name):
-            self.text.remember("domains", name.lower())
-            replaced = self.pseudonyms.domain(name).split(".")
+            replacement = self.pseudonyms.domain(name)
+            if replacement != name:  # service names (_sip._udp.local) are kept whole and name nobody
+                self.text.remember("domains", name.lower())
+            replaced = replacement.split(".")
             for index, start in positions:
                 out[start : start + len(labels[index])] = replaced[index].encode("latin-1")
         return end
+
+    def _txt_strings(self, rdata: bytes) -> bytes:
+        """TXT strings (DNS-SD keys like `aor=sip:alice@example.test`): values
+        learnt elsewhere replaced, each string keeping its length byte."""
+        out, pos = bytearray(rdata), 0
+        while pos < len(rdata):
+            end = pos + 1 + rdata[pos]
+            out[pos + 1 : end] = self._same_length_text(rdata[pos + 1 : end])
+            pos = end
+        return bytes(out)

@@ -3,12 +3,19 @@
 Replacements are keyed pseudonyms: the same value always gets the same
 replacement (per key), so Call-IDs still group dialogs, an AOR stays one AOR
 and the diagnosis of the redacted capture equals the original's. Pseudonyms
-keep each character's class (digit, lower, upper) and the length, so most
-rewrites leave the framing alone; addresses may change length and the caller
-fixes lengths below.
+replace every letter and digit, ASCII or not, one character for one character
+(see `Pseudonyms`); punctuation and spaces stay, so most rewrites leave the
+framing alone; addresses and non-ASCII names may change the byte length and
+the caller fixes lengths below (SIP Content-Length here).
+
+Text is read as UTF-8 with surrogateescape everywhere in this module
+(`decode`/`encode`): a UTF-8 name is one value whichever message spells it,
+and bytes that are not UTF-8 (binary payloads, a Latin-1 phone) come back
+unchanged unless a rule rewrote them.
 
 Every original value is remembered per category so `redact.verify` can prove
-none of them survived.
+none of them survived, and every value given a pseudonym is replaced wherever
+else rewritten text spells it (`replace_known_values`).
 """
 
 from __future__ import annotations
@@ -17,22 +24,31 @@ import hashlib
 import hmac
 import ipaddress
 import re
-from dataclasses import dataclass, fields
+import unicodedata
+from dataclasses import dataclass, field, fields
 
 from ..protocols.sip import COMPACT_FORMS
-from .addressmap import AddressMap
+from .addressmap import AddressMap, parse_keep
 
 DIGITS = "0123456789"
 LOWER = "abcdefghijklmnopqrstuvwxyz"
 UPPER = LOWER.upper()
 
+# One codec for every byte this module reads or writes (see the docstring).
+CODEC, CODEC_ERRORS = "utf-8", "surrogateescape"
+
 # Candidates only (cheap to find in megabytes); ipaddress decides what is an address.
-IPV4_TEXT = re.compile(r"(?<![0-9.])[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?![0-9]|\.[0-9])")
+# Leading digits may be glued to an address (`branch=z9hG4bK-fc8192.168.1.2`,
+# `%40101.231.48.19` in an escaped URI): the match takes them, `_ipv4` splits.
+IPV4_TEXT = re.compile(r"(?<![0-9.])[0-9]+(?:\.[0-9]{1,3}){3}(?![0-9]|\.[0-9])")
 IPV6_CANDIDATE = re.compile(r"(?<![0-9A-Za-z:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.[0-9]{1,3}){0,3}(?![0-9A-Za-z:])")
 MAC_TEXT = re.compile(r"(?<![0-9A-Fa-f:-])[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![0-9A-Fa-f:-])")
 
-SIP_URI = re.compile(r"(?i)\b(sips?:)(?:([^@\s<>\",]+)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)")
+# RFC 3261 allows "," and ";" in a user part (`sip:alice,smith@host`): the user
+# runs to the "@", but never over a bracket or into the next URI of a list.
+SIP_URI = re.compile(r"(?i)\b(sips?:)(?:((?:[^@\s<>\",]|,(?!\s*(?:sips?|tel):))+)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)")
 TEL_URI = re.compile(r"(?i)\btel:(\+?[0-9A-Fa-f().*#-]+)")
+USER_LIST = re.compile(r"([,;])")
 VIA_HOST = re.compile(r"(?i)(SIP/2\.0/[A-Z]+[ \t]+)([A-Za-z0-9._-]+)")
 DIGEST_PARAM = re.compile(r'(?i)\b(response|nonce|cnonce|username|realm)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]+)')
 # Unquoted names may still hold stray quotes (`\"arik\" <sip:...>` is on the wire).
@@ -40,16 +56,56 @@ DISPLAY_NAME = re.compile(r'(^|,)(\s*)("(?:[^"\\]|\\.)*"|[^,<]*?)(\s*<)(?=(?:sip
 # A phone number is a run of digits however it is dressed (+, tel:, XML body).
 PHONE_DIGITS = re.compile(r"(?<![0-9])[0-9]{6,}(?![0-9])")
 SDP_ORIGIN = re.compile(r"(?m)^(o=)(\S+)")
+SDP_EMAIL = re.compile(r"(?m)^(e=[^\r\n@]*?)([^\s@<>()\"]+)@([A-Za-z0-9._-]+)")
+SDP_PHONE = re.compile(r"(?m)^p=.*$")
 DOMAIN_TOKEN = re.compile(r"(?<![A-Za-z0-9_.-])[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+(?![A-Za-z0-9_-])")
 TOKEN = re.compile(r"[^\s;,<>\"'=:]+")
+# Letters and digits of any script: the words known values are found by.
+WORD = re.compile(r"[^\W_]+")
+# Where SIP and SDP spell grammar, not values: header names, SDP attribute names.
+GRAMMAR_KEYS = re.compile(r"(?m)^(?:[A-Za-z0-9!%*_+`'~.-]+[ \t]*:|a=[A-Za-z0-9_.-]+)")
 # Real devices end lines with bare LF too; the header block ends at the first empty line.
 HEADER_END = re.compile(rb"\r?\n\r?\n")
-CONTENT_LENGTH = re.compile(r"(?im)^((?:content-length|l)[ \t]*:[ \t]*)(\d+)")
+CONTENT_LENGTH = re.compile(r"(?im)^((?:content-length|l)[ \t]*:[ \t]*)([0-9]+)")
 
 AGENT_HEADERS = frozenset(("user-agent", "server"))
 AUTH_HEADERS = frozenset(("authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate"))
 # DNS labels that name protocols, not anybody.
 KEPT_LABELS = frozenset(("in-addr", "ip6", "arpa", "localhost", "local", "invalid"))
+# Words SIP and SDP need verbatim. A user or display name made only of these
+# (and of short words and numbers) is replaced where it stands but not sought
+# everywhere else: a phone calling itself "PCMU/8000" or a user "info" must
+# not rewrite the SDP or the Allow header.
+PROTOCOL_WORDS = frozenset("""
+    sip sips tel pres urn uuid mailto http https anonymous unknown invalid localhost
+    invite ack bye cancel register options info update refer notify subscribe message prack publish
+    via from contact call-id call cseq route record max forwards expires allow supported require
+    content length type encoding disposition accept user agent server authorization authenticate
+    proxy www warning reason subject date timestamp identity asserted preferred privacy diversion
+    event state session refresher replaces timer path outbound gruu norefersub precondition 100rel
+    transport udp tcp tls sctp ws wss user phone dialog maddr ttl method branch received rport tag lr
+    digest md5 sha algorithm qop auth int opaque stale nonce cnonce response realm username uri
+    rtp avp savp avpf savpf udptl in ip4 ip6 audio video image application text data control
+    sendrecv sendonly recvonly inactive rtpmap fmtp ptime maxptime rtcp mux ice ufrag pwd candidate host
+    srflx prflx relay typ raddr generation fingerprint setup actpass active passive mid ssrc cname msid
+    label crypto inline group bundle silencesupp pcmu pcma g722 g729 g726 g723 gsm opus speex ilbc amr
+    telephone event red ulpfec t38 h264 vp8 vp9 sdp xml pidf json plain multipart mixed related dtmf relay
+    trying ringing progress forwarded queued unauthorized forbidden found busy here terminated
+    unavailable timeout internal error service decline
+""".split())
+
+
+def decode(data: bytes) -> str:
+    return data.decode(CODEC, CODEC_ERRORS)
+
+
+def encode(text: str) -> bytes:
+    return text.encode(CODEC, CODEC_ERRORS)
+
+
+BOOL_OPTIONS = ("users", "display_names", "domains", "call_ids", "user_agents", "mac_addresses",
+                "rtp_payload", "pcapng_metadata", "keep_oui")
+LIST_OPTIONS = ("keep_addresses", "redact_strings", "redact_regexes")
 
 
 @dataclass
@@ -64,54 +120,120 @@ class RedactionOptions:
     mac_addresses: bool = True
     rtp_payload: bool = True  # zero the voice, keep RTP headers
     pcapng_metadata: bool = True  # comments, interface names/descriptions, OS/hardware/application
+    keep_oui: bool = False  # MAC replacements keep the vendor prefix (first 3 bytes)
+    keep_addresses: list[str] = field(default_factory=list)  # addresses and subnets left as they are
+    redact_strings: list[str] = field(default_factory=list)  # also replaced wherever found, any case
+    redact_regexes: list[str] = field(default_factory=list)  # every match replaced (Python `re` syntax)
+
+    def __post_init__(self) -> None:
+        for name in LIST_OPTIONS:
+            value = getattr(self, name)
+            if not value:
+                value = []  # the verifier switches everything off with False
+            elif isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+                raise ValueError(f"option {name}: expected a list of strings, got {value!r}")
+            for item in value:
+                if not isinstance(item, str):
+                    raise ValueError(f"option {name}: {item!r} is not a string")
+            setattr(self, name, list(value))
+        parse_keep(self.keep_addresses)
+        for text in self.redact_strings:
+            if not text:
+                raise ValueError("redact string '': an empty string would match everywhere")
+        for pattern in self.redact_regexes:
+            compile_pattern(pattern)
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "RedactionOptions":
         """From the page's JSON; unknown names are refused so a typo cannot silently disable nothing."""
+        if values is None:
+            return cls()
+        if not isinstance(values, dict):
+            raise ValueError(f"redaction options must be an object of names, got {values!r}")
         names = {f.name for f in fields(cls)}
-        unknown = set(values or {}) - names
+        unknown = set(values) - names
         if unknown:
-            raise ValueError(f"unknown redaction options: {', '.join(sorted(unknown))}")
-        return cls(**{name: bool(value) for name, value in (values or {}).items()})
+            raise ValueError(f"unknown redaction options: {', '.join(sorted(map(str, unknown)))}")
+        for name, value in values.items():
+            # JSON has real booleans and lists: "false" or a bare string is a mistake, not a value.
+            if name in BOOL_OPTIONS and not isinstance(value, bool):
+                raise ValueError(f"option {name}: {value!r} is not true or false")
+            if name in LIST_OPTIONS and value is not None and not isinstance(value, list):
+                raise ValueError(f"option {name}: expected a list of strings, got {value!r}")
+        return cls(**{name: ([] if value is None else value) for name, value in values.items()})
+
+
+def compile_pattern(pattern: str) -> re.Pattern:
+    try:
+        return re.compile(pattern)
+    except re.error as error:
+        raise ValueError(f"redact regex {pattern!r}: {error}") from None
+
+
+def _char_class(char: str) -> str:
+    """What a pseudonym puts in a character's place: "digit", "upper", "lower", or "" (the character stays)."""
+    if char.isascii():
+        return "digit" if char in DIGITS else "lower" if char in LOWER else "upper" if char in UPPER else ""
+    kind = unicodedata.category(char)[0]
+    if kind in "PZ":
+        return ""  # punctuation and spaces of any script carry structure, not identity
+    if kind == "N":
+        return "digit"
+    # Letters, marks, symbols (an emoji, a flag) and undecodable bytes (a
+    # Latin-1 name read as UTF-8): all become ASCII letters.
+    return "upper" if char.isupper() else "lower"
 
 
 class Pseudonyms:
-    """Keyed, consistent, class- and length-preserving replacements of values."""
+    """Keyed, consistent replacements of values, one ASCII letter or digit for each letter or digit.
+
+    Every letter becomes a keyed ASCII letter of the same case (a letter of
+    any script too: "Иван" becomes four ASCII letters, so the output tells
+    neither the script nor the UTF-8 byte length), every digit a keyed ASCII
+    digit, and punctuation, spaces and "+" stay. The length in characters is
+    kept; a non-ASCII name gets shorter in bytes, which SIP can take (its
+    Content-Length is recomputed). Where bytes cannot move (a DHCP option, a
+    string inside a binary payload) `same_bytes` gives each character as many
+    ASCII letters as its UTF-8 bytes.
+    """
 
     def __init__(self, secret: bytes) -> None:
         self._key = hashlib.sha256(b"sipdiag-pseudonyms\0" + secret).digest()
         self.by_category: dict[str, dict[str, str]] = {}  # category -> original -> replacement
         self._taken: dict[str, set[str]] = {}  # category -> replacements given out
 
-    def value(self, category: str, text: str, letters_only: bool = False) -> str:
+    def value(self, category: str, text: str, letters_only: bool = False, same_bytes: bool = False) -> str:
         table = self.by_category.setdefault(category, {})
         found = table.get(text)
         if found is None:
-            found = self._compute(category, text, letters_only)
+            found = self._compute(category, text, letters_only, same_bytes)
             table[text] = found
             self._taken.setdefault(category, set()).add(found)
         return found
 
-    def _compute(self, category: str, text: str, letters_only: bool) -> str:
+    def _compute(self, category: str, text: str, letters_only: bool, same_bytes: bool) -> str:
         taken = self._taken.get(category, set())
+        classes = [_char_class(char) for char in text]
+        widths = [len(encode(char)) if same_bytes and kind else 1 for char, kind in zip(text, classes)]
         for tweak in range(64):
             stream = b""
             counter = 0
-            while len(stream) < len(text):
-                stream += hmac.new(self._key, f"{category}\0{tweak}\0{counter}\0{text}".encode(), hashlib.sha256).digest()
+            while len(stream) < sum(widths):
+                stream += hmac.new(self._key, encode(f"{category}\0{tweak}\0{counter}\0{text}"), hashlib.sha256).digest()
                 counter += 1
             out = []
-            for char, byte in zip(text, stream):
-                if char in DIGITS:
-                    out.append(LOWER[byte % 26] if letters_only else DIGITS[byte % 10])
-                elif char in LOWER:
-                    out.append(LOWER[byte % 26])
-                elif char in UPPER:
-                    out.append(UPPER[byte % 26])
-                else:
-                    out.append(char)  # separators carry structure (@ . - + space)
+            position = 0
+            for char, kind, width in zip(text, classes, widths):
+                for byte in stream[position : position + width]:
+                    if not kind:
+                        out.append(char)  # separators carry structure (@ . - + space)
+                    elif kind == "digit":
+                        out.append(LOWER[byte % 26] if letters_only else DIGITS[byte % 10])
+                    else:
+                        out.append((LOWER if kind == "lower" else UPPER)[byte % 26])
+                position += width
             replacement = "".join(out)
-            if not any(c.isalnum() for c in text):
+            if not any(classes):
                 return replacement
             # A pseudonym must differ from its original (a one-digit user could
             # map to itself) and from every other value's pseudonym: extensions
@@ -126,7 +248,7 @@ class Pseudonyms:
         out = []
         for index, label in enumerate(labels):
             lower = label.lower()
-            is_tld = index == len(labels) - 1 and len(labels) > 1 and lower.isalpha()
+            is_tld = index == len(labels) - 1 and len(labels) > 1 and lower.isascii() and lower.isalpha()
             if not label or label.startswith("_") or lower in KEPT_LABELS or is_tld:
                 out.append(label)
             else:
@@ -152,6 +274,12 @@ def looks_like_domain(host: str) -> bool:
     return any(c.isalpha() for c in host) and not is_ip_text(host) and host.lower() not in KEPT_LABELS
 
 
+def worth_seeking(value: str) -> bool:
+    """A name specific enough to be replaced wherever it is spelled (see PROTOCOL_WORDS)."""
+    return any(len(word) >= 3 and not word.isdigit() and word.casefold() not in PROTOCOL_WORDS
+               for word in WORD.findall(value))
+
+
 class TextRedactor:
     """Rewrites SIP messages and free text; remembers what it replaced."""
 
@@ -161,23 +289,98 @@ class TextRedactor:
         self.options = options
         self.mac_text: dict[str, str] = {}  # "aa:bb:cc:dd:ee:ff" -> replacement, filled by the link layer
         self.originals: dict[str, set[str]] = {}  # category -> original values, for verification
+        # Names, users, host names and secrets sought wherever text is rewritten:
+        # first word (casefolded) -> [(length, whole value casefolded, replacement)], longest first.
+        self._known_words: dict[str, list[tuple[int, str, str]]] = {}
+        self._known_folded: set[str] = set()
+        # The map is shared with the packet layer, which reads it after this.
+        addresses.keep(options.keep_addresses)
+        strings = sorted(set(options.redact_strings), key=len, reverse=True)
+        self._strings = re.compile("|".join(map(re.escape, strings)), re.I) if strings else None
+        self._regexes = [compile_pattern(pattern) for pattern in options.redact_regexes]
+        for text in strings:
+            self._remember_requested("strings", text)
 
-    def host_name(self, name: str) -> str:
-        """A machine's own name (DHCP), replaced wherever it is spelled later."""
+    def host_name(self, name: str, same_bytes: bool = False) -> str:
+        """A machine's own name (DHCP, TLS SNI), replaced wherever it is spelled later."""
         self.remember("host_names", name)
-        return self.pseudonyms.value("host_names", name)
+        replacement = self.pseudonyms.value("host_names", name, same_bytes=same_bytes)
+        self._seek(name, replacement)
+        return replacement
+
+    def host_name_bytes(self, name: bytes) -> bytes:
+        """`host_name` for a name written into a fixed-length field: the same number of bytes."""
+        replacement = encode(self.host_name(decode(name), same_bytes=True))
+        # Only a name first met through `host_name` in another spelling can differ.
+        return replacement[: len(name)].ljust(len(name), b"x")
 
     def remember(self, category: str, value: str) -> None:
         if value:
             self.originals.setdefault(category, set()).add(value)
 
+    def _remember_requested(self, category: str, value: str) -> None:
+        # The scan looks for these anywhere in the output: shorter ones would be
+        # found by chance in any binary field.
+        if len(value) >= 4:
+            self.remember(category, value)
+
+    def _seek(self, original: str, replacement: str, guarded: bool = False) -> None:
+        """From now on `original` is replaced wherever rewritten text spells it as whole words."""
+        words = [m.span() for m in WORD.finditer(original)]
+        if not words:
+            return
+        start, end = words[0][0], words[-1][1]
+        core = original[start:end]
+        if len(replacement) == len(original):
+            replacement = replacement[start:end]  # character for character: the same span
+        elif (start, end) != (0, len(original)):
+            return
+        folded = core.casefold()
+        if folded in self._known_folded or (guarded and not worth_seeking(core)):
+            return
+        self._known_folded.add(folded)
+        entries = self._known_words.setdefault(original[words[0][0] : words[0][1]].casefold(), [])
+        entries.append((len(core), folded, replacement))
+        entries.sort(key=lambda entry: -entry[0])
+
+    def _known_word_values(self, text: str, sip: bool) -> str:
+        # Most payloads hold none of the words: one set intersection says so.
+        hits = self._known_words.keys() & set(WORD.findall(text.casefold()))
+        if not hits:
+            return text
+        # A user called "event" must not rename the Event header or a=event.
+        keys = [m.span() for m in GRAMMAR_KEYS.finditer(text)] if sip else []
+        key = 0
+        out, done = [], 0
+        for match in WORD.finditer(text):
+            start = match.start()
+            word = match.group(0).casefold()
+            while key < len(keys) and keys[key][1] <= start:
+                key += 1
+            if word not in hits or start < done or (key < len(keys) and keys[key][0] <= start):
+                continue
+            for length, folded, replacement in self._known_words[word]:
+                end = start + length
+                if text[start:end].casefold() == folded and not WORD.match(text, end):
+                    out += (text[done:start], replacement)
+                    done = end
+                    break
+        return "".join(out) + text[done:] if out else text
+
     # -- addresses ----------------------------------------------------------
 
     def _ipv4(self, match: re.Match) -> str:
+        text = match.group(0)
         try:
-            return self.addresses.replace_text(match.group(0))
+            return self.addresses.replace_text(text)
         except ValueError:
-            return match.group(0)  # 999.1.2.3 or a leading zero: not an address
+            pass  # 999.1.2.3, a leading zero, or digits glued in front of an address
+        # Glued: only an address already met (in a header, say) is split off,
+        # so a version number such as 4192.1.2.3 does not become one.
+        for cut in range(1, text.index(".")):
+            if text[cut:] in self.addresses.mapping:
+                return text[:cut] + self.addresses.mapping[text[cut:]]
+        return text
 
     def _ipv6(self, match: re.Match) -> str:
         text = match.group(0)
@@ -208,19 +411,53 @@ class TextRedactor:
         if not self.options.domains or not looks_like_domain(host):
             return host
         self.remember("domains", host.lower())
-        return self.pseudonyms.domain(host)
+        replacement = self.pseudonyms.domain(host)
+        if "." not in host:
+            self._seek(host, replacement, guarded=True)  # "pbx01": no dot for DOMAIN_TOKEN to find
+        return replacement
 
     def _user(self, user: str) -> str:
+        """A user part, or each element of a user list (`alice,smith`, `+49301234;isub=12`)."""
         if not self.options.users or not user:
             return user
         self.remember("users", user)
-        if PHONE_DIGITS.search(user):
-            return PHONE_DIGITS.sub(self._phone, user)
-        return self.pseudonyms.value("users", user)
+        pieces = USER_LIST.split(user)
+        if len(pieces) == 1:
+            return self._user_element(user)
+        out = []
+        for index, piece in enumerate(pieces):
+            if index % 2:
+                out.append(piece)  # the separator
+            elif pieces[index - 1 : index] == [";"] and "=" in piece:
+                name, _, value = piece.partition("=")  # a user parameter: phone-context=, isub=
+                domain = "." in value and looks_like_domain(value)
+                out.append(name + "=" + (self._domain(value) if domain else self._user_element(value)))
+            else:
+                self.remember("users", piece)
+                out.append(self._user_element(piece))
+        replacement = "".join(out)
+        self.pseudonyms.by_category.setdefault("users", {})[user] = replacement
+        return replacement
+
+    def _user_element(self, element: str) -> str:
+        if not element:
+            return element
+        if PHONE_DIGITS.search(element) and not any(c.isalpha() for c in element):
+            return PHONE_DIGITS.sub(self._phone, element)
+        replacement = self.pseudonyms.value("users", element)
+        self._seek(element, replacement, guarded=True)
+        return replacement
 
     def _phone(self, match: re.Match) -> str:
         self.remember("users", match.group(0))
         return self.pseudonyms.value("phones", match.group(0))
+
+    def _secret(self, value: str) -> str:
+        self.remember("digest", value)
+        replacement = self.pseudonyms.value("digest", value)
+        if len(value) >= 8:
+            self._seek(value, replacement)  # a nonce is repeated in the next request's Authorization
+        return replacement
 
     def _known_phone(self, match: re.Match) -> str:
         phones = self.pseudonyms.by_category["phones"]
@@ -238,11 +475,9 @@ class TextRedactor:
         out = scheme
         if userinfo is not None:
             user, colon, password = userinfo.partition(":")
-            name, semicolon, params = user.partition(";")
-            out += self._user(name) + semicolon + params
+            out += self._user(user)
             if colon:
-                self.remember("digest", password)
-                out += colon + self.pseudonyms.value("digest", password)
+                out += colon + self._secret(password)
             out += "@"
         return out + self._domain(host)
 
@@ -255,8 +490,7 @@ class TextRedactor:
         inner = value[1:-1] if quoted and len(value) >= 2 else value
         kind = name.lower()
         if kind in ("response", "nonce", "cnonce"):
-            self.remember("digest", inner)
-            inner = self.pseudonyms.value("digest", inner)
+            inner = self._secret(inner)
         elif kind == "username":
             inner = self._user(inner)
         elif kind == "realm":
@@ -270,8 +504,17 @@ class TextRedactor:
         inner = name[1:-1] if quoted else name
         if inner.strip():
             self.remember("display_names", inner)
-            inner = self.pseudonyms.value("display_names", inner)
+            replacement = self.pseudonyms.value("display_names", inner)
+            self._seek(inner, replacement, guarded=True)
+            inner = replacement
         return lead + space + (f'"{inner}"' if quoted else inner) + close
+
+    def _sdp_email(self, match: re.Match) -> str:
+        lead, user, host = match.groups()
+        return lead + self._user(user) + "@" + self._domain(host)
+
+    def _sdp_phone(self, match: re.Match) -> str:
+        return PHONE_DIGITS.sub(self._phone, match.group(0)) if self.options.users else match.group(0)
 
     def _known_domain(self, match: re.Match) -> str:
         text = match.group(0)
@@ -291,8 +534,25 @@ class TextRedactor:
         found = found.replace(":", match.group(1))
         return found.upper() if text.isupper() else found
 
-    def replace_known_values(self, text: str) -> str:
-        """Values already learnt (domains, Call-IDs, MACs) wherever else they appear."""
+    def _requested(self, category: str, match: re.Match) -> str:
+        text = match.group(0)
+        if not text:
+            return text  # a pattern that can match nothing
+        self._remember_requested(category, text)
+        # Same bytes: a string asked for may sit in a binary payload.
+        return self.pseudonyms.value(category, text, same_bytes=True)
+
+    def replace_known_values(self, text: str, sip: bool = False) -> str:
+        """Every value given a pseudonym so far, wherever else it appears; then the strings and patterns asked for.
+
+        Longest first: a User-Agent before the domain or product name inside
+        it, names and users before the strings, so each path (SIP, any other
+        payload) spells a value the same way. In `sip` text, header and SDP
+        attribute names are grammar and keep their spelling."""
+        if self.options.user_agents:
+            # Few and long (SDP s= lines, Warning headers repeat them): plain search.
+            for agent, replacement in self.pseudonyms.by_category.get("user_agents", {}).items():
+                text = text.replace(agent, replacement)
         if self.options.domains and self.pseudonyms.by_category.get("domains"):
             text = DOMAIN_TOKEN.sub(self._known_domain, text)
         if self.options.users and self.pseudonyms.by_category.get("phones"):
@@ -301,13 +561,19 @@ class TextRedactor:
             text = TOKEN.sub(self._known_call_id, text)
         if self.mac_text:
             text = MAC_TEXT.sub(self._known_mac, text)
-        for name, replacement in self.pseudonyms.by_category.get("host_names", {}).items():
-            text = re.sub(rf"(?i)\b{re.escape(name)}\b", replacement, text)
-        if self.options.user_agents:
-            # Few and long (SDP s= lines, Warning headers repeat them): plain search.
-            for agent, replacement in self.pseudonyms.by_category.get("user_agents", {}).items():
-                text = text.replace(agent, replacement)
+        if self._known_words:
+            text = self._known_word_values(text, sip)
+        if self._strings is not None:
+            text = self._strings.sub(lambda m: self._requested("strings", m), text)
+        for pattern in self._regexes:
+            text = pattern.sub(lambda m: self._requested("patterns", m), text)
         return text
+
+    def replace_known_bytes(self, data: bytes) -> bytes:
+        """`replace_known_values` on bytes, in this module's codec."""
+        text = decode(data)
+        new = self.replace_known_values(text)
+        return data if new == text else encode(new)
 
     # -- SIP ----------------------------------------------------------------
 
@@ -336,14 +602,18 @@ class TextRedactor:
             text = "\n".join(self._header_line(line) for line in text.split("\n"))
             text = VIA_HOST.sub(lambda m: m.group(1) + self._domain(m.group(2)), text)
         else:
+            # The SDP origin's username, e-mail and phone lines name people too;
+            # learnt here, they are then replaced in s=, i= and anywhere else.
             text = SDP_ORIGIN.sub(lambda m: m.group(1) + (m.group(2) if m.group(2) == "-" else self._user(m.group(2))), text)
+            text = SDP_EMAIL.sub(self._sdp_email, text)
+            text = SDP_PHONE.sub(self._sdp_phone, text)
         text = SIP_URI.sub(self._uri, text)
         text = TEL_URI.sub(self._tel, text) if self.options.users else text
-        text = self.replace_known_values(text)
+        text = self.replace_known_values(text, sip=True)
         return self.replace_addresses(text)
 
     def sip(self, data: bytes) -> bytes:
-        """One or more complete or partial SIP messages; Content-Length follows the new body."""
+        """One or more complete or partial SIP messages; Content-Length follows the new body (in bytes)."""
         out = []
         pos = 0
         while pos < len(data):
@@ -353,22 +623,22 @@ class TextRedactor:
                 break
             # Some devices send a message without the empty line: all head.
             head_end = end.end() if end else len(data)
-            head = data[pos:head_end].decode("latin-1")
+            head = decode(data[pos:head_end])
             match = CONTENT_LENGTH.search(head)
             declared = int(match.group(2)) if match else 0
             body = data[head_end : head_end + declared]
             # The head first: values learnt there (Server, Call-ID) are then found in the body.
             new_head = self._rewrite_values(head, is_head=True)
-            new_body = self._rewrite_values(body.decode("latin-1"), is_head=False) if body else ""
+            new_body = encode(self._rewrite_values(decode(body), is_head=False)) if body else b""
             if match:
                 length = declared + len(new_body) - len(body)
                 new_head = CONTENT_LENGTH.sub(lambda m: m.group(1) + str(length), new_head, count=1)
-            out.append((new_head + new_body).encode("latin-1"))
+            out.append(encode(new_head) + new_body)
             pos = head_end + declared
         return b"".join(out)
 
     def text(self, data: bytes) -> bytes:
         """Any other payload: known values and addresses spelled in text."""
-        text = data.decode("latin-1")
+        text = decode(data)
         new = self.replace_addresses(self.replace_known_values(text))
-        return data if new == text else new.encode("latin-1")
+        return data if new == text else encode(new)
