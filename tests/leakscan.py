@@ -98,6 +98,9 @@ EXEMPT_NAMES = frozenset({
     "local", "test", "example", "arpa", "in-addr.arpa", "ip6.arpa", "home.arpa",
 })
 MIN_NAME_LENGTH = 3
+# A codec with its clock rate ("PCMU/8000", SIPp's display name) is SDP
+# vocabulary that every a=rtpmap line spells: it names nobody.
+CODEC_NAME = re.compile(r"[A-Za-z0-9.-]+/[0-9]{4,6}(?:/[0-9])?")
 # All-digit user parts shorter than this (extensions such as 201) collide
 # with CSeq numbers, status codes, lengths and ports, so they only count
 # where a URI, a digest username or a display name puts them
@@ -553,7 +556,7 @@ class _Learner:
         text = text.strip().strip('"\\').strip()
         if (literal := _ip_literal(text)) is not None:
             self.address(literal, where)
-        elif len(text) >= MIN_NAME_LENGTH and text.lower() not in EXEMPT_NAMES:
+        elif len(text) >= MIN_NAME_LENGTH and text.lower() not in EXEMPT_NAMES and not CODEC_NAME.fullmatch(text):
             self.users.add(text)
             self._note(text, where)
 
@@ -563,7 +566,9 @@ class _Learner:
             self.address(literal, where)
             return
         host = text.lower()
-        if (len(host) >= MIN_NAME_LENGTH and host not in EXEMPT_NAMES
+        # A DNS-SD service type (_sip._udp.local, _services._dns-sd._udp.local) is vocabulary.
+        service_type = all(label.startswith("_") or label in EXEMPT_NAMES for label in host.split("."))
+        if (len(host) >= MIN_NAME_LENGTH and host not in EXEMPT_NAMES and not service_type
                 and _HOST_CHARS.fullmatch(host) and not _NOT_A_HOST.fullmatch(host)):
             self.hosts.add(host)
             self._note(host, where)

@@ -34,14 +34,6 @@ TSHARK_MISSED_CSEQ = {
     for frame, cseq in ((6, "102"), (8, "102"), (11, "1"), (12, "2"), (15, "103"), (16, "103"), (19, "2"))
 }
 
-# Encapsulations the analysis engine does not decode yet (issue 12: SIP in
-# GTP-U, SCTP, MPLS and on these link types). Strict: each flips to a
-# failure the day the engine reads it, so this list cannot outlive the gap.
-NOT_YET_DECODED = {name: "SIP in this encapsulation is not decoded yet (issue 12)" for name in (
-    "encap/encap_chdlc.pcap", "encap/encap_gtpu.pcap", "encap/encap_gtpu_ipfrag.pcap", "encap/encap_ieee80211.pcap",
-    "encap/encap_mixed.pcapng", "encap/encap_mpls.pcap", "encap/encap_nflog.pcap", "encap/encap_ppp.pcap",
-    "encap/encap_ppp_hdlc.pcap", "encap/encap_radiotap.pcap", "encap/encap_sctp.pcap")}
-DNS_NOT_YET = {"lan/lan_mdns.pcap": "mDNS queries (UDP 5353) differ from tshark's view (issue 12)"}
 
 SIP_FIELDS = ["frame.number", "sip.Method", "sip.Status-Code", "sip.Call-ID", "sip.CSeq.seq"]
 DNS_FIELDS = ["frame.number", "dns.qry.name", "dns.qry.type"]
@@ -105,7 +97,9 @@ def our_sip(path: Path) -> list[tuple]:
 
 def tshark_dns_queries(path: Path) -> list[tuple]:
     rows = _tshark(path, "dns.flags.response == 0", DNS_FIELDS)
-    return [(int(frame), name, int(qtype) if qtype else None) for frame, name, qtype in rows]
+    # A query with several questions (mDNS probes): the report row is its first one.
+    firsts = [(frame, name.split("|")[0], qtype.split("|")[0]) for frame, name, qtype in rows]
+    return [(int(frame), name, int(qtype) if qtype else None) for frame, name, qtype in firsts]
 
 
 def our_dns_queries(path: Path) -> list[tuple]:
@@ -130,17 +124,12 @@ def test_every_capture_is_covered():
     assert len(CAPTURES) >= 23 and any(p.parent == SHARED for p in CAPTURES)
 
 
-def _with_gaps(gaps: dict[str, str]) -> list:
-    return [pytest.param(path, marks=pytest.mark.xfail(strict=True, reason=gaps[_id(path)])) if _id(path) in gaps
-            else path for path in CAPTURES]
-
-
-@pytest.mark.parametrize("path", _with_gaps(NOT_YET_DECODED), ids=_id)
+@pytest.mark.parametrize("path", CAPTURES, ids=_id)
 def test_sip_messages_equal_tsharks(path: Path):
     assert our_sip(path) == tshark_sip(path)
 
 
-@pytest.mark.parametrize("path", _with_gaps(DNS_NOT_YET), ids=_id)
+@pytest.mark.parametrize("path", CAPTURES, ids=_id)
 def test_dns_queries_equal_tsharks(path: Path):
     assert our_dns_queries(path) == tshark_dns_queries(path)
 

@@ -189,4 +189,4 @@ def test_verification_finds_a_value_split_across_tcp_segments():
     # Verify the original as if it were the output: every value is still there.
     summary = redactor.verify([capture], evidence=False)
     assert b"a84b4c76e66710@10.1.2.3" not in capture  # the raw bytes never spell it whole
-    assert {"frame": 2, "what": "call_ids value 'a84b4c76e66710@10.1.2.3'"} in summary["leak_locations"]
+    assert {"frame": 2, "what": "call ID 'a84b4c76e66710@10.1.2.3'"} in summary["leak_locations"]

@@ -20,18 +20,6 @@ from sipdiag.redaction.redactor import redact_command
 
 CAPTURES = sorted(p for folder in (SHARED_CAPTURES, FIXTURES) for p in folder.rglob("*")
                   if p.suffix in (".pcap", ".pcapng")) + [REPO / "static" / "sample.pcap"]
-# Where the independent scan still finds an original (issue 11 is open for
-# these). Strict: each flips to a failure once the redactor covers it.
-EUI64 = "EUI-64 interface ids and link-layer address options still carry the original MAC"
-KNOWN_LEAKS = {
-    "tests/fixtures/lan/lan_dhcpv6.pcap": EUI64,
-    "tests/fixtures/lan/lan_ipv6_nd.pcap": EUI64,
-    "tests/fixtures/leaks/leak_arp_mac.pcap": EUI64,
-    "tests/fixtures/lan/lan_mdns.pcap": "MACs spelled inside mDNS service names are not replaced",
-    "heplify__sip_ipv6_udp.pcap": "an EUI-64 IPv6 address keeps its MAC-derived interface id",
-    "redrabbit__sip-rtp-g711.pcap": "the scan takes the display name 'PCMU/8000' for a name; the redactor "
-                                    "rightly keeps the codec in SDP: the two must agree on protocol words",
-}
 
 
 def label(path: Path) -> str:
@@ -49,9 +37,7 @@ def diagnosis(report: dict) -> dict:
     }
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(path, marks=pytest.mark.xfail(strict=True, reason=KNOWN_LEAKS[label(path)]))
-    if label(path) in KNOWN_LEAKS else path for path in CAPTURES], ids=label)
+@pytest.mark.parametrize("path", CAPTURES, ids=label)
 def test_default_policy_yields_a_verified_clean_copy(path, tmp_path):
     out = tmp_path / f"redacted{path.suffix}"
     code, summary = redact_command(str(path), str(out), key="everywhere")

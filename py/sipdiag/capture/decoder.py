@@ -28,14 +28,20 @@ LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_LOOP = 0, 1, 108
 LINKTYPE_RAW = (101, 12, 14)
 LINKTYPE_IPV4, LINKTYPE_IPV6 = 228, 229
 LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2 = 113, 276
+LINKTYPE_PPP, LINKTYPE_PPP_HDLC, LINKTYPE_C_HDLC = 9, 50, 104
+LINKTYPE_IEEE802_11, LINKTYPE_RADIOTAP, LINKTYPE_NFLOG = 105, 127, 239
 
 ETH_IPV4, ETH_IPV6 = 0x0800, 0x86DD
 ETH_VLAN_TAGS = (0x8100, 0x88A8, 0x9100)
 ETH_TRANSPARENT_BRIDGING, ETH_ERSPAN_2, ETH_ERSPAN_3 = 0x6558, 0x88BE, 0x22EB
 ETH_PPPOE_SESSION, ETH_PPP = 0x8864, 0x880B
+ETH_MPLS = (0x8847, 0x8848)
+LLC_SNAP = b"\xaa\xaa\x03"
+NFLOG_PAYLOAD = 9
+RADIOTAP_FCS = 0x10  # flags field: the frame ends in its 4-byte FCS
 PPP_IPV4, PPP_IPV6 = 0x0021, 0x0057
 
-IP_ICMP, IP_IPV4, IP_TCP, IP_UDP, IP_IPV6, IP_GRE, IP_ICMPV6 = 1, 4, 6, 17, 41, 47, 58
+IP_ICMP, IP_IPV4, IP_TCP, IP_UDP, IP_IPV6, IP_GRE, IP_ICMPV6, IP_SCTP = 1, 4, 6, 17, 41, 47, 58, 132
 IPV6_FRAGMENT = 44
 # Extension headers with the generic (next header, length in 8-octet units) layout.
 IPV6_EXTENSIONS = frozenset((0, 43, 60, 135, 139, 140))
@@ -43,6 +49,11 @@ IPV6_AH = 51
 
 DNS_PORTS = frozenset((53, 5353))
 VXLAN_PORT = 4789
+GTP_U_PORT = 2152  # 3GPP TS 29.281
+GTP_T_PDU = 0xFF
+SCTP_DATA = 0
+# An SCTP message cut into more chunks than this is not waited for.
+MAX_SCTP_PIECES = 64
 HEP3_MAGIC = b"HEP3"
 HEP_SIP = 1
 
@@ -90,7 +101,15 @@ class PacketDecoder:
             LINKTYPE_IPV4: self._raw_ip,
             LINKTYPE_IPV6: self._raw_ip,
             **{linktype: self._raw_ip for linktype in LINKTYPE_RAW},
+            LINKTYPE_PPP: self._ppp_frame,
+            LINKTYPE_PPP_HDLC: self._ppp_frame,
+            LINKTYPE_C_HDLC: self._cisco_hdlc,
+            LINKTYPE_IEEE802_11: self._wifi,
+            LINKTYPE_RADIOTAP: self._radiotap,
+            LINKTYPE_NFLOG: self._nflog,
         }
+        # SIP cut into several SCTP DATA chunks, per association and stream: pieces so far.
+        self._sctp_pieces: dict[tuple, list[bytes]] = {}
 
     # -- entry points ------------------------------------------------------
 
@@ -171,7 +190,80 @@ class PacketDecoder:
             self._ipv6(frame, time, data, offset, depth)
         elif ethertype == ETH_PPPOE_SESSION:
             self._ppp(frame, time, data, offset + 6, depth)  # RFC 2516 session header: 6 bytes
+        elif ethertype in ETH_MPLS and depth < MAX_TUNNEL_DEPTH:
+            self._mpls(frame, time, data, offset, depth + 1)
 
+    def _mpls(self, frame: int, time: float, data: bytes, offset: int, depth: int) -> None:
+        """An MPLS label stack (RFC 3032), then IP by its version nibble, or an
+        Ethernet pseudowire behind its zero control word (RFC 4448)."""
+        while len(data) >= offset + 4:
+            bottom = data[offset + 2] & 1
+            offset += 4
+            if bottom:
+                break
+        else:
+            return
+        if len(data) <= offset:
+            return
+        version = data[offset] >> 4
+        if version == 4:
+            self._ipv4(frame, time, data, offset, depth)
+        elif version == 6:
+            self._ipv6(frame, time, data, offset, depth)
+        elif version == 0:
+            self._ethernet(frame, time, data, offset + 4, depth)
+
+    def _ppp_frame(self, frame: int, time: float, data: bytes) -> None:
+        self._ppp(frame, time, data, 0, 0)
+
+    def _cisco_hdlc(self, frame: int, time: float, data: bytes) -> None:
+        # Address (unicast 0x0F, broadcast 0x8F), control 0, then an ethertype.
+        if len(data) >= 4:
+            self._ethertype(frame, time, data, _U16.unpack_from(data, 2)[0], 4, 0)
+
+    def _wifi(self, frame: int, time: float, data: bytes, offset: int = 0, end: int | None = None) -> None:
+        """An 802.11 data frame: its LLC/SNAP header names the ethertype. Protected
+        frames are encrypted and management or control frames carry no IP."""
+        end = len(data) if end is None else end
+        if offset + 24 > end:
+            return
+        control, flags = data[offset], data[offset + 1]
+        if (control >> 2) & 3 != 2 or flags & 0x40:
+            return
+        header = 24 + (6 if flags & 3 == 3 else 0)  # a fourth address between two access points
+        if control & 0x80:  # QoS data: a QoS field, and an HT control field with the order bit
+            header += 2 + (4 if flags & 0x80 else 0)
+        llc = offset + header
+        if data[llc : llc + 3] == LLC_SNAP and llc + 8 <= end:
+            self._ethertype(frame, time, data[:end], _U16.unpack_from(data, llc + 6)[0], llc + 8, 0)
+
+    def _radiotap(self, frame: int, time: float, data: bytes) -> None:
+        if len(data) < 8:
+            return
+        length = data[2] | data[3] << 8
+        present, words = int.from_bytes(data[4:8], "little"), 8
+        while present >> 31 & 1 and len(data) >= words + 4:  # more presence words follow
+            present = int.from_bytes(data[words : words + 4], "little")
+            words += 4
+        first = int.from_bytes(data[4:8], "little")
+        fields = words + ((-words) % 8) + 8 if first & 1 else words  # TSFT: 8 bytes, 8-aligned
+        fcs = first & 2 and len(data) > fields and data[fields] & RADIOTAP_FCS
+        self._wifi(frame, time, data, length, len(data) - 4 if fcs else len(data))
+
+    def _nflog(self, frame: int, time: float, data: bytes) -> None:
+        """Linux NFLOG: a 4-byte header, then TLVs in the capturing host's byte
+        order (4-byte aligned); the packet is the payload TLV, from IP up."""
+        offset = 4
+        order = "little" if len(data) >= 6 and 4 <= int.from_bytes(data[4:6], "little") <= len(data) - 4 else "big"
+        while offset + 4 <= len(data):
+            length = int.from_bytes(data[offset : offset + 2], order)
+            kind = int.from_bytes(data[offset + 2 : offset + 4], order) & 0x7FFF
+            if length < 4:
+                return
+            if kind == NFLOG_PAYLOAD:
+                self._raw_ip(frame, time, data[: offset + length], offset + 4)
+                return
+            offset += (length + 3) & ~3
     def _ppp(self, frame: int, time: float, data: bytes, offset: int, depth: int) -> None:
         if data[offset : offset + 2] == b"\xff\x03":  # HDLC address/control, absent after ACFC
             offset += 2
@@ -277,6 +369,8 @@ class PacketDecoder:
             self._tcp(frame, time, data, start, end, src, dst)
         elif protocol == IP_ICMP or protocol == IP_ICMPV6:
             self._icmp(frame, time, data, start, end, src, version)
+        elif protocol == IP_SCTP:
+            self._sctp(frame, time, data, start, end, src, dst)
         elif depth >= MAX_TUNNEL_DEPTH:
             return
         elif protocol == IP_GRE:
@@ -362,6 +456,73 @@ class PacketDecoder:
                 self._hep3(frame, time, data, payload_start, end)
         elif dport == VXLAN_PORT and first & 0x08 and depth < MAX_TUNNEL_DEPTH:
             self._ethernet(frame, time, data[:end], payload_start + 8, depth + 1)
+        elif (sport == GTP_U_PORT or dport == GTP_U_PORT) and first >> 5 == 1 and depth < MAX_TUNNEL_DEPTH:
+            self._gtp_u(frame, time, data[:end], payload_start, depth + 1)
+
+    def _gtp_u(self, frame: int, time: float, data: bytes, start: int, depth: int) -> None:
+        """GTP-U (3GPP TS 29.281): a user's IP packet inside the mobile core, after
+        the 8-byte header, its optional sequence word and any extension headers."""
+        if start + 8 > len(data) or data[start + 1] != GTP_T_PDU:
+            return
+        flags = data[start]
+        offset = start + 8
+        if flags & 0x07:
+            if offset + 4 > len(data):
+                return
+            next_type, offset = data[offset + 3], offset + 4
+            while next_type:
+                if offset >= len(data) or data[offset] == 0:
+                    return  # an extension header of length 0 is damage
+                offset += data[offset] * 4
+                if offset > len(data):
+                    return
+                next_type = data[offset - 1]
+        end = min(len(data), start + 8 + _U16.unpack_from(data, start + 2)[0])
+        if offset < end:
+            version = data[offset] >> 4
+            if version == 4:
+                self._ipv4(frame, time, data[:end], offset, depth)
+            elif version == 6:
+                self._ipv6(frame, time, data[:end], offset, depth)
+
+    # -- SCTP ----------------------------------------------------------------
+
+    def _sctp(self, frame: int, time: float, data: bytes, start: int, end: int, src: bytes, dst: bytes) -> None:
+        """SIP in SCTP DATA chunks (RFC 9260), on any port: several may share one
+        packet, and one message may be cut into several (B and E flags)."""
+        if start + 12 > end:
+            return
+        sport, dport = _U16_PAIR.unpack_from(data, start)
+        offset = start + 12
+        while offset + 4 <= end:
+            kind, flags = data[offset], data[offset + 1]
+            length = _U16.unpack_from(data, offset + 2)[0]
+            if length < 4 or offset + length > end:
+                return
+            if kind == SCTP_DATA and length > 16:
+                stream = _U16.unpack_from(data, offset + 8)[0]
+                self._sctp_data(frame, time, data[offset + 16 : offset + length], flags, (src, sport, dst, dport, stream))
+            offset += (length + 3) & ~3
+
+    def _sctp_data(self, frame: int, time: float, piece: bytes, flags: int, key: tuple) -> None:
+        begins, ends = flags & 2, flags & 1
+        if begins and ends:
+            message = piece
+        else:
+            pieces = self._sctp_pieces.setdefault(key, [])
+            if begins:
+                pieces.clear()
+            elif not pieces:
+                return  # the message's first piece is not in the capture
+            pieces.append(piece)
+            if not ends:
+                if len(pieces) > MAX_SCTP_PIECES:
+                    del self._sctp_pieces[key]
+                return
+            message = b"".join(self._sctp_pieces.pop(key))
+        if looks_like_sip(message):
+            src, sport, dst, dport, _ = key
+            self.add_sip(frame, time, message, src, sport, dst, dport, "sctp")
 
     def _dns(self, frame: int, time: float, payload: bytes, src: bytes, sport: int, dst: bytes, dport: int,
              transport: str) -> None:

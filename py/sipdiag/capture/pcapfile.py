@@ -13,6 +13,7 @@ link type and timestamp resolution, and later sections are read too.
 from __future__ import annotations
 
 import struct
+import zlib
 from dataclasses import dataclass, field
 
 PCAP_MAGICS = {
@@ -23,6 +24,7 @@ PCAP_MAGICS = {
     b"\xa1\xb2\x3c\x4d": (">", 1e-9),
 }
 PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+GZIP_MAGIC = b"\x1f\x8b"
 
 # pcapng block types
 SECTION_HEADER = 0x0A0D0D0A
@@ -46,7 +48,6 @@ SIGNATURES = (
     (b"\x89PNG", "a PNG image"),
     (b"%PDF", "a PDF document"),
     (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
-    (b"\x1f\x8b", "gzip-compressed data (decompress it first)"),
     (b"\xfd7zXZ", "xz-compressed data (decompress it first)"),
     (b"BZh", "bzip2-compressed data (decompress it first)"),
     (b"GIF8", "a GIF image"),
@@ -198,6 +199,10 @@ class CaptureReader:
         # pcapng state
         self._interfaces: list[Interface] = []
         self._missing_interface = 0
+        # gzip: decided on the file's first two bytes, then every chunk is inflated as it comes
+        self._start: bytes | None = b""  # None once decided
+        self._inflate = None
+        self.compressed = False
 
     # -- public ---------------------------------------------------------
 
@@ -205,7 +210,45 @@ class CaptureReader:
         self.bytes_read += len(data)
         if self._stopped:
             return []
-        buffer = self._pending + bytes(data) if self._pending else bytes(data)
+        if self._start is not None:
+            # Wireshark opens .pcap.gz as it is; so does this reader, streaming.
+            # The first two bytes decide, so they wait for each other.
+            self._start += bytes(data)
+            if len(self._start) < 2:
+                return []
+            data, self._start = self._start, None
+            self.compressed = data[:2] == GZIP_MAGIC
+            if self.compressed:
+                self._inflate = zlib.decompressobj(wbits=31)
+        if self.compressed:
+            data = self._inflated(bytes(data))
+        return self._records(bytes(data))
+
+    def _not_a_capture(self, head: bytes) -> str:
+        sentence = describe_non_capture(head)
+        if self.compressed:
+            return sentence.replace("This is not a", "This gzip-compressed file does not hold a", 1)
+        return sentence
+
+    def _inflated(self, data: bytes) -> bytes:
+        out = []
+        while data and self._inflate is not None:
+            try:
+                out.append(self._inflate.decompress(data))
+            except zlib.error as error:
+                self.warnings.append(f"The compressed file is damaged after {self.bytes_read} bytes ({error}); "
+                                     "everything before it was analyzed.")
+                self._inflate = None
+                break
+            data = self._inflate.unused_data  # a further gzip member (concatenated files)
+            if self._inflate.eof:
+                self._inflate = zlib.decompressobj(wbits=31) if data else self._inflate
+        return b"".join(out)
+
+    def _records(self, data: bytes) -> list:
+        if not data:
+            return []
+        buffer = self._pending + data if self._pending else data
         if self.format is None:
             if len(buffer) < 4:
                 self._pending = buffer
@@ -220,10 +263,15 @@ class CaptureReader:
 
     def close(self) -> None:
         """End of input: explain anything left unread."""
+        if self._inflate is not None and not self._inflate.eof:
+            self.warnings.append("The compressed file ends before its end marker: it was probably cut short; "
+                                 "everything before that was analyzed.")
         if self.format is None:
             if self.bytes_read == 0:
                 raise CaptureError("The file is empty.")
-            raise CaptureError(describe_non_capture(self._pending))
+            if self.compressed and not self._pending:
+                raise CaptureError("This gzip-compressed file holds no data it could inflate.")
+            raise CaptureError(self._not_a_capture(self._start or self._pending))
         if self._pending and not self._stopped:
             self.warnings.append(
                 f"The capture ends in the middle of a record ({len(self._pending)} bytes after "
@@ -249,7 +297,7 @@ class CaptureReader:
         elif head == PCAPNG_SHB:
             self.format = "pcapng"
         else:
-            raise CaptureError(describe_non_capture(head))
+            raise CaptureError(self._not_a_capture(head))
 
     def _stop(self, message: str) -> None:
         self.warnings.append(message)

@@ -25,7 +25,9 @@ import hashlib
 import hmac
 import ipaddress
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+
+from .encapsulations import interface_id_of_mac, is_eui64_address, mac_of_interface_id
 
 # (network, prefix bits kept). Checked in order; the first match wins.
 IPV4_CLASSES = [
@@ -108,6 +110,11 @@ class AddressMap:
         self._cache: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, ipaddress.IPv4Address | ipaddress.IPv6Address] = {}
         self._kept: list[Network] = []
         self.keep(keep)
+        # Set by the packet rewriter, which owns the MAC map: an IPv6 address
+        # SLAAC made from a MAC (EUI-64) takes the interface id of that MAC's
+        # replacement, in headers and in text alike, so the MAC cannot be read
+        # back from it and the address still names the same machine.
+        self.interface_mac: Callable[[bytes], bytes] | None = None
 
     def keep(self, addresses: Iterable[str | Network]) -> None:
         """Leave these addresses and subnets unchanged; before the first replacement
@@ -125,6 +132,9 @@ class AddressMap:
         found = self._cache.get(address)
         if found is None:
             found = self._compute(address)
+            if self.interface_mac is not None and found != address and is_eui64_address(address.packed):
+                mac = self.interface_mac(mac_of_interface_id(address.packed[8:]))
+                found = ipaddress.IPv6Address(found.packed[:8] + interface_id_of_mac(mac))
             self._cache[address] = found
             if found != address:
                 self.mapping[str(address)] = str(found)

@@ -19,7 +19,6 @@ its summary, or drops or refuses those frames when the user asked for that.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import struct
 from bisect import bisect_right
 from contextlib import contextmanager
@@ -39,9 +38,6 @@ from .checksums import (
 from .encapsulations import (
     cdp_checksum,
     ieee80211_fcs,
-    interface_id_of_mac,
-    is_eui64_address,
-    mac_of_interface_id,
     netbios_decode,
     netbios_encode,
     nflog_byte_order,
@@ -74,6 +70,7 @@ ETH_MAX_LENGTH = 1500  # an Ethernet type field up to this is an 802.3 length: L
 SNAP_ETHERTYPE_OUIS = (b"\0\0\0", b"\0\0\xf8")  # RFC 1042 and 802.1H: the SNAP protocol id is an ethertype
 CISCO_OUI, CDP_PROTOCOL = b"\0\0\x0c", 0x2000
 CHDLC_ADDRESSES = (0x0F, 0x8F)  # unicast, broadcast
+IEEE80211_OTHER_FRAMES = {0: "management", 1: "control", 3: "extension"}  # by frame type; 2 is data
 GRE_ETHERNET, GRE_ERSPAN2, GRE_ERSPAN3, GRE_PPP = 0x6558, 0x88BE, 0x22EB, 0x880B
 PPP_IPV4, PPP_IPV6 = 0x0021, 0x0057
 IPV6_EXTENSIONS = (0, 43, 60)
@@ -130,7 +127,7 @@ LLDP_ORGANISATION_NUMBERS = frozenset(
     [(b"\x00\x80\xc2", n) for n in (1, 2, 7, 8, 9, 10, 11, 12)]
     + [(b"\x00\x12\x0f", n) for n in (1, 2, 3, 4, 5, 7)]
     + [(b"\x00\x12\xbb", n) for n in (1, 2, 4)])
-# IANA address families, as LLDP and CDP spell them: IPv4, IPv6, 802 (MAC).
+# IANA address family numbers, as LLDP addresses start: IPv4, IPv6, 802 (a MAC).
 ADDRESS_FAMILY_LENGTHS = {1: 4, 2: 16, 6: 6}
 
 CDP_HOST_NAMES = frozenset((1, 20))  # device id, system name
@@ -149,6 +146,10 @@ SCTP_ABORT, SCTP_ERROR = 6, 9
 # RE-CONFIG, FORWARD TSN, I-FORWARD TSN.
 SCTP_NUMBER_CHUNKS = frozenset((3, 7, 8, 11, 12, 13, 14, 15, 130, 192, 194))
 SCTP_IPV4_ADDRESS, SCTP_IPV6_ADDRESS, SCTP_STATE_COOKIE, SCTP_HEARTBEAT_INFO = 5, 6, 7, 1
+# A state cookie is its server's own format: Linux signs, but does not hide, the
+# association's addresses in it. The INIT ACK and the COOKIE ECHO that
+# returns it are zeroed alike.
+SCTP_COOKIE_UNREAD = "SCTP state cookie (its server's own format: may hold the addresses)"
 # Parameters of numbers: cookie preservative, supported address types, ECN,
 # random, chunk list, HMAC algorithms, supported extensions, forward TSN,
 # adaptation layer indication.
@@ -223,30 +224,16 @@ def split_like(original_sizes: list[int], total: int, unit: int = 1) -> list[int
 
 class PackedAddressCache:
     """Header addresses by their bytes: the hot path meets the same few
-    addresses millions of times and need not build ipaddress objects each time.
-
-    An IPv6 address whose interface identifier SLAAC made from a MAC
-    (EUI-64) gets the interface identifier of that MAC's replacement after
-    its mapped prefix: the original MAC cannot be read back from it, and
-    the address still names the same machine as the MAC does.
-    """
+    addresses millions of times and need not build ipaddress objects each time."""
 
     def __init__(self, addresses: AddressMap) -> None:
-        self._addresses = addresses
+        self.map = addresses
         self._cache: dict[bytes, bytes] = {}
-        # MAC replacement for EUI-64 interface identifiers, given by the
-        # PacketRewriter that owns the MAC map (every one gives the same map).
-        self.mac: Callable[[bytes], bytes] | None = None
 
     def replace_packed(self, packed: bytes) -> bytes:
         found = self._cache.get(packed)
         if found is None:
-            found = self._addresses.replace_packed(packed)
-            if self.mac is not None and found != packed and is_eui64_address(packed):
-                found = found[:8] + interface_id_of_mac(self.mac(mac_of_interface_id(packed[8:])))
-                # The verification and the summary read the map's record of what became what.
-                self._addresses.mapping[str(ipaddress.ip_address(packed))] = str(ipaddress.ip_address(found))
-            self._cache[packed] = found
+            found = self._cache[packed] = self.map.replace_packed(packed)
         return found
 
 
@@ -377,7 +364,7 @@ class PacketRewriter:
         self.options = options
         self.macs = MacMap(secret, text, options.keep_oui)
         if isinstance(addresses, PackedAddressCache):
-            addresses.mac = self._mac
+            addresses.map.interface_mac = self._mac
         self.fragments: dict[tuple, FragmentSet] = {}
         self.streams: dict[tuple, TcpDirection] = {}
 
@@ -421,16 +408,29 @@ class PacketRewriter:
     def ethernet(self, data: bytes, done: Wrap) -> None:
         if len(data) < 14:
             return done(self.unread(data, "Ethernet frame too short"))
-        head = self._mac(data[0:6]) + self._mac(data[6:12])
         pos = 12
         ethertype = struct.unpack_from("!H", data, pos)[0]
         while ethertype in VLAN_TYPES and len(data) >= pos + 6:
             pos += 4
             ethertype = struct.unpack_from("!H", data, pos)[0]
+        head = self._group_mac(data[0:6], ethertype, data[pos + 2 :]) + self._mac(data[6:12])
         if ethertype <= ETH_MAX_LENGTH:
             return self.ieee8023(head + data[12:pos], ethertype, data[pos + 2 :], done)
         head += data[12 : pos + 2]
         self.by_ethertype(ethertype, data[pos + 2 :], lambda inner: done(head + inner))
+
+    def _group_mac(self, mac: bytes, ethertype: int, packet: bytes) -> bytes:
+        """A destination MAC; a multicast one is made of its IP group's last
+        bits (RFC 2464, RFC 1112) and follows the group's replacement: the
+        solicited-node group of a SLAAC address ends in its MAC's last 3 bytes."""
+        if not self.options.mac_addresses:
+            return mac
+        if ethertype == ETH_IPV6 and mac[:2] == b"\x33\x33" and len(packet) >= 40 and packet[24] == 0xFF:
+            return mac[:2] + self.addresses.replace_packed(packet[24:40])[12:]
+        if ethertype == ETH_IPV4 and mac[:3] == b"\x01\x00\x5e" and len(packet) >= 20 and packet[16] >> 4 == 0xE:
+            group = self.addresses.replace_packed(packet[16:20])
+            return mac[:3] + bytes((mac[3] & 0x80 | group[1] & 0x7F,)) + group[2:]
+        return self.macs.replace(mac)
 
     def ieee8023(self, head: bytes, length: int, payload: bytes, done: Wrap) -> None:
         """An 802.3 frame: its length field covers the LLC frame; the padding
@@ -579,7 +579,7 @@ class PacketRewriter:
         head += frame[header:start]
         body = frame[start:]
         if kind != 2:
-            return wrap(bytes(head) + self.unread(body, f"802.11 {('management', 'control', '', 'extension')[kind]} frame body"))
+            return wrap(bytes(head) + self.unread(body, f"802.11 {IEEE80211_OTHER_FRAMES[kind]} frame body"))
         if flags & 0x40:
             return wrap(bytes(head) + self.unread(body, "protected (encrypted) 802.11 data"))
         if subtype & 8 and frame[header - 2 - 4 * bool(flags & 0x80)] & 0x80:
@@ -1273,9 +1273,13 @@ class PacketRewriter:
     def _sctp_chunk(self, endpoints: Endpoints, kind: int, flags: int, value: bytes) -> bytes:
         if kind == SCTP_DATA and len(value) >= 12:
             data = value[12:]  # after TSN, stream id, stream sequence number, payload protocol id
-            if flags & 3 != 3:
-                # Only the whole message can be rewritten (Content-Length, text cut anywhere).
-                return value[:12] + self.unread(data, "SCTP DATA fragment (a SIP message over several chunks)")
+            if flags & 3 != 3 and struct.unpack_from("!I", value, 8)[0] == 0:
+                # A message over several chunks (SIP's payload protocol is 0): the
+                # first piece is rewritten as the start of a SIP message, whose
+                # Content-Length follows what changed in it, the rest as its text.
+                # A value cut by a chunk boundary is left to the verification.
+                rewrite = self.text.sip if flags & 2 and looks_like_sip(data) else self.text.text
+                return value[:12] + self.read("sip", data, rewrite)
             if looks_like_sip(data):
                 return value[:12] + self.read("sip", data, self.text.sip)
             return value[:12] + self.unread(data, f"SCTP DATA of payload protocol {struct.unpack_from('!I', value, 8)[0]}")
@@ -1287,7 +1291,7 @@ class PacketRewriter:
         if kind in SCTP_NUMBER_CHUNKS or (kind in (SCTP_ABORT, SCTP_ERROR) and not value):
             return self.read("sctp-control", value, bytes)
         if kind == SCTP_COOKIE_ECHO:
-            return self.unread(value, "SCTP state cookie (its server's own format: may hold the addresses)")
+            return self.unread(value, SCTP_COOKIE_UNREAD)
         return self.unread(value, f"SCTP chunk type {kind}")
 
     def _sctp_parameters(self, endpoints: Endpoints, data: bytes) -> bytes:
@@ -1304,7 +1308,7 @@ class PacketRewriter:
             elif kind in SCTP_NUMBER_PARAMETERS:
                 new = value
             elif kind == SCTP_STATE_COOKIE:
-                new = self.unread(value, "SCTP state cookie (its server's own format: may hold the addresses)")
+                new = self.unread(value, SCTP_COOKIE_UNREAD)
             else:
                 new = self.unread(value, f"SCTP parameter 0x{kind:04x}")
             padded = (length + 3) & ~3
@@ -1368,6 +1372,28 @@ class PacketRewriter:
         addresses = self._address_list(body[:start], 16) if kind >= 135 else body[:start]
         return addresses + self._nd_options(body[start:])
 
+    def _nd_options(self, data: bytes) -> bytes:
+        """ND options: type, length in 8-byte units (with these 2 bytes), value."""
+        out, pos = [], 0
+        while pos + 2 <= len(data) and data[pos + 1]:
+            kind, end = data[pos], pos + 8 * data[pos + 1]
+            value = data[pos + 2 : end]
+            if kind in (ND_SOURCE_LINK, ND_TARGET_LINK) and len(value) == 6:
+                value = self._mac(value)
+            elif kind == ND_PREFIX and len(value) == 30:  # length, flags, lifetimes, reserved, prefix
+                value = value[:14] + self._prefix(value[14:], value[0])
+            elif kind == ND_ROUTE and len(value) >= 6:  # length, flags, lifetime, 0, 8 or 16 prefix bytes
+                value = value[:6] + self._prefix(value[6:].ljust(16, b"\0"), value[0])[: len(value) - 6]
+            elif kind == ND_RDNSS and len(value) >= 6:  # reserved, lifetime, addresses
+                value = value[:6] + self._address_list(value[6:], 16)
+            elif kind == ND_DNSSL and len(value) >= 6:  # reserved, lifetime, names, zero padding
+                value = value[:6] + self._dns_names(value[6:])
+            elif kind not in ND_NUMBER_OPTIONS:
+                value = self.unread(value, f"neighbour discovery option {kind}")
+            out.append(data[pos : pos + 2] + value)
+            pos = end
+        return b"".join(out) + self.unread(data[pos:], "bytes after the neighbour discovery options")
+
     def _group_query(self, body: bytes, size: int) -> bytes:
         """An MLD or IGMP message's group; in a version 2/3 query then flags,
         QQIC, a source count and the sources."""
@@ -1406,28 +1432,6 @@ class PacketRewriter:
             header[2:4] = b"\0\0"
             struct.pack_into("!H", header, 2, internet_checksum(bytes(header) + body))
         return bytes(header) + body
-
-    def _nd_options(self, data: bytes) -> bytes:
-        """ND options: type, length in 8-byte units (with these 2 bytes), value."""
-        out, pos = [], 0
-        while pos + 2 <= len(data) and data[pos + 1]:
-            kind, end = data[pos], pos + 8 * data[pos + 1]
-            value = data[pos + 2 : end]
-            if kind in (ND_SOURCE_LINK, ND_TARGET_LINK) and len(value) == 6:
-                value = self._mac(value)
-            elif kind == ND_PREFIX and len(value) == 30:  # length, flags, lifetimes, reserved, prefix
-                value = value[:14] + self._prefix(value[14:], value[0])
-            elif kind == ND_ROUTE and len(value) >= 6:  # length, flags, lifetime, 0, 8 or 16 prefix bytes
-                value = value[:6] + self._prefix(value[6:].ljust(16, b"\0"), value[0])[: len(value) - 6]
-            elif kind == ND_RDNSS and len(value) >= 6:  # reserved, lifetime, addresses
-                value = value[:6] + self._address_list(value[6:], 16)
-            elif kind == ND_DNSSL and len(value) >= 6:  # reserved, lifetime, names, zero padding
-                value = value[:6] + self._dns_names(value[6:])
-            elif kind not in ND_NUMBER_OPTIONS:
-                value = self.unread(value, f"neighbour discovery option {kind}")
-            out.append(data[pos : pos + 2] + value)
-            pos = end
-        return b"".join(out) + self.unread(data[pos:], "bytes after the neighbour discovery options")
 
     def _prefix(self, prefix: bytes, length: int) -> bytes:
         """A prefix's network bits mapped like any address's, its other bits (zero) kept."""
@@ -1543,8 +1547,8 @@ class PacketRewriter:
             if kind in STUN_XOR_ADDRESSES:
                 # XORed with the cookie, and for IPv6 with the transaction id after it.
                 mask = cookie_and_id[: len(address)]
-                plain = bytes(a ^ m for a, m in zip(address, mask))
-                return value[:4] + bytes(a ^ m for a, m in zip(self.addresses.replace_packed(plain), mask))
+                plain = bytes(a ^ m for a, m in zip(address, mask, strict=True))
+                return value[:4] + bytes(a ^ m for a, m in zip(self.addresses.replace_packed(plain), mask, strict=True))
             return value[:4] + self.addresses.replace_packed(address)
         if kind in STUN_TEXT:
             return self._same_length_text(value)
@@ -1584,10 +1588,11 @@ class PacketRewriter:
             whole = len(rdata) - len(rdata) % 6
             entries = [rdata[i : i + 2] + self.addresses.replace_packed(rdata[i + 2 : i + 6]) for i in range(0, whole, 6)]
             return b"".join(entries) + self.unread(rdata[whole:], "part of an NB record")
+        # Node status: a count, per name 16 bytes and 2 of flags, then statistics (the MAC first).
         end = 1 + 18 * rdata[0] if rdata else 0
-        if rtype == NBNS_NBSTAT and len(rdata) >= end + 6:  # a count, per name 16 bytes and 2 of flags, then statistics (the MAC first)
-            names = b"".join(self._netbios_plain_name(rdata[i : i + 16]) + rdata[i + 16 : i + 18] for i in range(1, end, 18))
-            return rdata[:1] + names + self._mac(rdata[end : end + 6]) + rdata[end + 6 :]
+        if rtype == NBNS_NBSTAT and len(rdata) >= end + 6:
+            names = [self._netbios_plain_name(rdata[i : i + 16]) + rdata[i + 16 : i + 18] for i in range(1, end, 18)]
+            return rdata[:1] + b"".join(names) + self._mac(rdata[end : end + 6]) + rdata[end + 6 :]
         return self.unread(rdata, f"NetBIOS name service record type 0x{rtype:04x}")
 
     def _netbios_name(self, message: bytes, out: bytearray, pos: int) -> int:
@@ -1615,9 +1620,9 @@ class PacketRewriter:
     def netbios_datagram(self, message: bytes) -> bytes:
         """NetBIOS datagram service (RFC 1002 4.4): type, flags, id, source
         address and port; the names; the SMB it carries is not read."""
-        kind = message[0]
-        if len(message) < 11 or kind not in NETBIOS_DATAGRAM_TYPES:
+        if len(message) < 11 or message[0] not in NETBIOS_DATAGRAM_TYPES:
             return self.unread(message, "NetBIOS datagram of an unknown type")
+        kind = message[0]
         out = bytearray(message)
         out[4:8] = self.addresses.replace_packed(message[4:8])
         try:

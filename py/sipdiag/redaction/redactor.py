@@ -9,26 +9,25 @@ the fail-closed verification of the written output.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import struct
 import tempfile
-from bisect import bisect_right
 from collections import deque
 from typing import Iterable
 
 from ..capture.pcapfile import (
-    PACKET_BLOCK_TYPES,
     ENHANCED_PACKET,
     INTERFACE_DESCRIPTION,
     OPT_COMMENT,
+    PACKET_BLOCK_TYPES,
     SECTION_HEADER,
     CaptureReader,
 )
 from .addressmap import AddressMap
+from .identifiers import IdentifierCollector, LeakSearch
 from .packets import FrameHandling, PackedAddressCache, PacketRewriter
-from .text import IPV4_TEXT, IPV6_CANDIDATE, Pseudonyms, RedactionOptions, TextRedactor
+from .text import Pseudonyms, RedactionOptions, TextRedactor
 
 __all__ = ["POLICIES", "CaptureRedactor", "RedactionOptions", "redact_command"]
 
@@ -85,6 +84,11 @@ class CaptureRedactor:
         self.scrub_frames: set[int] = set()
         self.blank_frames: set[int] = set()
         self.rounds = 0
+        # The verification's own knowledge of the original, learnt while the
+        # first round reads it: never from what the rewriter learnt.
+        self._collector = IdentifierCollector(keep=self.addresses.is_kept)
+        self._identifiers = None
+        self._collector_fed = False  # by the learning pass, when there is one; else by the first round
         self.start_writing()
 
     def start_writing(self) -> None:
@@ -115,6 +119,8 @@ class CaptureRedactor:
             self._learner = (CaptureReader(blocks=False), PacketRewriter(
                 self._packed, self.pseudonyms, self.text, self.options, self._secret, learning=True))
         reader, rewriter = self._learner
+        self._collector.feed(data)
+        self._collector_fed = True
         for _, _, linktype, packet in reader.feed(data):
             try:
                 rewriter.rewrite(linktype, packet, _discard)
@@ -129,6 +135,8 @@ class CaptureRedactor:
     # -- rewriting ------------------------------------------------------------
 
     def feed(self, data: bytes) -> bytes:
+        if self.rounds == 1 and not self._collector_fed:
+            self._collector.feed(data)
         for block in self.reader.feed(data):
             self._block(block)
         return self._drain()
@@ -243,6 +251,25 @@ class CaptureRedactor:
             options.append((code, value))
         block.replace(options=options)
 
+    def identifiers(self):
+        """Every identifier of the original, by the verification's own decoding,
+        less the categories the user chose to keep."""
+        if self._identifiers is None:
+            known = self._collector.finish()
+            kept = {"users": self.options.users, "display_names": self.options.display_names,
+                    "host_names": self.options.domains, "netbios_names": self.options.domains,
+                    "call_ids": self.options.call_ids, "user_agents": self.options.user_agents}
+            known.names = {category: values for category, values in known.names.items() if kept.get(category, True)}
+            if not self.options.mac_addresses:
+                known.macs = set()
+            known.add_strings(self.options.redact_strings)
+            self._identifiers = known
+        return self._identifiers
+
+    def patterns(self) -> list[re.Pattern]:
+        """The user's regular expressions, as the verification searches bytes."""
+        return [re.compile(pattern.encode("utf-8"), re.IGNORECASE) for pattern in self.options.redact_regexes]
+
     def mend(self, frames: set[int]) -> None:
         """After a verification found originals in these frames: the next round
         scrubs them (drops them under "drop"), and blanks whole any that a scrub
@@ -305,7 +332,7 @@ class Verification:
 
     def __init__(self, redactor: CaptureRedactor, evidence: bool) -> None:
         self._redactor = redactor
-        self._scanner = LeakScanner(redactor.addresses.mapping, redactor.text.originals)
+        self._search = LeakSearch(redactor.identifiers(), redactor.patterns())
         self._analysis = None
         if evidence:
             from ..engine import CaptureAnalysis
@@ -315,14 +342,13 @@ class Verification:
     def feed(self, chunk: bytes) -> None:
         if self._analysis is not None:
             self._analysis.feed(chunk)
-        self._scanner.feed(chunk)
+        self._search.feed(chunk)
 
     def finish(self) -> dict:
-        result = self._scanner.finish()
+        locations = [{"frame": leak.frame, "what": leak.what} for leak in self._search.finish()]
         redactor = self._redactor
         summary = redactor.summary()
-        summary.update(packets_out=result["packets"], leaks=len(result["locations"]),
-                       leak_locations=result["locations"][:MAX_LOCATIONS])
+        summary.update(packets_out=self._search.packets, leaks=len(locations), leak_locations=locations[:MAX_LOCATIONS])
         if summary["packets_out"] != redactor.packets_written:
             summary["leaks"] += 1
             summary["leak_locations"].append({"frame": None, "what": "packet count changed"})
@@ -330,7 +356,7 @@ class Verification:
         if redactor.policy == "refuse":
             summary["refused"] = [{"frame": frame, "why": why} for frame, why in sorted(redactor.handling.unread.items())]
         # Another round can mend leaks that sit in packets; anything else is refused.
-        leaking = {location["frame"] for location in result["locations"]}
+        leaking = {location["frame"] for location in locations}
         summary["again"] = (redactor.policy != "refuse" and bool(leaking) and None not in leaking
                             and redactor.rounds < MAX_ROUNDS and summary["packets_out"] == redactor.packets_written)
         if summary["again"]:
@@ -345,146 +371,6 @@ class Verification:
 
 def _discard(_: bytes) -> None:
     pass
-
-
-class AddressProbe:
-    """Stands in for the address map to list every address in header positions."""
-
-    def __init__(self) -> None:
-        self.seen: set[bytes] = set()
-
-    def replace_packed(self, packed: bytes) -> bytes:
-        self.seen.add(packed)
-        return packed
-
-
-class PlainText:
-    """Stands in for the text redactor: the probe reads, never rewrites.
-
-    It keeps each SIP message the packet walk hands it: over TCP or in IP
-    fragments that is the reassembled message, where a value split across
-    two packets is whole again.
-    """
-
-    def __init__(self) -> None:
-        self.sip_messages: list[bytes] = []
-
-    def sip(self, data: bytes) -> bytes:
-        self.sip_messages.append(data)
-        return data
-
-    def text(self, data: bytes) -> bytes:
-        return data
-
-    def replace_known_values(self, text: str) -> str:
-        return text
-
-
-def text_forms(category: str, value: str) -> list[str]:
-    """How an original value could still be spelled in the output."""
-    if category == "users":
-        forms = [f":{value}@", f"tel:{value}", f'username="{value}"']
-        return forms + ([value] if sum(c.isdigit() for c in value) >= 6 else [])
-    if category == "display_names":
-        # Quoted or just before its URI: the bare words may be common (one phone
-        # names itself "PCMU/8000", which SDP legitimately spells too).
-        return [f'"{value}"', f"{value} <", f"{value}<"]
-    if category == "domains":
-        wire = "".join(chr(len(label)) + label for label in value.split(".") if label)
-        return [value, wire]
-    if category == "mac_addresses":
-        return [value, value.replace(":", "-")]
-    if category in ("call_ids", "digest", "user_agents", "interface_names", "host_names"):
-        return [value] if len(value) >= 4 else []
-    return [value]
-
-
-class LeakScanner:
-    """Finds any original value left in a written capture, independently of how
-    it was rewritten: raw bytes, text forms, header addresses, reassembled SIP."""
-
-    def __init__(self, mapping: dict[str, str], originals: dict[str, set[str]]) -> None:
-        self.addresses = {ipaddress.ip_address(text) for text in mapping}
-        self.packed = {address.packed for address in self.addresses}
-        self.packed_v6 = [p for p in self.packed if len(p) == 16]
-        self.has_ipv4 = any(len(p) == 4 for p in self.packed)
-        self.macs = [bytes.fromhex(mac.replace(":", "")) for mac in originals.get("mac_addresses", ())]
-        forms = {form.lower(): category for category, values in originals.items()
-                 for value in values for form in text_forms(category, value) if form}
-        self.form_category = forms
-        # Lower-cased text against lower-case literals: far faster than re.I.
-        self.values = re.compile("|".join(map(re.escape, sorted(forms, key=len, reverse=True)))) if forms else None
-        # The output is read back as a capture: header addresses are found by
-        # the same packet walk the redactor used, with a probe that only reads.
-        self._reader = CaptureReader(blocks=True)
-        self._probe = AddressProbe()
-        no_options = RedactionOptions(**{name: False for name in vars(RedactionOptions())})
-        self._messages = PlainText()
-        self._rewriter = PacketRewriter(self._probe, None, self._messages, no_options, b"")
-        # (frame, what): a value found both in the raw bytes and in the
-        # reassembled message it belongs to is one leak.
-        self._locations: dict[tuple, None] = {}
-        self._packets = 0
-
-    def feed(self, chunk: bytes) -> None:
-        blocks = self._reader.feed(chunk)
-        # One scan per chunk, not per packet: a hit is mapped back to its frame.
-        starts, frames, position = [], [], 0
-        for block in blocks:
-            starts.append(position)
-            frames.append(block.frame if block.kind == "packet" else None)
-            position += len(block.raw)
-        self._scan(b"".join(block.raw for block in blocks), lambda at: frames[bisect_right(starts, at) - 1])
-        for block in blocks:
-            if block.kind != "packet":
-                continue
-            self._packets += 1
-            self._probe.seen.clear()
-            self._rewriter.rewrite(block.linktype, block.data, _discard)
-            for packed in self._probe.seen & self.packed:
-                self._locations[(block.frame, f"address {ipaddress.ip_address(packed)} in a header")] = None
-            self._scan_messages(block.frame)
-
-    def finish(self) -> dict:
-        self._reader.close()
-        self._rewriter.flush()  # messages still waiting for their last segment
-        self._scan_messages(None)
-        return {"packets": self._packets, "locations": [{"frame": frame, "what": what} for frame, what in self._locations]}
-
-    def _scan_messages(self, frame: int | None) -> None:
-        """The SIP messages the packet walk completed, credited to the packet that completed them."""
-        if self._messages.sip_messages:
-            self._scan(b"".join(self._messages.sip_messages), lambda at: frame)
-            self._messages.sip_messages.clear()
-
-    def _scan(self, raw: bytes, frame_at) -> None:
-        def found(at: int, what: str) -> None:
-            self._locations[(frame_at(at), what)] = None
-
-        for packed in self.packed_v6 + self.macs:
-            at = raw.find(packed)
-            while at >= 0:
-                found(at, f"{ipaddress.ip_address(packed) if len(packed) == 16 else packed.hex(':')} in binary")
-                at = raw.find(packed, at + 1)
-        text = raw.decode("latin-1")
-        # Each text scan can only find originals of its own family; the IPv6
-        # one is the slowest pass over the output, so it runs only when needed.
-        for match in IPV4_TEXT.finditer(text) if self.has_ipv4 else ():
-            try:
-                if ipaddress.IPv4Address(match.group(0)) in self.addresses:
-                    found(match.start(), f"address {match.group(0)} in text")
-            except ValueError:
-                continue
-        for match in IPV6_CANDIDATE.finditer(text) if self.packed_v6 else ():
-            try:
-                address = ipaddress.IPv6Address(match.group(0))
-            except ValueError:
-                continue
-            if address in self.addresses:
-                found(match.start(), f"address {match.group(0)} in text")
-        if self.values is not None:
-            for match in self.values.finditer(text.lower()):
-                found(match.start(), f"{self.form_category[match.group(0)]} value {match.group(0)!r}")
 
 
 def redact_command(path: str, out_path: str, key: str | None = None, options: dict | None = None,

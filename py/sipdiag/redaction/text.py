@@ -41,15 +41,23 @@ CODEC, CODEC_ERRORS = "utf-8", "surrogateescape"
 # Leading digits may be glued to an address (`branch=z9hG4bK-fc8192.168.1.2`,
 # `%40101.231.48.19` in an escaped URI): the match takes them, `_ipv4` splits.
 IPV4_TEXT = re.compile(r"(?<![0-9.])[0-9]+(?:\.[0-9]{1,3}){3}(?![0-9]|\.[0-9])")
-IPV6_CANDIDATE = re.compile(r"(?<![0-9A-Za-z:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.[0-9]{1,3}){0,3}(?![0-9A-Za-z:])")
+# Up to nine groups: some phones write an address and its port unbracketed
+# (`sip:4321@fec0:0:0:0:216:d3ff:fe0d:22c:5060`); `_ipv6` splits the port off.
+IPV6_CANDIDATE = re.compile(r"(?:(?<![0-9A-Za-z:.])|(?<=sip:)|(?<=sips:))[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,8}(?:\.[0-9]{1,3}){0,3}(?![0-9A-Za-z:])")
+UNBRACKETED_IPV6 = r"[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{0,4}){2,8}(?![A-Za-z0-9._-])"
 MAC_TEXT = re.compile(r"(?<![0-9A-Fa-f:-])[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![0-9A-Fa-f:-])")
+# Cisco's dotted form and the bare 12 digits (a +sip.instance UUID ends in its phone's MAC).
+MAC_OTHER_TEXT = re.compile(r"(?<![0-9A-Fa-f.])[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}(?![0-9A-Fa-f.])"
+                            r"|(?<![0-9A-Fa-f])[0-9A-Fa-f]{12}(?![0-9A-Fa-f])")
 
 # RFC 3261 allows "," and ";" in a user part (`sip:alice,smith@host`): the user
 # runs to the "@", but never over a bracket or into the next URI of a list.
-SIP_URI = re.compile(r"(?i)\b(sips?:)(?:((?:[^@\s<>\",]|,(?!\s*(?:sips?|tel):))+)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)")
+SIP_URI = re.compile(r"(?i)\b(sips?:)(?:((?:[^@\s<>\",]|,(?!\s*(?:sips?|tel):))+)@)?(\[[0-9A-Fa-f:.]+\]|"
+                     + UNBRACKETED_IPV6 + r"|[A-Za-z0-9._-]+)")
 TEL_URI = re.compile(r"(?i)\btel:(\+?[0-9A-Fa-f().*#-]+)")
 USER_LIST = re.compile(r"([,;])")
-VIA_HOST = re.compile(r"(?i)(SIP/2\.0/[A-Z]+[ \t]+)([A-Za-z0-9._-]+)")
+# Not the first group of an unbracketed IPv6 address (`SIP/2.0/UDP fe80:0:0:0:...`): the address pass has it.
+VIA_HOST = re.compile(r"(?i)(SIP/2\.0/[A-Z]+[ \t]+)([A-Za-z0-9._-]+)(?![A-Za-z0-9._-]|:[0-9A-Fa-f]{0,4}:)")
 DIGEST_PARAM = re.compile(r'(?i)\b(response|nonce|cnonce|username|realm)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]+)')
 # Unquoted names may still hold stray quotes (`\"arik\" <sip:...>` is on the wire).
 DISPLAY_NAME = re.compile(r'(^|,)(\s*)("(?:[^"\\]|\\.)*"|[^,<]*?)(\s*<)(?=(?:sips?|tel):)', re.I)
@@ -383,21 +391,31 @@ class TextRedactor:
         return text
 
     def _ipv6(self, match: re.Match) -> str:
-        text = match.group(0)
+        text, port = match.group(0), ""
+        head, _, digits = text.rpartition(":")
+        # A port glued on: nine groups, or an address already met followed by ":5060".
+        if digits.isdigit() and (text.count(":") == 8 and "::" not in text or self._known_address(head)):
+            text, port = head, ":" + digits
         try:
             address = ipaddress.IPv6Address(text)
         except ValueError:
-            return text
+            return match.group(0)
         replaced = self.addresses.replace(address)
         if replaced == address:
-            return text
+            return match.group(0)
         if "." in text and replaced.ipv4_mapped is not None:
             out = f"::ffff:{replaced.ipv4_mapped}"
         elif text.count(":") == 7 and "::" not in text:
             out = replaced.exploded
         else:
             out = replaced.compressed
-        return out.upper() if text.isupper() else out
+        return (out.upper() if text.isupper() else out) + port
+
+    def _known_address(self, text: str) -> bool:
+        try:
+            return str(ipaddress.IPv6Address(text)) in self.addresses.mapping
+        except ValueError:
+            return False
 
     def replace_addresses(self, text: str) -> str:
         text = IPV4_TEXT.sub(self._ipv4, text)
@@ -479,6 +497,8 @@ class TextRedactor:
             if colon:
                 out += colon + self._secret(password)
             out += "@"
+        if ":" in host and not host.startswith("["):
+            return out + host  # an unbracketed address: the address pass replaces it
         return out + self._domain(host)
 
     def _tel(self, match: re.Match) -> str:
@@ -527,12 +547,15 @@ class TextRedactor:
         return found if found is not None else text
 
     def _known_mac(self, match: re.Match) -> str:
+        """A MAC the link layer met, in any notation: its replacement in the same one."""
         text = match.group(0)
-        found = self.mac_text.get(text.lower().replace("-", ":"))
+        digits = "".join(c for c in text if c not in ":-.").lower()
+        found = self.mac_text.get(":".join(digits[i : i + 2] for i in range(0, 12, 2)))
         if found is None:
             return text
-        found = found.replace(":", match.group(1))
-        return found.upper() if text.isupper() else found
+        new = iter(found.replace(":", ""))
+        out = "".join(c if c in ":-." else next(new) for c in text)
+        return out.upper() if text.isupper() else out
 
     def _requested(self, category: str, match: re.Match) -> str:
         text = match.group(0)
@@ -560,7 +583,7 @@ class TextRedactor:
         if self.options.call_ids and self.pseudonyms.by_category.get("call_ids"):
             text = TOKEN.sub(self._known_call_id, text)
         if self.mac_text:
-            text = MAC_TEXT.sub(self._known_mac, text)
+            text = MAC_OTHER_TEXT.sub(self._known_mac, MAC_TEXT.sub(self._known_mac, text))
         if self._known_words:
             text = self._known_word_values(text, sip)
         if self._strings is not None:
