@@ -32,6 +32,7 @@ ENCAP = ["encap_nflog.pcap", "encap_ppp.pcap", "encap_ppp_hdlc.pcap", "encap_chd
 LAN = ["lan_dhcp.pcap", "lan_dhcpv6.pcap", "lan_ipv6_nd.pcap", "lan_mdns.pcap", "lan_lldp.pcap", "lan_arp.pcap"]
 LEAKS = ["leak_stun.pcap", "leak_netbios.pcap", "leak_arp_mac.pcap"]
 ALL = [f"encap/{name}" for name in ENCAP] + [f"lan/{name}" for name in LAN] + [f"leaks/{name}" for name in LEAKS]
+WITH_SIP = [name for name in ALL if name != "leaks/leak_netbios.pcap"]  # NetBIOS only
 
 COOKIE = "SCTP state cookie (its server's own format: may hold the addresses)"
 # What stays unread by design, frame by frame; every other frame is read whole.
@@ -116,7 +117,7 @@ def test_the_sip_inside_is_still_sip(redacted, name):
 SIP_VALUES = ["ip.src", "ip.dst", "ipv6.src", "ipv6.dst", "sip.Call-ID", "sip.Via.sent-by.address", "sip.contact.host"]
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", WITH_SIP)
 def test_the_sip_addresses_and_call_ids_are_replaced(redacted, name):
     original, output, _ = redacted(name)
 
@@ -126,9 +127,7 @@ def test_the_sip_addresses_and_call_ids_are_replaced(redacted, name):
         return {v for v in found if not _is_kept_address(v)}
 
     before = values(original)
-    if not before:
-        pytest.skip("no SIP in this capture")
-    assert before.isdisjoint(values(output))
+    assert before and before.isdisjoint(values(output))
 
 
 def _is_kept_address(text: str) -> bool:
