@@ -49,3 +49,45 @@ def test_redact_into_a_missing_folder_names_the_folder(tmp_path):
     completed = sipdiag("redact", SAMPLE, "-o", tmp_path / "missing" / "out.pcap")
     assert completed.returncode == 2
     assert completed.stderr == f"sipdiag: {tmp_path / 'missing' / 'out.pcap'}: the folder {tmp_path / 'missing'} does not exist\n"
+
+
+def test_redact_refuses_a_folder_or_a_device_as_output(tmp_path):
+    device = os.stat("/dev/null")
+    for output, why in ((tmp_path, "is a folder; name a file to write"),
+                        ("/dev/null", "is not a regular file (a device or a pipe); name a file to write")):
+        completed = sipdiag("redact", SAMPLE, "-o", output)
+        assert (completed.returncode, completed.stderr) == (2, f"sipdiag: {output}: {why}\n")
+    after = os.stat("/dev/null")
+    assert (after.st_rdev, after.st_mode) == (device.st_rdev, device.st_mode)  # still the device, run as root too
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--keep-address", "10.0.0.0/33"], "keep address '10.0.0.0/33': not an address or subnet"),
+    (["--redact-regex", "ACCT-(["], "redact regex 'ACCT-([': unterminated character set at position 6"),
+])
+def test_an_option_that_does_not_parse_is_named_in_one_line(tmp_path, option, message):
+    completed = sipdiag("redact", SAMPLE, "-o", tmp_path / "out.pcap", *option)
+    assert (completed.returncode, completed.stdout, completed.stderr) == (2, "", f"sipdiag: {message}\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_passphrase_is_no_passphrase(tmp_path):
+    """As in the page: an empty key means a random one, so two exports differ."""
+    outputs = []
+    for n in range(2):
+        out = tmp_path / f"out{n}.pcap"
+        assert sipdiag("redact", SAMPLE, "-o", out, "--key", "").returncode == 0
+        outputs.append(out.read_bytes())
+    assert outputs[0] != outputs[1]
+    keyed = [sipdiag("redact", SAMPLE, "-o", tmp_path / f"k{n}.pcap", "--key", "k") for n in range(2)]
+    assert (tmp_path / "k0.pcap").read_bytes() == (tmp_path / "k1.pcap").read_bytes() and not any(c.returncode for c in keyed)
+
+
+def test_kept_subnet_and_extra_strings_in_the_cli(tmp_path):
+    out = tmp_path / "out.pcap"
+    completed = sipdiag("redact", SAMPLE, "-o", out, "--key", "k", "--keep-address", "10.77.0.2/32",
+                        "--redact-string", "kamailio", "--policy", "drop")
+    assert completed.returncode == 0
+    data = out.read_bytes()
+    assert b"10.77.0.2" in data and b"10.77.0.1" not in data and b"kamailio" not in data.lower()

@@ -48,3 +48,12 @@ def test_default_policy_yields_a_verified_clean_copy(path, tmp_path):
     assert find_leaks(original_identifiers(path), out) == []
     assert broken_checksums(path, out, dropped) == []
     assert diagnosis(analyze_path(str(out))) == diagnosis(analyze_path(str(path)))
+
+
+def test_a_link_type_nobody_reads_is_scrubbed_frame_by_frame(tmp_path):
+    """USER0 (147) could be anything: every record stays, zeroed, and is named."""
+    path = FIXTURES / "encap" / "encap_user0.pcap"
+    code, summary = redact_command(str(path), str(tmp_path / "out.pcap"), key="everywhere")
+    assert code == 0 and summary["handled"] == {"rewritten": 0, "scrubbed": summary["packets_in"], "dropped": 0}
+    assert {entry["why"] for entry in summary["frames_scrubbed"]} == {"link type 147 is not one the redactor decodes"}
+    assert summary["packets_in"] == 47
