@@ -190,3 +190,19 @@ def test_verification_finds_a_value_split_across_tcp_segments():
     summary = redactor.verify([capture], evidence=False)
     assert b"a84b4c76e66710@10.1.2.3" not in capture  # the raw bytes never spell it whole
     assert {"frame": 2, "what": "call ID 'a84b4c76e66710@10.1.2.3'"} in summary["leak_locations"]
+
+
+def test_the_last_sweep_replaces_known_addresses_left_in_binary_payloads():
+    """A DHCP option the rewriter does not interpret (82, relay agent
+    information) spelling the client's address in binary: the generic sweep
+    gives it the same replacement the headers got."""
+    from packet_builders import addr
+
+    bootp = (bytes([2, 1, 6, 0]) + bytes.fromhex("12345678") + bytes(8) + addr("10.1.2.3") + bytes(8)
+             + bytes.fromhex("020000000001") + bytes(202) + bytes.fromhex("63825363"))
+    dhcp = bootp + bytes([53, 1, 5, 82, 6, 5, 4]) + addr("10.1.2.3") + bytes([255])
+    output, summary = redact_bytes(pcapng([(0, ethernet(udp_ipv4(dhcp, sport=67, dport=68)))]))
+    packet = CaptureReader().feed(output)[0][3]
+    replacement = addr(summary["mapping"]["10.1.2.3"])
+    assert addr("10.1.2.3") not in packet and packet.count(replacement) >= 3  # IP header, yiaddr, option 82
+    assert summary["leaks"] == 0 and summary["handled"]["scrubbed"] == 0

@@ -115,6 +115,7 @@ class AddressMap:
         # replacement, in headers and in text alike, so the MAC cannot be read
         # back from it and the address still names the same machine.
         self.interface_mac: Callable[[bytes], bytes] | None = None
+        self._packed: list[tuple[bytes, bytes]] = []  # replaced_packed(), rebuilt when the map grows
 
     def keep(self, addresses: Iterable[str | Network]) -> None:
         """Leave these addresses and subnets unchanged; before the first replacement
@@ -139,6 +140,14 @@ class AddressMap:
             if found != address:
                 self.mapping[str(address)] = str(found)
         return found
+
+    def replaced_packed(self) -> list[tuple[bytes, bytes]]:
+        """(original, replacement) bytes of every address replaced so far, IPv6 first
+        (an IPv4-mapped address holds its IPv4 one)."""
+        if len(self._packed) != len(self.mapping):
+            pairs = [(ipaddress.ip_address(a).packed, ipaddress.ip_address(b).packed) for a, b in self.mapping.items()]
+            self._packed = sorted(pairs, key=lambda pair: -len(pair[0]))
+        return self._packed
 
     def replace_packed(self, packed: bytes) -> bytes:
         return self.replace(ipaddress.ip_address(packed)).packed

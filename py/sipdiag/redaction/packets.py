@@ -99,6 +99,9 @@ DNS_NAME_TYPES = {2: 0, 5: 0, 12: 0, 15: 2, 33: 6}  # rdata offset of the name
 MAX_HELD_SEGMENTS = 64
 # What "keep only signalling" keeps: the payload kinds a diagnosis reads
 # (SCTP's association control as TCP's: the SIP over it needs its handshake).
+# Payloads the generic binary sweep passes over: not text (SIP, DNS names), not
+# voice, not encrypted (TLS), where a chance match would be rewritten for nothing.
+SWEPT_KINDS = frozenset(("dhcp", "other", "sctp-control"))
 SIGNALLING_KINDS = frozenset(("sip", "tls", "dns", "rtp", "icmp", "tcp-control", "sctp-control"))
 # TLS records whose bytes hide nothing readable: change_cipher_spec, alert, application data.
 TLS_OPAQUE_RECORDS = (20, 21, 23)
@@ -241,13 +244,19 @@ class MacMap:
     def __init__(self, secret: bytes, text: TextRedactor, keep_oui: bool = False) -> None:
         self._key = hashlib.sha256(b"sipdiag-mac\0" + secret).digest()
         self._cache: dict[bytes, bytes] = {}
+        self._replaced: list[tuple[bytes, bytes]] = []  # (original, replacement) of every MAC that changed
         self._text = text
         self._keep_oui = keep_oui
+
+    def replaced(self) -> list[tuple[bytes, bytes]]:
+        return self._replaced
 
     def replace(self, mac: bytes) -> bytes:
         found = self._cache.get(mac)
         if found is None:
             found = self._cache[mac] = mac_replacement(self._key, mac, self._keep_oui)
+            if found != mac:
+                self._replaced.append((mac, found))
             if found != mac:  # group addresses and the null MAC stay
                 self._text.mac_text[mac.hex(":")] = found.hex(":")
                 self._text.remember("mac_addresses", mac.hex(":"))
@@ -889,7 +898,18 @@ class PacketRewriter:
             self.handling.signalling.update(frames)
         if self.handling.scrub_frames and not self.handling.scrub_frames.isdisjoint(frames):
             return bytes(len(data))
-        return rewrite(data)
+        new = rewrite(data)
+        return self._sweep(new) if kind in SWEPT_KINDS else new
+
+    def _sweep(self, data: bytes) -> bytes:
+        """The last, generic pass over binary payloads (DHCP, LLDP, STUN, ...):
+        an address or MAC the maps already know, still spelled in binary where
+        the protocol's own rewriting did not look, becomes its replacement. Same
+        length, so nothing shifts; the layers outside fix their checksums."""
+        for original, new in self.addresses.map.replaced_packed() + self.macs.replaced():
+            if original in data:
+                data = data.replace(original, new)
+        return data
 
     def flush(self) -> None:
         """End of capture: datagrams and SIP messages that never completed go out as they are, rewritten piecewise."""
