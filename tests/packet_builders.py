@@ -5,6 +5,17 @@ from __future__ import annotations
 import ipaddress
 import struct
 
+
+def internet_checksum(data: bytes) -> int:
+    """RFC 1071: the one's complement of the one's complement sum of 16-bit words."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
 SDP = b"v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
 INVITE = (
     b"INVITE sip:bob@example.com SIP/2.0\r\n"

@@ -19,6 +19,7 @@ import leakscan
 import pytest
 from leakscan import BrokenChecksum, Identifiers
 from locations import FIXTURES, SHARED_CAPTURES
+from packet_builders import internet_checksum
 
 STUN_COOKIE = struct.pack("!I", leakscan.STUN_MAGIC_COOKIE)
 TXID = bytes(range(1, 13))
@@ -36,16 +37,6 @@ def mac(text: str) -> bytes:
     return bytes.fromhex(text.replace(":", ""))
 
 
-def checksum(data: bytes) -> int:
-    """RFC 1071 Internet checksum."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def ethernet(src: str, dst: str, payload: bytes, ethertype: int = 0x0800) -> bytes:
     return mac(dst) + mac(src) + struct.pack("!H", ethertype) + payload
 
@@ -53,7 +44,7 @@ def ethernet(src: str, dst: str, payload: bytes, ethertype: int = 0x0800) -> byt
 def ipv4(src: str, dst: str, protocol: int, payload: bytes) -> bytes:
     header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, 64, protocol, 0,
                          packed(src), packed(dst))
-    return header[:10] + struct.pack("!H", checksum(header)) + header[12:] + payload
+    return header[:10] + struct.pack("!H", internet_checksum(header)) + header[12:] + payload
 
 
 def udp(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
@@ -65,7 +56,7 @@ def udp(src: str, dst: str, sport: int, dport: int, payload: bytes) -> bytes:
         pseudo += struct.pack("!BBH", 0, 17, length)
     else:
         pseudo += struct.pack("!IxxxB", length, 17)
-    datagram = datagram[:6] + struct.pack("!H", checksum(pseudo + datagram) or 0xFFFF) + payload
+    datagram = datagram[:6] + struct.pack("!H", internet_checksum(pseudo + datagram) or 0xFFFF) + payload
     if ipaddress.ip_address(src).version == 4:
         return ipv4(src, dst, 17, datagram)
     return struct.pack("!IHBB16s16s", 0x60000000, length, 17, 64, packed(src), packed(dst)) + datagram
@@ -75,7 +66,7 @@ def tcp(src: str, dst: str, sport: int, dport: int, seq: int, ack: int, payload:
     """A TCP segment (PSH+ACK) in its IPv4 packet, both checksums valid."""
     segment = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, 0x18, 65535, 0, 0) + payload
     pseudo = packed(src) + packed(dst) + struct.pack("!BBH", 0, 6, len(segment))
-    segment = segment[:16] + struct.pack("!H", checksum(pseudo + segment)) + segment[18:]
+    segment = segment[:16] + struct.pack("!H", internet_checksum(pseudo + segment)) + segment[18:]
     return ipv4(src, dst, 6, segment)
 
 
@@ -87,7 +78,7 @@ def masked_websocket_text(payload: bytes, key: bytes = b"\x11\x22\x33\x44") -> b
 
 def icmp_port_unreachable(src: str, dst: str, quoted: bytes) -> bytes:
     body = struct.pack("!BBHI", 3, 3, 0, 0) + quoted[:28]
-    return ipv4(src, dst, 1, body[:2] + struct.pack("!H", checksum(body)) + body[4:])
+    return ipv4(src, dst, 1, body[:2] + struct.pack("!H", internet_checksum(body)) + body[4:])
 
 
 def stun_binding_response(mapped: str, port: int = 40000) -> bytes:
