@@ -24,7 +24,10 @@ SOURCES = [REPO / "static" / "sample.pcap", SHARED_CAPTURES / "snort3demo__digiu
            FIXTURES / "registration" / "reg_icmp_unreachable.pcap", FIXTURES / "dns" / "dns_srv_ok_then_register.pcap",
            FIXTURES / "calls" / "call_fragmented_invite.pcap", SHARED_CAPTURES / "sngrep__ipv6frag.pcap",
            SHARED_CAPTURES / "hepwireshark__hep.pcap", SHARED_CAPTURES / "zeek__dns-naptr.pcap",
-           SHARED_CAPTURES / "sngrep__tlssaved.pcap"]
+           SHARED_CAPTURES / "sngrep__tlssaved.pcap"] + [
+    FIXTURES / name for name in ("encap/encap_gtpu.pcap", "encap/encap_sctp.pcap", "encap/encap_nflog.pcap",
+                                 "encap/encap_ieee80211.pcap", "encap/encap_radiotap.pcap", "encap/encap_mpls.pcap",
+                                 "lan/lan_lldp.pcap", "lan/lan_dhcpv6.pcap", "leaks/leak_stun.pcap")]
 
 
 def _records(path):
