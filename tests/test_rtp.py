@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from locations import FIXTURES, SHARED_CAPTURES
+from sipdiag.protocols import rtp as rtp_module
 from sipdiag.protocols.rtp import RtpTracker
 
 A, B = ("10.0.0.1", 4000), ("10.0.0.2", 5000)
@@ -159,7 +160,51 @@ def test_rfc4733_event_end_retransmissions_count_once():
                event(4, 800, True, 800), event(5, 4000, False, 160), event(6, 4000, True, 640),
                event(7, 4000, True, 640)]
     feed(tracker, packets)
-    assert only_stream(tracker).dtmf_events == 2
+    stream = only_stream(tracker)
+    assert stream.dtmf_events == 2
+    assert [(e.event, e.volume, e.duration, e.duration_ms, e.first_frame, e.first_time, e.ended)
+            for e in stream.telephone_events] == [(5, 10, 800, 100.0, 1, 100.0, True),
+                                                  (5, 10, 640, 80.0, 5, 100.08, True)]
+
+
+def test_rfc4733_event_after_csrc_list_and_header_extension():
+    tracker = RtpTracker()
+    tracker.expect(*B, {96: "telephone-event/16000"})
+    # CC=1 and X: a CSRC, then a one-word extension, then event 11 ("#"), volume 7.
+    header = struct.pack("!BBHII", 0x91, 0x80 | 96, 1, 3200, 0x11223344) + struct.pack("!I", 0x55667788)
+    extension = struct.pack("!HHI", 0xBEDE, 1, 0)
+    feed(tracker, [header + extension + struct.pack("!BBH", 11, 0x80 | 7, 1600)])
+    (event,) = only_stream(tracker).telephone_events
+    assert (event.event, event.volume, event.duration_ms, event.clock_rate, event.ended) == (11, 7, 100.0, 16000, True)
+
+
+def test_rfc4733_late_end_packet_of_the_previous_event_opens_no_new_one():
+    tracker = RtpTracker()
+    tracker.expect(*B, {101: "telephone-event/8000"})
+
+    def event(seq, ts, code, end):
+        return rtp(seq, ts, pt=101, payload=struct.pack("!BBH", code, (0x80 if end else 0) | 10, 400))
+
+    feed(tracker, [event(1, 800, 1, True), event(2, 4000, 2, False), event(3, 800, 1, True), event(4, 4000, 2, True)])
+    stream = only_stream(tracker)
+    assert [(e.event, e.first_frame, e.ended) for e in stream.telephone_events] == [(1, 1, True), (2, 2, True)]
+    assert stream.dtmf_events == 2
+
+
+def test_rfc4733_events_of_a_stream_are_bounded(monkeypatch):
+    monkeypatch.setattr(rtp_module, "MAX_EVENTS_PER_STREAM", 3)
+    tracker = RtpTracker()
+    tracker.expect(*B, {101: "telephone-event/8000"})
+    feed(tracker, [rtp(seq, seq * 800, pt=101, payload=struct.pack("!BBH", 1, 0x8A, 400)) for seq in range(1, 6)])
+    stream = only_stream(tracker)
+    assert (len(stream.telephone_events), stream.dtmf_events, stream.packets) == (3, 3, 5)
+
+
+def test_an_event_payload_type_the_sdp_did_not_name_is_audio():
+    tracker = RtpTracker()
+    tracker.expect(*B, {101: "opus/48000/2"})
+    feed(tracker, [rtp(1, 0, pt=101, payload=struct.pack("!BBH", 5, 0x8A, 800))])
+    assert (only_stream(tracker).telephone_events, only_stream(tracker).dtmf_events) == ([], 0)
 
 
 def test_short_payloads_are_ignored():

@@ -173,6 +173,29 @@ class DnsMessage:
 
 
 @dataclass
+class TelephoneEvent:
+    """One RFC 4733 event (a DTMF digit, flash, ...) as the packets of one stream told it.
+
+    Every packet of an event carries the event's start as its RTP timestamp and
+    the time elapsed since then as its duration, so the packets sharing a
+    timestamp are one event, however often the end packet is repeated.
+    """
+
+    event: int  # RFC 4733 3.2: 0-9, 10 "*", 11 "#", 12-15 A-D, 16 flash
+    volume: int  # 0-63, the tone's power in -dBm0, as last sent
+    duration: int  # timestamp units, the largest seen (the end packet's, once it came)
+    clock_rate: int  # of the telephone-event payload type
+    timestamp: int  # RTP timestamp shared by the event's packets: its start
+    first_frame: int
+    first_time: float
+    ended: bool = False  # an end packet (E bit) was seen
+
+    @property
+    def duration_ms(self) -> float:
+        return self.duration * 1000.0 / self.clock_rate
+
+
+@dataclass
 class RtpStream:
     """RTP packets of one direction of one flow and SSRC, accounted cheaply."""
 
@@ -193,6 +216,8 @@ class RtpStream:
     max_gap_ms: float = 0.0
     marker_packets: int = 0
     dtmf_events: int = 0  # RFC 4733 events (end-of-event packets counted once)
+    # RFC 4733 events, ended or not (the first rtp.MAX_EVENTS_PER_STREAM of the stream)
+    telephone_events: list[TelephoneEvent] = field(default_factory=list)
     rtcp_packets: int = 0  # RTCP seen on the paired port (port + 1)
     last_frame: int = 0
     mean_jitter_ms: float = 0.0  # mean of the per-packet jitter values (as tshark shows)

@@ -12,6 +12,7 @@ from .analysis import (
     network_path,
     registration,
     registration_findings,
+    timing,
 )
 from .analysis.findings import ordered
 from .model import CaptureResult, SipMessage
@@ -27,6 +28,8 @@ def build_report(result: CaptureResult) -> dict:
     call_rows, about_calls = call_findings.analyze(result)
     dns_rows, about_dns = dns_lookups.analyze(result)
     findings = about_registrations + about_calls + about_dns + network_path.analyze(result)
+    registrars = registration.registrar_summary(registrations)
+    trunks = timing.analyze(result, call_rows, registrars)  # adds timing and DTMF to the rows, RFC 6076 metrics
     info = result.capture
     return {
         "schema": SCHEMA,
@@ -41,8 +44,9 @@ def build_report(result: CaptureResult) -> dict:
         },
         "sip_messages": [sip_message_row(message) for message in result.sip_messages],
         "registrations": registrations,
-        "registrars": registration.registrar_summary(registrations),
+        "registrars": registrars,
         "calls": call_rows,
+        "trunks": trunks,
         "dns": dns_rows,
         "dns_chains": dns_lookups.resolution_chains(result),
         "findings": [finding.to_dict() for finding in ordered(findings)],

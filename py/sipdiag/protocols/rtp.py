@@ -1,4 +1,4 @@
-"""RTP/RTCP accounting per stream: packet counts, loss, RFC 3550 jitter.
+"""RTP/RTCP accounting per stream: packet counts, loss, RFC 3550 jitter, RFC 4733 events.
 
 `RtpTracker.account` runs for every candidate media packet of a capture, so it
 does a handful of integer operations on per-stream state held in one dict.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from ..model import RtpStream
+from ..model import RtpStream, TelephoneEvent
 from .sdp import STATIC_PAYLOAD_TYPES
 
 _STATIC_CLOCK_RATES = {pt: rate for pt, (_name, rate) in STATIC_PAYLOAD_TYPES.items()}
@@ -27,6 +27,19 @@ _SEQ_MOD = 1 << 16
 # RFC 3550 section 12.1: RTCP packet types SR, RR, SDES, BYE, APP sit where an
 # RTP header has marker + payload type, so the second byte tells them apart.
 _RTCP_TYPES = range(200, 205)
+
+# RFC 4733 2.3: an event's packets share its start timestamp. A late
+# retransmitted end packet of an earlier event is looked for among this many
+# latest events before a new one is opened.
+_RECENT_EVENTS = 4
+# A call's digits number in the tens; a stream whose "events" run into
+# thousands is noise, and keeping each would let memory grow with the capture.
+MAX_EVENTS_PER_STREAM = 1000
+# RFC 4733 2.3.5: an event's tone power (-dBm0) is the low 6 bits of its second byte.
+_VOLUME_BITS = 0x3F
+_END_BIT = 0x80
+# RFC 4733 2.1: telephone events are usually clocked at 8000 Hz; an rtpmap without a rate says no more.
+_DEFAULT_EVENT_RATE = 8000
 
 
 def rtpmap_clock_rate(encoding: str) -> int | None:
@@ -67,7 +80,7 @@ class _StreamState:
         "jitter_sum",
         "jitter_samples",
         "max_jitter",
-        "dtmf_end_ts",
+        "events",
     )
 
     def __init__(self, stream: RtpStream, seq: int):
@@ -93,7 +106,7 @@ class _StreamState:
         self.jitter_sum = 0.0
         self.jitter_samples = 0
         self.max_jitter = 0.0
-        self.dtmf_end_ts = -1
+        self.events = False  # the current payload type is telephone-event (RFC 4733)
 
 
 class RtpTracker:
@@ -161,8 +174,13 @@ class RtpTracker:
                 state.max_gap_ms = gap_ms
         rate = state.last_rate
         if payload_type != state.last_payload_type:
+            # Rarely taken (a stream switches payload type for DTMF or a codec
+            # change): the per-packet path below only reads what is settled here.
             previous_rate = rate
-            rate = state.last_rate = self._clock_rate(payload_type, flow)
+            encoding = self._rtpmap(payload_type, flow) if payload_type >= _FIRST_DYNAMIC_PT else None
+            rate = state.last_rate = (rtpmap_clock_rate(encoding) if encoding
+                                      else _STATIC_CLOCK_RATES.get(payload_type))
+            state.events = encoding is not None and encoding.lower().startswith("telephone-event/")
             state.last_payload_type = payload_type
             if rate != previous_rate:
                 rate = None  # jitter compares packets of one media clock
@@ -182,8 +200,8 @@ class RtpTracker:
                 state.max_jitter = jitter_ms
         state.last_time = time
         state.last_ts = ts
-        if payload_type >= _FIRST_DYNAMIC_PT and end - start >= 14 and data[start + 13] & 0x80:
-            self._count_dtmf_end(state, flow, payload_type, ts)
+        if state.events:
+            self._telephone_event(state, frame, time, data, start, end, ts)
 
     def _new_state(self, frame: int, time: float, flow: tuple, ssrc: int, seq: int) -> _StreamState:
         if len(self._states) >= self._unconfirmed_limit:
@@ -215,14 +233,36 @@ class RtpTracker:
                 state.bad_seq = (seq + 1) % _SEQ_MOD
         # else: a late or duplicate packet, counted but not moving the range
 
-    def _count_dtmf_end(self, state: _StreamState, key: tuple, payload_type: int, ts: int) -> None:
-        """RFC 4733: the end packet of an event is sent three times with one timestamp."""
-        if ts == state.dtmf_end_ts:
+    @staticmethod
+    def _telephone_event(state: _StreamState, frame: int, time: float, data: bytes, start: int, end: int,
+                         ts: int) -> None:
+        """One RFC 4733 packet: opens its event or updates it (duration, volume, end).
+
+        The end packet is sent three times with one timestamp (RFC 4733 2.5.1.4):
+        the event's `ended` flips once, so it counts once.
+        """
+        first = data[start]
+        offset = start + 12 + 4 * (first & 0x0F)  # past the CSRC list
+        if first & 0x10 and offset + 4 <= end:  # RFC 3550 5.3.1 header extension, its length in words
+            offset += 4 + 4 * ((data[offset + 2] << 8) | data[offset + 3])
+        if offset + 4 > end:
             return
-        encoding = self._rtpmap(payload_type, key)
-        if encoding is not None and encoding.lower().startswith("telephone-event/"):
-            state.dtmf_end_ts = ts
-            state.stream.dtmf_events += 1
+        # Several events packed in one packet (RFC 4733 2.5.1.5) are rare: the first block is read.
+        code, flags, duration = data[offset], data[offset + 1], (data[offset + 2] << 8) | data[offset + 3]
+        stream = state.stream
+        event = next((e for e in reversed(stream.telephone_events[-_RECENT_EVENTS:]) if e.timestamp == ts), None)
+        if event is None:
+            if len(stream.telephone_events) >= MAX_EVENTS_PER_STREAM:
+                return
+            event = TelephoneEvent(code, flags & _VOLUME_BITS, duration, state.last_rate or _DEFAULT_EVENT_RATE,
+                                   ts, frame, time)
+            stream.telephone_events.append(event)
+        else:
+            event.duration = max(event.duration, duration)
+            event.volume = flags & _VOLUME_BITS
+        if flags & _END_BIT and not event.ended:
+            event.ended = True
+            stream.dtmf_events += 1
 
     def _rtpmap(self, payload_type: int, key: tuple) -> str | None:
         # The receiver's SDP defines the numbers; with symmetric RTP the sender's
@@ -232,12 +272,6 @@ class RtpTracker:
             if rtpmap and payload_type in rtpmap:
                 return rtpmap[payload_type]
         return None
-
-    def _clock_rate(self, payload_type: int, key: tuple) -> int | None:
-        if payload_type < _FIRST_DYNAMIC_PT:
-            return _STATIC_CLOCK_RATES.get(payload_type)
-        encoding = self._rtpmap(payload_type, key)
-        return rtpmap_clock_rate(encoding) if encoding else None
 
     def _is_expected(self, state: _StreamState) -> bool:
         stream = state.stream

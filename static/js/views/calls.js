@@ -1,20 +1,41 @@
-// Calls tab: a filterable table of calls; selecting one draws its ladder
-// diagram (ladder.js) with SVG/PNG export and the full text of a clicked message.
+// Calls tab: the RFC 6076 figures per trunk, a filterable table of calls;
+// selecting one shows its timing and DTMF and draws its ladder diagram
+// (ladder.js) with SVG/PNG export and the full text of a clicked message.
 
-import { el } from "./dom.js";
-import { findingList } from "./findings.js";
+import { delayText, el, ratioText } from "./dom.js";
+import { findingList, frameLinks } from "./findings.js";
 import { pngBlob, renderLadder, svgBlob } from "./ladder.js";
 
-const COLUMNS = ["Time", "From", "To", "Outcome", "Final status", "Duration", "Codecs", "MOS (estimate)"];
+const COLUMNS = ["Time", "From", "To", "Outcome", "Final status", "Post-dial delay", "Setup time", "Duration", "Codecs",
+  "MOS (estimate)"];
+const TRUNK_COLUMNS = ["Trunk", "Session requests", "SER", "SEER", "ISA", "SCR", "SRD (successful)", "SRD (failed)",
+  "SDD"];
+const DTMF_COLUMNS = ["Digit", "Sent as", "Frame", "Time", "Duration", "Volume", "From → to"];
 
 function when(seconds) {
   return new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 23);
 }
 
+function ms(value) {
+  return value === null ? "–" : `${value} ms`;
+}
+
+// Seconds from ACK (or the 200) to BYE; a call still up when the capture ended lasted at least that long.
+function duration(timing) {
+  if (timing.duration_s === null) return "–";
+  return timing.duration_end === "capture_end" ? `≥ ${timing.duration_s} s` : `${timing.duration_s} s`;
+}
+
+function durationFact(timing) {
+  if (timing.duration_s === null) return "–";
+  const end = timing.duration_end === "bye" ? "BYE" : "the capture's end (no BYE)";
+  return `${timing.duration_s} s (${timing.duration_start === "ack" ? "ACK" : "200"} → ${end})`;
+}
+
 function cells(call) {
   return [
     when(call.start_time), call.from_uri ?? "", call.to_uri ?? "", call.outcome.replace("_", " "),
-    call.final_status ?? "–", call.duration_s === null || call.duration_s === undefined ? "–" : `${call.duration_s} s`,
+    call.final_status ?? "–", ms(call.timing.post_dial_delay_ms), ms(call.timing.setup_time_ms), duration(call.timing),
     (call.codecs_answered?.length ? call.codecs_answered : call.codecs_offered ?? []).join(", "),
     call.mos_estimate ?? "–",
   ];
@@ -51,6 +72,8 @@ export function render(report, container, api) {
   search.addEventListener("input", applyFilter);
   outcome.addEventListener("change", applyFilter);
   container.append(
+    ...trunkTable(report.trunks),
+    el("h3", { className: "call-heading" }, `Calls (${report.calls.length})`),
     el("div", { className: "call-filters" }, search, " ", outcome),
     el("table", { className: "calls call-table" },
       el("thead", {}, el("tr", {}, COLUMNS.map((name) => el("th", {}, name)))),
@@ -58,6 +81,56 @@ export function render(report, container, api) {
     detail,
   );
   if (report.calls.length === 1) rows[0].click();
+}
+
+// RFC 6076 per pair of signalling endpoints: ratios over the session requests
+// whose outcome the capture shows, delays over those measured.
+function trunkCells(trunk) {
+  const metrics = trunk.rfc6076;
+  const requestDelay = metrics.session_request_delay_ms;
+  const disconnect = metrics.session_disconnect_delay_ms;
+  return [
+    trunk.endpoints.join(" ↔ "),
+    trunk.in_progress ? `${trunk.session_requests} (${trunk.in_progress} in progress)` : String(trunk.session_requests),
+    ratioText(metrics.session_establishment_ratio),
+    ratioText(metrics.session_establishment_effectiveness_ratio),
+    ratioText(metrics.ineffective_session_attempts),
+    ratioText(metrics.session_completion_ratio),
+    delayText(requestDelay.successful),
+    delayText(requestDelay.failed),
+    delayText(disconnect.successful) + (disconnect.failed ? `, ${disconnect.failed} unanswered` : ""),
+  ];
+}
+
+function trunkTable(trunks) {
+  if (!trunks.length) return [];
+  return [
+    el("h3", { className: "call-heading" }, "Trunks (RFC 6076)"),
+    el("table", { className: "trunk-table" },
+      el("thead", {}, el("tr", {}, TRUNK_COLUMNS.map((name) => el("th", {}, name)))),
+      el("tbody", {}, trunks.map((trunk) => el("tr", { className: "trunk-row" },
+        trunkCells(trunk).map((value) => el("td", {}, value)))))),
+    el("p", { className: "call-note" },
+      "A trunk is a pair of signalling endpoints; each INVITE leg is one session request. SER: answered / requests "
+      + "less redirected. SEER: answered, or 480/486/600/603, / the same. ISA: 408/500/503/504 / requests. SCR: "
+      + "answered and ended by a BYE that got its 2xx / requests. SRD: INVITE → first ringing or progress (else the "
+      + "200), or → the 4xx/5xx. SDD: BYE → its 2xx. Requests the capture ended before deciding are left out."),
+  ];
+}
+
+function dtmfTable(call, api) {
+  const rows = call.dtmf.map((digit) => el("tr", { className: "call-dtmf-row" },
+    el("td", {}, digit.digit),
+    el("td", {}, digit.source === "rfc4733" ? `RFC 4733${digit.ended ? "" : " (no end packet)"}` : "SIP INFO"),
+    // An INFO opens in the SIP messages tab; an RTP packet is not there, so its number is only shown.
+    el("td", {}, digit.source === "sip-info" ? frameLinks([digit.frame], api) : `#${digit.frame}`),
+    el("td", {}, `+${(digit.time - call.start_time).toFixed(3)} s`),
+    el("td", {}, ms(digit.duration_ms)),
+    el("td", {}, digit.volume === null ? "–" : `−${digit.volume} dBm0`),
+    el("td", {}, `${digit.src} → ${digit.dst}`)));
+  return el("table", { className: "call-dtmf" },
+    el("thead", {}, el("tr", {}, DTMF_COLUMNS.map((name) => el("th", {}, name)))),
+    el("tbody", {}, rows));
 }
 
 function showCall(report, call, detail, api) {
@@ -85,10 +158,14 @@ function showCall(report, call, detail, api) {
   const exportPng = el("button", { type: "button", className: "ladder-export-png" }, "Export PNG");
   exportPng.addEventListener("click", async () => api.download(await pngBlob(svg), `${name}.png`));
   const findings = report.findings.filter((f) => f.call_id === call.call_id);
+  const { timing } = call;
   const facts = [
     ["Caller → callee", `${call.caller} → ${call.callee}`],
-    ["Post-dial delay", call.post_dial_delay_ms === null ? "–" : `${call.post_dial_delay_ms} ms`],
-    ["Answered after", call.answer_delay_ms === null ? "–" : `${call.answer_delay_ms} ms`],
+    ["Post-dial delay (INVITE → 180/183)", ms(timing.post_dial_delay_ms)],
+    ["Setup time (INVITE → 200)", ms(timing.setup_time_ms)],
+    ["200 → ACK", ms(timing.answer_to_ack_ms)],
+    ["Duration", durationFact(timing)],
+    ["Failed after", timing.failure_ms == null ? "–" : `${timing.failure_ms} ms (${timing.failure_status})`],
     ["Ended by", call.ended_by ? `${call.ended_by}${call.bye_reason ? ` (${call.bye_reason})` : ""}` : "–"],
     ["Legs", call.legs.map((leg) => `${leg.caller} → ${leg.callee}: ${leg.final_status ?? "no final answer"}`).join("; ")],
     ["Events", call.events.map((e) => `#${e.frame} ${e.text}`).join("; ") || "–"],
@@ -96,6 +173,7 @@ function showCall(report, call, detail, api) {
   detail.replaceChildren(
     el("h3", {}, `Call ${call.call_id}`),
     el("dl", { className: "call-facts" }, facts.map(([term, value]) => [el("dt", {}, term), el("dd", {}, value)])),
+    ...(call.dtmf.length ? [el("h4", {}, `DTMF (${call.dtmf.length})`), dtmfTable(call, api)] : []),
     ...(findings.length ? [findingList(findings, api)] : []), // replaceChildren would print a null
     el("div", { className: "ladder-tools" },
       el("label", {}, collapse, " collapse retransmissions"), " ", exportSvg, " ", exportPng),

@@ -41,3 +41,16 @@ export function fillPaged(body, items, makeRow, columns) {
   more.addEventListener("click", showNext);
   showNext();
 }
+
+// Text for the report's RFC 6076 figures (Calls and Registrations tabs).
+// A delay is {count, min, mean, max} in ms, or null when nothing was measured.
+export function delayText(stats) {
+  if (!stats) return "–";
+  return stats.count === 1 ? `${stats.mean} ms` : `${stats.mean} ms (${stats.count}: ${stats.min}–${stats.max})`;
+}
+
+// A ratio is {count, total, percent}; percent is null when nothing could be judged.
+export function ratioText(ratio) {
+  if (!ratio || ratio.percent === null) return "–";
+  return `${ratio.percent} % (${ratio.count}/${ratio.total})`;
+}

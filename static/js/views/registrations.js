@@ -1,11 +1,12 @@
-// Registrations tab: a per-registrar summary, then one row per REGISTER
-// sequence; clicking a row opens its message timeline, raw messages and the
-// findings about it.
+// Registrations tab: a per-registrar summary with RFC 6076's registration
+// metrics, then one row per REGISTER sequence; clicking a row opens its
+// message timeline, raw messages and the findings about it.
 
-import { el } from "./dom.js";
+import { delayText, el, ratioText } from "./dom.js";
 import { findingList, frameLinks } from "./findings.js";
 
-const SUMMARY_COLUMNS = ["Registrar", "Clients", "Sequences", "Registered", "Failed", "Failed by status", "Pattern"];
+const SUMMARY_COLUMNS = ["Registrar", "Clients", "Sequences", "Registered", "Failed", "Failed by status", "Pattern",
+  "RRD (RFC 6076)", "IRA (RFC 6076)"];
 const ROW_COLUMNS = ["Client", "AOR", "Registrar", "Outcome", "Final", "Challenges", "Requests (retx)", "Expires req/granted"];
 
 function table(className, columns, rows) {
@@ -33,6 +34,8 @@ function summaryTable(registrars) {
       el("td", {}, r.failed),
       el("td", {}, Object.entries(r.failed_by_status).map(([status, n]) => `${status}×${n}`).join(", ") || "–"),
       el("td", {}, r.pattern.replace("_", " ")),
+      el("td", { className: "reg-rrd" }, delayText(r.rfc6076.registration_request_delay_ms)),
+      el("td", { className: "reg-ira" }, ratioText(r.rfc6076.ineffective_registration_attempts)),
     ),
   );
   return table("reg-summary", SUMMARY_COLUMNS, rows);
@@ -129,6 +132,9 @@ export function render(report, container, api) {
   container.append(
     el("h3", { className: "reg-heading" }, "Registrars"),
     summaryTable(report.registrars ?? []),
+    el("p", { className: "reg-note" },
+      "RRD: first REGISTER of an attempt → its 2xx, the challenge included. IRA: attempts ended by a 4xx other than "
+      + "401/402/407, a 5xx or 6xx, or no answer, / attempts the capture shows decided."),
     el("h3", { className: "reg-heading" }, `Registration sequences (${rows.length})`),
     table("reg-table", ROW_COLUMNS, rows.map((row) => sequenceRows(row, report, messagesByFrame, api))),
   );
