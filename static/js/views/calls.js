@@ -1,7 +1,7 @@
 // Calls tab: a filterable table of calls; selecting one draws its ladder
 // diagram (ladder.js) with SVG/PNG export and the full text of a clicked message.
 
-import { el } from "./dom.js";
+import { dataTable, el, labelled } from "./dom.js";
 import { findingList } from "./findings.js";
 import { pngBlob, renderLadder, svgBlob } from "./ladder.js";
 
@@ -51,10 +51,8 @@ export function render(report, container, api) {
   search.addEventListener("input", applyFilter);
   outcome.addEventListener("change", applyFilter);
   container.append(
-    el("div", { className: "call-filters" }, search, " ", outcome),
-    el("table", { className: "calls call-table" },
-      el("thead", {}, el("tr", {}, COLUMNS.map((name) => el("th", {}, name)))),
-      el("tbody", {}, rows)),
+    el("div", { className: "call-filters" }, labelled("Search", search), " ", labelled("Outcome", outcome)),
+    dataTable("calls call-table", COLUMNS, rows),
     detail,
   );
   if (report.calls.length === 1) rows[0].click();
@@ -63,7 +61,7 @@ export function render(report, container, api) {
 function showCall(report, call, detail, api) {
   const messages = report.sip_messages;
   const figure = el("div", { className: "ladder-scroll" });
-  const messageText = el("pre", { className: "ladder-message", hidden: true });
+  const messageText = el("pre", { className: "ladder-message", hidden: true, tabIndex: 0 });
   const collapse = el("input", { type: "checkbox", className: "ladder-collapse" });
   const name = `call-${call.call_id.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 40)}`;
   let svg = null;

@@ -2,20 +2,11 @@
 // sequence; clicking a row opens its message timeline, raw messages and the
 // findings about it.
 
-import { el } from "./dom.js";
+import { counted, dataTable, el, words } from "./dom.js";
 import { findingList, frameLinks } from "./findings.js";
 
 const SUMMARY_COLUMNS = ["Registrar", "Clients", "Sequences", "Registered", "Failed", "Failed by status", "Pattern"];
 const ROW_COLUMNS = ["Client", "AOR", "Registrar", "Outcome", "Final", "Challenges", "Requests (retx)", "Expires req/granted"];
-
-function table(className, columns, rows) {
-  return el(
-    "table",
-    { className },
-    el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
-    el("tbody", {}, rows),
-  );
-}
 
 function show(value) {
   return value === null || value === undefined ? "–" : String(value);
@@ -31,11 +22,11 @@ function summaryTable(registrars) {
       el("td", {}, r.sequences),
       el("td", {}, r.registered),
       el("td", {}, r.failed),
-      el("td", {}, Object.entries(r.failed_by_status).map(([status, n]) => `${status}×${n}`).join(", ") || "–"),
-      el("td", {}, r.pattern.replace("_", " ")),
+      el("td", {}, counted(r.failed_by_status) || "–"),
+      el("td", {}, words(r.pattern)),
     ),
   );
-  return table("reg-summary", SUMMARY_COLUMNS, rows);
+  return dataTable("reg-summary", SUMMARY_COLUMNS, rows);
 }
 
 function timeline(row, messagesByFrame, api) {
@@ -58,7 +49,7 @@ function timeline(row, messagesByFrame, api) {
     { className: "reg-raw" },
     el("summary", {}, "Raw messages"),
     row.timeline.map((entry) =>
-      el("pre", { className: "reg-raw-message" }, `#${entry.frame}\n`, messagesByFrame.get(entry.frame)?.text ?? ""),
+      el("pre", { className: "reg-raw-message", tabIndex: 0 }, `#${entry.frame}\n`, messagesByFrame.get(entry.frame)?.text ?? ""),
     ),
   );
   return [el("table", { className: "reg-timeline" }, el("tbody", {}, lines)), raw];
@@ -89,7 +80,7 @@ function sequenceRows(row, report, messagesByFrame, api) {
     el("td", {}, row.client),
     el("td", {}, show(row.aor)),
     el("td", {}, row.registrar),
-    el("td", {}, el("span", { className: `reg-outcome reg-outcome-${row.outcome}` }, row.outcome.replace("_", " "))),
+    el("td", {}, el("span", { className: `reg-outcome reg-outcome-${row.outcome}` }, words(row.outcome))),
     el("td", {}, show(row.final_status)),
     el("td", {}, row.challenges),
     el("td", {}, `${row.requests} (${row.retransmissions})`),
@@ -130,6 +121,6 @@ export function render(report, container, api) {
     el("h3", { className: "reg-heading" }, "Registrars"),
     summaryTable(report.registrars ?? []),
     el("h3", { className: "reg-heading" }, `Registration sequences (${rows.length})`),
-    table("reg-table", ROW_COLUMNS, rows.map((row) => sequenceRows(row, report, messagesByFrame, api))),
+    dataTable("reg-table", ROW_COLUMNS, rows.map((row) => sequenceRows(row, report, messagesByFrame, api))),
   );
 }
