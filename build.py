@@ -54,7 +54,16 @@ def run(command: list[str], **kwargs) -> None:
 
 
 def ensure_node_modules() -> None:
-    if (PYODIDE_DIR / "pyodide.mjs").exists():
+    """package.json's packages at their pinned versions: pyodide for the page,
+    the devDependencies (axe-core) for the browser tests only, never copied into dist/."""
+    package = json.loads((ROOT / "package.json").read_text())
+    pinned = {**package.get("dependencies", {}), **package.get("devDependencies", {})}
+
+    def installed(name: str) -> str | None:
+        manifest = ROOT / "node_modules" / name / "package.json"
+        return json.loads(manifest.read_text()).get("version") if manifest.exists() else None
+
+    if all(installed(name) == version for name, version in pinned.items()):
         return
     run(["npm", "ci" if (ROOT / "package-lock.json").exists() else "install", "--no-audit", "--no-fund"])
 

@@ -8,14 +8,16 @@ import * as dnsView from "./views/dns.js";
 import * as messagesView from "./views/messages.js";
 import * as redactView from "./views/redact.js";
 
+// name (also the URL hash), label, view, and what the label counts.
 const TABS = [
-  ["findings", "Findings", findingsView],
-  ["registrations", "Registrations", registrationsView],
-  ["calls", "Calls", callsView],
-  ["dns", "DNS", dnsView],
-  ["messages", "SIP messages", messagesView],
-  ["redact", "Redact", redactView],
+  { name: "findings", label: "Findings", view: findingsView, count: (report) => report.findings.length },
+  { name: "registrations", label: "Registrations", view: registrationsView, count: (report) => report.registrations.length },
+  { name: "calls", label: "Calls", view: callsView, count: (report) => report.calls.length },
+  { name: "dns", label: "DNS", view: dnsView, count: (report) => report.dns.length },
+  { name: "messages", label: "SIP messages", view: messagesView, count: (report) => report.sip_messages.length },
+  { name: "redact", label: "Redact", view: redactView, count: null },
 ];
+const FIRST_TAB = TABS[0].name;
 
 // Set by the single file's bootstrap: the worker's blob URL and the embedded assets.
 const embedded = globalThis.sipdiagEmbedded ?? null;
@@ -122,8 +124,9 @@ const ui = {
   download: $("download-report"),
   overlay: $("drop-overlay"),
 };
-let current = null; // {file, report}
-let currentTab = TABS[0][0];
+// {file, report, panels}: panels holds each tab's content once drawn (below).
+let current = null;
+let currentTab = FIRST_TAB;
 
 api.ready.then(
   () => (ui.status.textContent = `engine ready (${(api.readyMs / 1000).toFixed(1)} s)`),
@@ -147,7 +150,7 @@ async function open(file) {
   ui.status.textContent = api.readyMs === null ? `loading engine… then analyzing ${file.name}` : `analyzing ${file.name}…`;
   try {
     const report = await api.analyze(file);
-    current = { file, report };
+    current = { file, report, panels: new Map() };
     ui.status.textContent = `analyzed ${file.name}`;
     show(report);
     // A cut-off file still yields a report; with nothing readable in it, say so up front.
@@ -180,37 +183,105 @@ const viewApi = {
   // Evidence links: show these frames in the message list (null shows every message).
   focusedFrames: null,
   showFrames(frames) {
-    viewApi.focusedFrames = frames;
+    focusFrames(frames);
     selectTab("messages");
   },
 };
 
+function focusFrames(frames) {
+  const key = (list) => list?.join(",") ?? "";
+  if (key(frames) === key(viewApi.focusedFrames)) return;
+  viewApi.focusedFrames = frames;
+  // The message list is drawn around its focus: draw it again.
+  current.panels.delete("messages");
+}
+
+// A new capture opens on Findings, every tab drawn afresh from its report.
 function show(report) {
   viewApi.focusedFrames = null;
   ui.result.hidden = false;
   ui.summary.replaceChildren();
   summaryView.render(report, ui.summary, viewApi);
   ui.tabs.replaceChildren(
-    ...TABS.map(([name, label]) => {
+    ...TABS.map(({ name, label, count }) => {
       const button = document.createElement("button");
       button.type = "button";
       button.role = "tab";
+      button.id = `tab-${name}`;
       button.dataset.tab = name;
-      button.textContent = label;
+      button.setAttribute("aria-controls", ui.panel.id);
+      button.append(label, ...(count ? [" ", tabCount(count(report))] : []));
       button.addEventListener("click", () => selectTab(name));
       return button;
     }),
   );
-  selectTab(currentTab);
+  selectTab(FIRST_TAB);
 }
 
-function selectTab(name) {
-  currentTab = name;
-  for (const button of ui.tabs.children) button.setAttribute("aria-selected", String(button.dataset.tab === name));
-  ui.panel.replaceChildren();
-  const [, , view] = TABS.find(([tab]) => tab === name);
-  view.render(current.report, ui.panel, viewApi);
+function tabCount(count) {
+  const span = document.createElement("span");
+  span.className = "tab-count";
+  span.textContent = `(${count})`;
+  return span;
 }
+
+// ARIA tabs: one tab in the Tab order, the arrow keys, Home and End move
+// between tabs and show each at once (a kept panel shows instantly).
+ui.tabs.addEventListener("keydown", (event) => {
+  const names = TABS.map(({ name }) => name);
+  const index = names.indexOf(event.target.dataset?.tab);
+  const next = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: names.length - 1 }[event.key];
+  if (index < 0 || next === undefined) return;
+  event.preventDefault();
+  const name = names[(next + names.length) % names.length];
+  selectTab(name);
+  document.getElementById(`tab-${name}`).focus();
+});
+
+// fromHistory: the URL already says where we are (Back, Forward, a typed hash).
+function selectTab(name, { fromHistory = false } = {}) {
+  currentTab = name;
+  for (const button of ui.tabs.children) {
+    const selected = button.dataset.tab === name;
+    button.setAttribute("aria-selected", String(selected));
+    button.tabIndex = selected ? 0 : -1;
+  }
+  ui.panel.setAttribute("aria-labelledby", `tab-${name}`);
+  ui.panel.replaceChildren(panelFor(name));
+  if (!fromHistory && location.hash !== locationHash()) location.hash = locationHash();
+}
+
+// Each tab is drawn once per capture and kept while another tab shows:
+// filters typed, rows opened, the selected call and a running redaction
+// are all still there when the user comes back.
+function panelFor(name) {
+  let panel = current.panels.get(name);
+  if (!panel) {
+    panel = document.createElement("div");
+    panel.className = `tab-content tab-content-${name}`;
+    TABS.find((tab) => tab.name === name).view.render(current.report, panel, viewApi);
+    current.panels.set(name, panel);
+  }
+  return panel;
+}
+
+// The URL hash names the tab, and for the message list the frames it shows
+// (#messages/frame=12,14): Back and Forward move between them.
+function locationHash() {
+  const frames = currentTab === "messages" && viewApi.focusedFrames ? `/frame=${viewApi.focusedFrames.join(",")}` : "";
+  return `#${currentTab}${frames}`;
+}
+
+window.addEventListener("hashchange", () => {
+  if (!current || location.hash === locationHash()) return;
+  const [name, selection = ""] = location.hash.slice(1).split("/");
+  const tab = TABS.some((t) => t.name === name) ? name : FIRST_TAB;
+  if (tab === "messages") {
+    const frames = /^frame=(\d+(?:,\d+)*)$/.exec(selection)?.[1].split(",").map(Number) ?? null;
+    focusFrames(frames);
+  }
+  selectTab(tab, { fromHistory: true });
+});
 
 function download(blob, name) {
   const link = document.createElement("a");

@@ -87,5 +87,30 @@ def cli_report(path: Path) -> dict:
 
 def open_capture(page, path: Path) -> None:
     """Choose a capture with the page's file input and wait until its report is shown."""
+    # The status may still name this file from an earlier opening: clear it, so
+    # the wait below is for this analysis.
+    page.evaluate('() => { document.getElementById("engine-status").textContent = ""; }')
     page.set_input_files("#file-input", str(path))
     page.locator("#engine-status", has_text=f"analyzed {path.name}").wait_for(timeout=60_000)
+
+
+TABS = ("findings", "registrations", "calls", "dns", "messages", "redact")
+
+
+def select_tab(page, name: str) -> None:
+    page.locator(f'#tabs [data-tab="{name}"]').click()
+
+
+def open_everything(page, tab: str) -> None:
+    """Show what a tab hides until asked: every <details>, the first call with
+    a clicked arrow, the first registration's timeline, the first message's text.
+    Tabs keep their state, so what is already open stays open (no toggling shut)."""
+    panel = page.locator("#tab-panel")
+    panel.evaluate("(panel) => panel.querySelectorAll('details').forEach((details) => (details.open = true))")
+    if tab == "calls" and panel.locator(".call-row").count():
+        panel.locator(".call-row").first.click()
+        panel.locator(".ladder-arrow").first.click()
+    if tab == "registrations" and panel.locator(".reg-row").count() and not panel.locator(".reg-row-open").count():
+        panel.locator(".reg-row").first.click()
+    if tab == "messages" and panel.locator("tr.clickable").count() and not panel.locator(".message-text-row").count():
+        panel.locator("tr.clickable").first.click()

@@ -48,6 +48,14 @@ def test_every_file_shipped_is_used(browser, site):
     assert shipped - requested == {"sipdiag.html"}
 
 
+def test_axe_core_is_for_the_tests_only(site):
+    """axe-core (a devDependency the accessibility tests evaluate into the page) is never shipped."""
+    assert (REPO / "node_modules" / "axe-core" / "axe.min.js").exists()
+    shipped = [p for p in site.directory.rglob("*") if p.is_file()]
+    assert [p.name for p in shipped if "axe" in p.name.lower()] == []
+    assert [p.name for p in shipped if b"axe-core" in p.read_bytes() or b"axe.run" in p.read_bytes()] == []
+
+
 def test_engine_archive_is_the_package_and_reproducible(site):
     archive = (site.directory / "py" / build.ENGINE_ARCHIVE).read_bytes()
     with zipfile.ZipFile(io.BytesIO(archive)) as packed:

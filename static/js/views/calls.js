@@ -2,7 +2,7 @@
 // selecting one shows its timing and DTMF and draws its ladder diagram
 // (ladder.js) with SVG/PNG export and the full text of a clicked message.
 
-import { delayText, el, ratioText } from "./dom.js";
+import { dataTable, delayText, el, labelled, ratioText } from "./dom.js";
 import { findingList, frameLinks } from "./findings.js";
 import { pngBlob, renderLadder, svgBlob } from "./ladder.js";
 
@@ -74,10 +74,8 @@ export function render(report, container, api) {
   container.append(
     ...trunkTable(report.trunks),
     el("h3", { className: "call-heading" }, `Calls (${report.calls.length})`),
-    el("div", { className: "call-filters" }, search, " ", outcome),
-    el("table", { className: "calls call-table" },
-      el("thead", {}, el("tr", {}, COLUMNS.map((name) => el("th", {}, name)))),
-      el("tbody", {}, rows)),
+    el("div", { className: "call-filters" }, labelled("Search", search), " ", labelled("Outcome", outcome)),
+    dataTable("calls call-table", COLUMNS, rows),
     detail,
   );
   if (report.calls.length === 1) rows[0].click();
@@ -136,7 +134,7 @@ function dtmfTable(call, api) {
 function showCall(report, call, detail, api) {
   const messages = report.sip_messages;
   const figure = el("div", { className: "ladder-scroll" });
-  const messageText = el("pre", { className: "ladder-message", hidden: true });
+  const messageText = el("pre", { className: "ladder-message", hidden: true, tabIndex: 0 });
   const collapse = el("input", { type: "checkbox", className: "ladder-collapse" });
   const name = `call-${call.call_id.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 40)}`;
   let svg = null;

@@ -1,7 +1,7 @@
 // DNS tab: RFC 3263 resolution chains (NAPTR -> SRV -> A/AAAA) with the step
 // that failed, the failed or unanswered lookups, then every query.
 
-import { el, fillPaged } from "./dom.js";
+import { el, pagedTable, words } from "./dom.js";
 import { findingList, frameLinks } from "./findings.js";
 
 const DNS_CODES = new Set(["DNS_FAILURE", "DNS_EMPTY_ANSWER", "DNS_NO_RESPONSE", "DNS_SLOW", "NO_REGISTER_DNS_SUSPECT"]);
@@ -14,9 +14,9 @@ function chainView(chain, api) {
       { className: `dns-step dns-state-${step.state}${chain.failed_step === step.step ? " dns-step-failed" : ""}` },
       el("strong", {}, step.step),
       " ",
-      step.names.join(", ") || "(not queried)",
-      " — ",
-      step.state.replace("_", " "),
+      // An unqueried step has no names: its state says so.
+      step.names.length ? `${step.names.join(", ")} — ` : "— ",
+      words(step.state),
       step.rcodes.length ? ` (${step.rcodes.join(", ")})` : "",
       step.answers.length ? el("div", { className: "dns-answers" }, step.answers.join(" · ")) : null,
       step.frames.length ? frameLinks(step.frames, api) : null,
@@ -33,7 +33,7 @@ function chainView(chain, api) {
       {
         resolved: () => `resolved to ${chain.addresses.join(", ")}`,
         incomplete: () => `answered up to ${chain.answered_up_to}; the next lookup is not in the capture (cached by the client, or the capture stopped)`,
-        failed: () => `failed at ${chain.failed_step ?? "?"} (${(chain.failure ?? "").replace("_", " ")})`,
+        failed: () => `failed at ${chain.failed_step ?? "?"} (${words(chain.failure ?? "")})`,
       }[chain.outcome](),
     ),
     el("ol", { className: "dns-steps" }, steps),
@@ -61,9 +61,7 @@ function queryRow(row, api) {
 }
 
 function queryTable(rows, api) {
-  const body = el("tbody");
-  fillPaged(body, rows, (row) => queryRow(row, api), QUERY_COLUMNS.length);
-  return el("table", { className: "dns-table" }, el("thead", {}, el("tr", {}, QUERY_COLUMNS.map((c) => el("th", {}, c)))), body);
+  return pagedTable("dns-table", QUERY_COLUMNS, rows, (row) => queryRow(row, api));
 }
 
 export function render(report, container, api) {

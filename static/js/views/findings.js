@@ -80,7 +80,7 @@ export function render(report, container, api) {
       "p",
       { className: "finding-counts" },
       Object.entries(counts).map(([severity, count]) =>
-        el("span", { className: `finding-count finding-severity-${severity}` }, `${count} ${severity}`),
+        el("span", { className: `finding-count finding-severity-${severity}` }, `${count} ${severity}${count === 1 || severity === "info" ? "" : "s"}`),
       ),
     ),
   );

@@ -1,6 +1,8 @@
 // Ladder (sequence) diagram of one call as SVG: a column per host, an arrow
 // per SIP message, RTP streams as bands. Colours are SVG attributes, not CSS,
-// so an exported SVG or PNG looks the same outside the page.
+// so an exported SVG or PNG looks the same outside the page; the classes let
+// the page's dark theme recolour it on screen (calls.css). Arrows take the
+// keyboard focus, and Enter or Space on one is a click.
 
 // The SVG namespace name: an identifier createElementNS needs, never fetched.
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -23,10 +25,10 @@ function label(message) {
   return `${message.status} ${message.reason ?? ""}${message.has_sdp ? " (SDP)" : ""}`.trim();
 }
 
-function colour(message) {
-  if (message.method) return COLOURS.request;
-  if (message.status < 200) return COLOURS.provisional;
-  return message.status < 300 ? COLOURS.success : COLOURS.failure;
+function kind(message) {
+  if (message.method) return "request";
+  if (message.status < 200) return "provisional";
+  return message.status < 300 ? "success" : "failure";
 }
 
 function hostport(ip, port) {
@@ -73,17 +75,17 @@ export function renderLadder(call, messages, options = {}) {
     xmlns: SVG_NS, class: "ladder-svg", width, height, viewBox: `0 0 ${width} ${height}`,
     "font-family": "sans-serif", "font-size": "12",
   });
-  svg.append(svgNode("rect", { x: 0, y: 0, width, height, fill: "#ffffff" }));
+  svg.append(svgNode("rect", { x: 0, y: 0, width, height, fill: "#ffffff", class: "ladder-bg" }));
   for (const column of columns) {
     const cx = x(column.address);
     svg.append(svgNode("text", { x: cx, y: 18, "text-anchor": "middle", "font-weight": "bold", class: "ladder-host" }, column.address));
-    if (column.name) svg.append(svgNode("text", { x: cx, y: 34, "text-anchor": "middle", fill: "#555" }, column.name.slice(0, 32)));
-    svg.append(svgNode("line", { x1: cx, y1: TOP - 12, x2: cx, y2: height - 10, stroke: "#999", "stroke-width": 1 }));
+    if (column.name) svg.append(svgNode("text", { x: cx, y: 34, "text-anchor": "middle", fill: "#555", class: "ladder-host-name" }, column.name.slice(0, 32)));
+    svg.append(svgNode("line", { x1: cx, y1: TOP - 12, x2: cx, y2: height - 10, stroke: "#999", "stroke-width": 1, class: "ladder-lifeline" }));
   }
   const start = rows.length ? rows[0].time : 0;
   rows.forEach((row, index) => {
     const y = TOP + index * ROW_HEIGHT + ROW_HEIGHT / 2;
-    svg.append(svgNode("text", { x: 6, y: y + 4, fill: "#555" }, `+${(row.time - start).toFixed(3)} s`));
+    svg.append(svgNode("text", { x: 6, y: y + 4, fill: "#555", class: "ladder-time" }, `+${(row.time - start).toFixed(3)} s`));
     if (row.kind === "rtp") svg.append(rtpBand(row.media, x, y));
     else svg.append(arrow(row, x, y));
   });
@@ -95,10 +97,16 @@ function arrow(row, x, y) {
   const x1 = x(hostport(message.src_ip, message.src_port));
   const x2 = x(hostport(message.dst_ip, message.dst_port));
   const direction = x2 >= x1 ? 1 : -1;
-  const stroke = colour(message);
+  const stroke = COLOURS[kind(message)];
   const group = svgNode("g", {
-    class: `ladder-arrow${row.retransmission ? " ladder-retransmission" : ""}`,
-    "data-frame": message.frame, cursor: "pointer",
+    class: `ladder-arrow ladder-${kind(message)}${row.retransmission ? " ladder-retransmission" : ""}`,
+    "data-frame": message.frame, cursor: "pointer", tabindex: 0, role: "button",
+    "aria-label": `${label(message)}, frame ${message.frame}${row.retransmission ? ", retransmission" : ""}`,
+  });
+  group.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" && event.key !== " ") return;
+    event.preventDefault();
+    group.dispatchEvent(new MouseEvent("click", { bubbles: true }));
   });
   group.append(svgNode("title", {}, `frame ${message.frame}${row.retransmission ? " (retransmission)" : ""}`));
   group.append(svgNode("line", {

@@ -1,7 +1,8 @@
-// Every SIP message in capture order; a click shows the message text. The
-// shell can focus a few frames (evidence links elsewhere call api.showFrames).
+// Every SIP message in capture order; a click (or Enter) shows the message
+// text. The shell can focus a few frames (evidence links elsewhere call
+// api.showFrames).
 
-import { el, fillPaged } from "./dom.js";
+import { activatable, el, fillPaged, labelled, pagedTable } from "./dom.js";
 import { formatTime } from "./summary.js";
 
 const COLUMNS = ["Frame", "Time", "Source → Destination", "Transport", "Message", "Call-ID"];
@@ -25,8 +26,7 @@ function messageRow(row) {
     el("td", {}, firstLine(row), row.errors?.length ? ` ⚠ ${row.errors.join("; ")}` : ""),
     el("td", {}, row.call_id ?? ""),
   );
-  tr.addEventListener("click", () => toggleText(tr, row));
-  return tr;
+  return activatable(tr, () => toggleText(tr, row));
 }
 
 function toggleText(tr, row) {
@@ -51,22 +51,17 @@ export function render(report, container, api) {
     container.append(el("p", { className: "empty" }, "No SIP messages in this capture."));
     return;
   }
-  const body = el("tbody");
-  const filter = el("input", { type: "search", className: "filter", placeholder: "filter: method, status, Call-ID, address, URI" });
-  const fill = () => {
+  const table = pagedTable("messages", COLUMNS, rows, messageRow);
+  const filter = el("input", { type: "search", className: "filter", placeholder: "method, status, Call-ID, address, URI" });
+  filter.addEventListener("input", () => {
     const needle = filter.value.trim().toLowerCase();
-    fillPaged(body, rows.filter((row) => !needle || matches(row, needle)), messageRow, COLUMNS.length);
-  };
-  filter.addEventListener("input", fill);
-  fill();
+    fillPaged(table.tBodies[0], rows.filter((row) => !needle || matches(row, needle)), messageRow, COLUMNS);
+  });
   if (focus) {
     const showAll = el("button", { type: "button" }, "show all messages");
     showAll.addEventListener("click", () => api.showFrames(null));
     container.append(el("p", {}, `Showing frames ${[...focus].join(", ")}. `, showAll));
-    body.querySelectorAll("tr.clickable").forEach((tr, index) => toggleText(tr, rows[index]));
+    table.querySelectorAll("tr.clickable").forEach((tr, index) => toggleText(tr, rows[index]));
   }
-  container.append(
-    filter,
-    el("table", { className: "messages" }, el("thead", {}, el("tr", {}, COLUMNS.map((name) => el("th", {}, name)))), body),
-  );
+  container.append(labelled("Filter", filter, "field filter-field"), table);
 }

@@ -4,11 +4,11 @@
 // mapping table and a summary for tickets. A refusal lists its frames beside
 // the policies that resolve it.
 //
-// The tab is built once per capture and kept (the shell empties the panel on
-// every tab switch): options typed, a redaction running and its result and
-// downloads are all still there when the user comes back.
+// The shell draws the tab once per capture and keeps it across tab switches:
+// options typed, a redaction running and its result and downloads are all
+// still there when the user comes back.
 
-import { el, fillPaged } from "./dom.js";
+import { dataTable, el, pagedTable } from "./dom.js";
 
 // The engine's RedactionOptions (py/sipdiag/redaction/text.py), all on by default.
 export const OPTIONS = [
@@ -117,28 +117,15 @@ function csv(rows) {
 }
 
 function table(headers, rows) {
-  return el(
-    "table",
-    { className: "redact-table" },
-    el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))),
-    el("tbody", {}, rows.map((row) => el("tr", {}, row.map((cell) => el("td", {}, cell))))),
-  );
+  return dataTable("redact-table", headers, rows.map((row) => el("tr", {}, row.map((cell) => el("td", {}, cell)))));
 }
 
 function baseName(name) {
   return name.replace(/\.(pcapng|pcap|cap)$/i, "");
 }
 
-// One panel per report; a new capture (a new report) starts afresh.
-const panels = new WeakMap();
-
 export function render(report, container, api) {
-  let panel = panels.get(report);
-  if (!panel) {
-    panel = build(report, api);
-    panels.set(report, panel);
-  }
-  container.append(panel);
+  container.append(build(report, api));
 }
 
 function hint(id, text) {
@@ -312,13 +299,12 @@ function handledFrames(summary) {
     ...(summary.frames_dropped ?? []).map(({ frame, why }) => ({ frame, handled: "dropped", why })),
   ].sort((a, b) => a.frame - b.frame);
   if (rows.length === 0) return el("p", { className: "empty" }, "No frame was scrubbed or dropped: every packet was read and rewritten.");
-  const body = el("tbody");
-  fillPaged(body, rows, ({ frame, handled, why }) => el("tr", {}, el("td", { className: "num" }, `#${frame}`), el("td", { className: "redact-handled" }, handled), el("td", {}, why)), 3);
+  const row = ({ frame, handled, why }) => el("tr", {}, el("td", { className: "num" }, `#${frame}`), el("td", { className: "redact-handled" }, handled), el("td", {}, why));
   return el(
     "details",
     { className: "redact-frames" },
     el("summary", {}, `Scrubbed and dropped frames (${rows.length}), with the reason for each`),
-    el("table", { className: "redact-table" }, el("thead", {}, el("tr", {}, ["frame", "handled", "why"].map((h) => el("th", {}, h)))), body),
+    pagedTable("redact-table", ["frame", "handled", "why"], rows, row),
   );
 }
 
@@ -334,9 +320,8 @@ function blockers(summary) {
   for (const { frame, why } of summary.refused ?? []) add(frame, `not read: ${why}`);
   for (const { frame, what } of summary.leak_locations ?? []) add(frame, `still in the copy: ${what}`);
   const rows = [...byFrame].sort(([a], [b]) => a - b);
-  const body = el("tbody");
-  fillPaged(body, rows, ([frame, texts]) => el("tr", {}, el("td", { className: "num" }, frame < 0 ? "whole file" : `#${frame}`), el("td", {}, texts.map((t) => el("div", {}, t)))), 2);
-  return { count: rows.filter(([frame]) => frame >= 0).length, table: el("table", { className: "redact-table redact-blockers" }, el("thead", {}, el("tr", {}, el("th", {}, "frame"), el("th", {}, "found"))), body) };
+  const row = ([frame, texts]) => el("tr", {}, el("td", { className: "num" }, frame < 0 ? "whole file" : `#${frame}`), el("td", {}, texts.map((t) => el("div", {}, t))));
+  return { count: rows.filter(([frame]) => frame >= 0).length, table: pagedTable("redact-table redact-blockers", ["frame", "found"], rows, row) };
 }
 
 function showResult({ results, status, blob, summary, fileName, api, run }) {
@@ -423,8 +408,8 @@ function showResult({ results, status, blob, summary, fileName, api, run }) {
     el("p", { className: "redact-downloads" }, buttons.flatMap((b) => [b, " "]), copy, copied),
     handledFrames(summary),
     ...replaced,
-    el("h3", {}, "Summary for a ticket"),
-    el("textarea", { className: "redact-summary", readOnly: true, rows: 8, cols: 100, value: summary.summary_text ?? "" }),
+    el("h3", {}, el("label", { htmlFor: "redact-summary" }, "Summary for a ticket")),
+    el("textarea", { className: "redact-summary", id: "redact-summary", readOnly: true, rows: 8, cols: 100, value: summary.summary_text ?? "" }),
     el("h3", {}, `Mapping (original → replacement, ${rows.length}; shown here, never written into the capture)`),
     table(["category", "original", "replacement"], rows.slice(0, 200)),
   );

@@ -2,21 +2,12 @@
 // metrics, then one row per REGISTER sequence; clicking a row opens its
 // message timeline, raw messages and the findings about it.
 
-import { delayText, el, ratioText } from "./dom.js";
+import { counted, dataTable, delayText, el, ratioText, words } from "./dom.js";
 import { findingList, frameLinks } from "./findings.js";
 
 const SUMMARY_COLUMNS = ["Registrar", "Clients", "Sequences", "Registered", "Failed", "Failed by status", "Pattern",
   "RRD (RFC 6076)", "IRA (RFC 6076)"];
 const ROW_COLUMNS = ["Client", "AOR", "Registrar", "Outcome", "Final", "Challenges", "Requests (retx)", "Expires req/granted"];
-
-function table(className, columns, rows) {
-  return el(
-    "table",
-    { className },
-    el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
-    el("tbody", {}, rows),
-  );
-}
 
 function show(value) {
   return value === null || value === undefined ? "–" : String(value);
@@ -32,13 +23,13 @@ function summaryTable(registrars) {
       el("td", {}, r.sequences),
       el("td", {}, r.registered),
       el("td", {}, r.failed),
-      el("td", {}, Object.entries(r.failed_by_status).map(([status, n]) => `${status}×${n}`).join(", ") || "–"),
-      el("td", {}, r.pattern.replace("_", " ")),
+      el("td", {}, counted(r.failed_by_status) || "–"),
+      el("td", {}, words(r.pattern)),
       el("td", { className: "reg-rrd" }, delayText(r.rfc6076.registration_request_delay_ms)),
       el("td", { className: "reg-ira" }, ratioText(r.rfc6076.ineffective_registration_attempts)),
     ),
   );
-  return table("reg-summary", SUMMARY_COLUMNS, rows);
+  return dataTable("reg-summary", SUMMARY_COLUMNS, rows);
 }
 
 function timeline(row, messagesByFrame, api) {
@@ -61,7 +52,7 @@ function timeline(row, messagesByFrame, api) {
     { className: "reg-raw" },
     el("summary", {}, "Raw messages"),
     row.timeline.map((entry) =>
-      el("pre", { className: "reg-raw-message" }, `#${entry.frame}\n`, messagesByFrame.get(entry.frame)?.text ?? ""),
+      el("pre", { className: "reg-raw-message", tabIndex: 0 }, `#${entry.frame}\n`, messagesByFrame.get(entry.frame)?.text ?? ""),
     ),
   );
   return [el("table", { className: "reg-timeline" }, el("tbody", {}, lines)), raw];
@@ -92,7 +83,7 @@ function sequenceRows(row, report, messagesByFrame, api) {
     el("td", {}, row.client),
     el("td", {}, show(row.aor)),
     el("td", {}, row.registrar),
-    el("td", {}, el("span", { className: `reg-outcome reg-outcome-${row.outcome}` }, row.outcome.replace("_", " "))),
+    el("td", {}, el("span", { className: `reg-outcome reg-outcome-${row.outcome}` }, words(row.outcome))),
     el("td", {}, show(row.final_status)),
     el("td", {}, row.challenges),
     el("td", {}, `${row.requests} (${row.retransmissions})`),
@@ -136,6 +127,6 @@ export function render(report, container, api) {
       "RRD: first REGISTER of an attempt → its 2xx, the challenge included. IRA: attempts ended by a 4xx other than "
       + "401/402/407, a 5xx or 6xx, or no answer, / attempts the capture shows decided."),
     el("h3", { className: "reg-heading" }, `Registration sequences (${rows.length})`),
-    table("reg-table", ROW_COLUMNS, rows.map((row) => sequenceRows(row, report, messagesByFrame, api))),
+    dataTable("reg-table", ROW_COLUMNS, rows.map((row) => sequenceRows(row, report, messagesByFrame, api))),
   );
 }
