@@ -104,6 +104,8 @@ export function delayText(stats) {
 export function ratioText(ratio) {
   if (!ratio || ratio.percent === null) return "–";
   return `${ratio.percent} % (${ratio.count}/${ratio.total})`;
+}
+
 // A table of `items` shown a page at a time (fillPaged).
 export function pagedTable(className, columns, items, makeRow) {
   const table = dataTable(className, columns);
