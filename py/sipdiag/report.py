@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from .analysis import (
     call_findings,
+    call_groups,
     dns_lookups,
+    malformed,
     network_path,
     registration,
     registration_findings,
@@ -26,7 +28,8 @@ def build_report(result: CaptureResult) -> dict:
     registrations, about_registrations = registration_findings.analyze(result)
     call_rows, about_calls = call_findings.analyze(result)
     dns_rows, about_dns = dns_lookups.analyze(result)
-    findings = about_registrations + about_calls + about_dns + network_path.analyze(result)
+    findings = (about_registrations + about_calls + about_dns + network_path.analyze(result)
+                + malformed.analyze(result))
     info = result.capture
     return {
         "schema": SCHEMA,
@@ -43,6 +46,7 @@ def build_report(result: CaptureResult) -> dict:
         "registrations": registrations,
         "registrars": registration.registrar_summary(registrations),
         "calls": call_rows,
+        "call_groups": call_groups.summary(call_rows),
         "dns": dns_rows,
         "dns_chains": dns_lookups.resolution_chains(result),
         "findings": [finding.to_dict() for finding in ordered(findings)],
