@@ -242,6 +242,31 @@ def test_early_media_matches_the_183_sdp():
     assert [(m["direction"], m["sdp_frame"]) for m in row["media"]] == [("caller_to_callee", 2)]
 
 
+def test_prack_and_update_bodies_move_the_media():
+    # Early offer answered reliably (183 with RSeq); the PRACK and its 200
+    # move both sides to new ports, then an UPDATE after the answer moves them again.
+    invite = request("INVITE", 1, 1, 100.0, body=sdp_body("10.0.0.1", 4000), extra="Supported: 100rel")
+    progress = response(183, "Session Progress", invite, 2, 100.5, body=sdp_body("10.0.0.2", 6000, "8"),
+                        extra="Require: 100rel\nRSeq: 1")
+    prack = request("PRACK", 2, 3, 100.6, to_tag="b", branch="z9hG4bKprack", body=sdp_body("10.0.0.1", 4010),
+                    extra="RAck: 1 1 INVITE")
+    prack_ok = response(200, "OK", prack, 4, 100.7, body=sdp_body("10.0.0.2", 6010, "8"))
+    ok = response(200, "OK", invite, 5, 102.0)
+    ack = request("ACK", 1, 6, 102.1, to_tag="b", branch="z9hG4bKack")
+    update = request("UPDATE", 3, 7, 105.0, to_tag="b", branch="z9hG4bKupdate", body=sdp_body("10.0.0.1", 4020))
+    update_ok = response(200, "OK", update, 8, 105.1, body=sdp_body("10.0.0.2", 6020, "8"))
+    streams = [rtp(("10.0.0.2", 6010), ("10.0.0.1", 4010), 10, 102.2, 104.9),
+               rtp(("10.0.0.1", 4010), ("10.0.0.2", 6010), 11, 102.2, 104.9),
+               rtp(("10.0.0.2", 6020), ("10.0.0.1", 4020), 12, 105.2, 110.0),
+               rtp(("10.0.0.1", 4020), ("10.0.0.2", 6020), 13, 105.2, 110.0)]
+    messages = [invite, progress, prack, prack_ok, ok, ack, update, update_ok] + bye_at(20, 110.0)
+    (row,), findings = call_findings.analyze(result_of(messages, streams))
+    assert [(m["dst"], m["direction"], m["sdp_frame"]) for m in row["media"]] == [
+        ("10.0.0.1:4010", "callee_to_caller", 3), ("10.0.0.2:6010", "caller_to_callee", 4),
+        ("10.0.0.1:4020", "callee_to_caller", 7), ("10.0.0.2:6020", "caller_to_callee", 8)]
+    assert codes(findings) == []
+
+
 # ---------------------------------------------------------------- legs of one call
 
 
