@@ -273,3 +273,88 @@ def test_redact_ipv6_is_an_answered_call_between_global_ipv6_addresses(redaction
     assert fields(capture, "sip.Method == INVITE", "sip.r-uri.user", "sdp.owner.address") == [
         [PHONE_CALLEE, caller]]
     assert rtp_streams(capture) == two_way_pcma(caller, callee, 50)
+
+
+# -- media (tests/fixtures/media) -------------------------------------------------
+
+@pytest.fixture(scope="module")
+def media(fixtures_dir: Path) -> Path:
+    return fixtures_dir / "media"
+
+
+def ends(stream: RtpStream) -> tuple[str, str]:
+    return stream.src, stream.dst
+
+
+def test_media_pbx_direct_is_two_dialogs_joined_by_a_pbx_that_hands_over_the_media(media):
+    capture = media / "media_pbx_direct.pcap"
+    alice, pbx, bob = "10.77.0.1", "10.77.0.2", "10.77.0.3"
+    rows = sip_rows(capture)
+    leg1 = [(r.frame, r.src, r.message) for r in rows if alice in (r.src, r.dst)]
+    leg2 = [(r.frame, r.src, r.message) for r in rows if bob in (r.src, r.dst)]
+    assert leg1 == [(1, alice, "INVITE"), (2, pbx, "100 INVITE"), (5, pbx, "180 INVITE"), (10, pbx, "200 INVITE"),
+                    (11, alice, "ACK"), (31, pbx, "INVITE"), (32, alice, "200 INVITE"), (33, pbx, "ACK"),
+                    (337, alice, "BYE"), (338, pbx, "200 BYE")]
+    assert leg2 == [(3, pbx, "INVITE"), (4, bob, "100 INVITE"), (6, bob, "180 INVITE"), (7, bob, "200 INVITE"),
+                    (8, pbx, "ACK"), (35, pbx, "INVITE"), (36, bob, "200 INVITE"), (37, pbx, "ACK"),
+                    (339, pbx, "BYE"), (340, bob, "200 BYE")]
+    call_ids = {row[0] for row in fields(capture, "sip", "sip.Call-ID")}
+    assert call_ids == {"media_pbx_direct-1@10.77.0.1", "7c1e5a90d3b24f68@10.77.0.2"}
+    # Both INVITEs carry alice's Session-ID UUID; leg 2's and the PBX's 200 to alice the icid.
+    assert fields(capture, "sip.Method == INVITE && sip.CSeq.seq == 1", "sip.Session-ID") == [
+        ["ab30317f1a784dc48ff824d0d3715d86;remote=00000000000000000000000000000000"]] * 2
+    assert {row[0] for row in fields(capture, "sip.P-Charging-Vector", "sip.P-Charging-Vector")} == {
+        "icid-value=pbx-4f2a9c1d-0001;icid-generated-at=10.77.0.2"}
+    # The SDP of each frame: the PBX answers with its own ports, then its
+    # re-INVITEs give each phone the other's address.
+    assert fields(capture, "sdp", "frame.number", "sdp.connection_info.address", "sdp.media.port") == [
+        ["1", alice, "16384"], ["3", pbx, "30010"], ["7", bob, "20000"], ["10", pbx, "30000"],
+        ["31", bob, "20000"], ["32", alice, "16384"], ["35", alice, "16384"], ["36", bob, "20000"]]
+    assert sorted(rtp_streams(capture), key=ends) == sorted([
+        pcma(f"{alice}:16384", f"{pbx}:30000", CALLER_SSRC, 10), pcma(f"{bob}:20000", f"{pbx}:30010", CALLEE_SSRC, 10),
+        pcma(f"{alice}:16384", f"{bob}:20000", CALLER_SSRC, 150), pcma(f"{bob}:20000", f"{alice}:16384", CALLEE_SSRC, 150),
+    ], key=ends)
+    # Each phone sends to the other once its re-INVITE is ACKed (frames 33, 37).
+    [[alice_to_bob]] = fields(capture, f"ip.src == {alice} && ip.dst == {bob}", "frame.number")[:1]
+    [[bob_to_alice]] = fields(capture, f"ip.src == {bob} && ip.dst == {alice}", "frame.number")[:1]
+    assert 33 < int(alice_to_bob) and 37 < int(bob_to_alice)
+
+
+def test_media_hold_resume_holds_with_sendonly_and_resumes_on_a_new_port(media):
+    capture = media / "media_hold_resume.pcap"
+    caller, callee = "10.77.0.1", "10.77.0.2"
+    assert messages(sip_rows(capture)) == ["INVITE", "100 INVITE", "180 INVITE", "200 INVITE", "ACK",
+                                           "INVITE", "200 INVITE", "ACK", "INVITE", "200 INVITE", "ACK",
+                                           "BYE", "200 BYE"]
+    assert fields(capture, "sdp", "frame.number", "sdp.media.port", "sdp.media_attr") == [
+        ["1", "16384", "rtpmap:8 PCMA/8000,rtpmap:101 telephone-event/8000,fmtp:101 0-15,ptime:20,sendrecv"],
+        ["4", "20000", "rtpmap:8 PCMA/8000,rtpmap:101 telephone-event/8000,fmtp:101 0-15,ptime:20,sendrecv"],
+        ["106", "16384", "rtpmap:8 PCMA/8000,rtpmap:101 telephone-event/8000,fmtp:101 0-15,ptime:20,sendonly"],
+        ["107", "20000", "rtpmap:8 PCMA/8000,rtpmap:101 telephone-event/8000,fmtp:101 0-15,ptime:20,recvonly"],
+        ["209", "16386", "rtpmap:8 PCMA/8000,rtpmap:101 telephone-event/8000,fmtp:101 0-15,ptime:20,sendrecv"],
+        ["210", "20000", "rtpmap:8 PCMA/8000,rtpmap:101 telephone-event/8000,fmtp:101 0-15,ptime:20,sendrecv"]]
+    # The caller talks, plays music on hold (one stream from 16384), then talks from 16386;
+    # the callee is silent on hold and answers the resume on the new port.
+    assert sorted(rtp_streams(capture), key=ends) == sorted([
+        pcma(f"{caller}:16384", f"{callee}:20000", CALLER_SSRC, 150),
+        pcma(f"{caller}:16386", f"{callee}:20000", CALLER_SSRC, 75),
+        pcma(f"{callee}:20000", f"{caller}:16384", CALLEE_SSRC, 50),
+        pcma(f"{callee}:20000", f"{caller}:16386", CALLEE_SSRC, 75)], key=ends)
+    callee_rtp = [float(t) for [t] in fields(capture, f"rtp && ip.src == {callee}", "frame.time_epoch")]
+    hold, resume = (float(t) for [t] in fields(capture, "sip.Method == INVITE && sip.CSeq.seq > 1",
+                                               "frame.time_epoch"))
+    assert not [t for t in callee_rtp if hold < t < resume]
+    assert fields(capture, "icmp", "frame.number") == []
+
+
+def test_media_tcp_no_via_answers_over_tcp_without_any_via(media):
+    capture = media / "media_tcp_no_via.pcap"
+    rows = sip_rows(capture)
+    assert messages(rows) == ANSWERED
+    assert {row.transport for row in rows} == {"tcp"}
+    assert [(r.frame, r.message) for r in rows if " " in r.message] == [
+        (6, "100 INVITE"), (8, "180 INVITE"), (10, "200 INVITE"), (316, "200 BYE")]
+    # Requests carry their Via; no response does.
+    assert [row[0] for row in fields(capture, "sip.Status-Code", "sip.Via")] == [""] * 4
+    assert all(via for [via] in fields(capture, "sip.Method", "sip.Via"))
+    assert rtp_streams(capture) == two_way_pcma(CALLER, CALLEE, 150)

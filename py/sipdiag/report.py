@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from .analysis import (
     call_findings,
+    call_groups,
     dns_lookups,
+    malformed,
     network_path,
     registration,
     registration_findings,
@@ -27,9 +29,10 @@ def build_report(result: CaptureResult) -> dict:
     registrations, about_registrations = registration_findings.analyze(result)
     call_rows, about_calls = call_findings.analyze(result)
     dns_rows, about_dns = dns_lookups.analyze(result)
-    findings = about_registrations + about_calls + about_dns + network_path.analyze(result)
     registrars = registration.registrar_summary(registrations)
     trunks = timing.analyze(result, call_rows, registrars)  # adds timing and DTMF to the rows, RFC 6076 metrics
+    findings = (about_registrations + about_calls + about_dns + network_path.analyze(result)
+                + malformed.analyze(result))
     info = result.capture
     return {
         "schema": SCHEMA,
@@ -47,6 +50,7 @@ def build_report(result: CaptureResult) -> dict:
         "registrars": registrars,
         "calls": call_rows,
         "trunks": trunks,
+        "call_groups": call_groups.summary(call_rows),
         "dns": dns_rows,
         "dns_chains": dns_lookups.resolution_chains(result),
         "findings": [finding.to_dict() for finding in ordered(findings)],

@@ -2,16 +2,19 @@
 
 The CALL_* / SDP_PRIVATE_ADDRESS / RTP_* findings (summary, explanation, next
 steps, frames), built from the calls and report rows that calls.py assembles.
-`analyze` runs both: calls.py never needs to know how its calls are judged.
+`analyze` runs both, and call_groups.py between them (each row learns which
+call its dialog is a leg of): calls.py never needs to know how its calls are
+judged.
 """
 
 from __future__ import annotations
 
 from ..model import CaptureResult, SipMessage, hostport
 from ..protocols.sip import uri_parts
-from . import network_path
-from .calls import Call, call_media_sides, calls_with_rows, media_address, offer_answer
+from . import call_groups, network_path
+from .calls import Call, calls_with_rows, offer_answer
 from .findings import Finding, counted
+from .media import CALLEE_TO_CALLER, CALLER_TO_CALLEE, media_address
 from .transaction import transaction_key
 
 # RFC 3261 timer B: an INVITE client transaction gives up after 64*T1 = 32 s.
@@ -71,7 +74,9 @@ _CLASS_MEANING = {
 def analyze(result: CaptureResult) -> tuple[list[dict], list[Finding]]:
     """The calls' report rows and every finding about them."""
     rows, findings = [], []
-    for call, row in calls_with_rows(result):
+    calls_rows = calls_with_rows(result)
+    call_groups.label_rows(calls_rows)
+    for call, row in calls_rows:
         rows.append(row)
         findings.extend(call_findings(call, row, result))
     return rows, findings
@@ -318,14 +323,31 @@ def _contact_matches_source(call: Call) -> bool:
     return _contact_host(invite) == invite.src_ip
 
 
+def _expected_media(call: Call, start: float, end: float) -> dict[str, list[tuple[float, float]]]:
+    """When each direction should carry RTP between the answer and the end of
+    the dialog, by the SDP in force; a dialog whose SDP the capture does not
+    show is expected to carry media both ways all along."""
+    if not call.timeline.announcements:
+        return {CALLER_TO_CALLEE: [(start, end)], CALLEE_TO_CALLER: [(start, end)]}
+    return call.timeline.expected(start, end)
+
+
 def _rtp_findings(call: Call, row: dict, result: CaptureResult) -> list[Finding]:
     if row["outcome"] != "answered":
         return []
     findings = []
     ok = call.caller_leg.answer
     media = row["media"]
-    long_enough = row["duration_s"] is not None and row["duration_s"] >= MIN_MEDIA_SECONDS
-    if not media and long_enough and not result.rtp_streams:
+    expected = _expected_media(call, ok.time, call.timeline.end)
+    # A direction counts as present when its RTP flowed while the SDP
+    # expected it; it is missing when the SDP expected it long enough.
+    present = {direction for direction, spans in expected.items()
+               if any(m.direction == direction
+                      and any(a <= m.stream.last_time and m.stream.first_time <= b for a, b in spans)
+                      for m in call.media)}
+    missing = {direction for direction, spans in expected.items()
+               if sum(b - a for a, b in spans) >= MIN_MEDIA_SECONDS} - present
+    if missing and not present and not result.rtp_streams:
         # No RTP anywhere: most likely a signalling-only capture, not a media failure.
         findings.append(Finding(
             "RTP_MISSING", "warning", "Answered call, but the capture holds no RTP at all",
@@ -336,29 +358,34 @@ def _rtp_findings(call: Call, row: dict, result: CaptureResult) -> list[Finding]
              "Check the SDP addresses and ports of offer and answer: that is where the media should flow."],
             [ok.frame], call_id=call.call_id,
         ))
-    elif not media and long_enough:
+    elif missing and not present:
+        elsewhere = (" Its only RTP flowed outside the time its SDP expected media (before the answer, or while "
+                     "on hold)." if media else "")
         findings.append(Finding(
-            "RTP_MISSING", "error", "Answered call without any RTP in the capture",
-            "The call was answered but no RTP packets of it appear in the capture, in either direction. "
+            "RTP_MISSING", "error",
+            "Answered call without RTP while its SDP expected media" if media
+            else "Answered call without any RTP in the capture",
+            "The call was answered but no RTP packets of it appear in the capture, in either direction, at the "
+            "addresses its SDP in force announced (re-INVITEs and UPDATEs included)." + elsewhere + " "
             "Either media is blocked (firewall, NAT with a private SDP address) or the capture point does not "
             "see the media path (media relayed elsewhere, or filtered out of the capture).",
             ["Check the SDP addresses and ports of offer and answer and whether the capture point is on that path.",
              "Check firewalls for the RTP port range (UDP), both directions."],
             [ok.frame], call_id=call.call_id,
         ))
-    directions = {m["direction"] for m in media if m["packets"]}
-    if media and len(directions - {None}) == 1:
-        (present,) = directions - {None}
-        missing = "callee_to_caller" if present == "caller_to_callee" else "caller_to_callee"
+    elif missing:
+        (seen,) = present
+        (absent,) = missing
         findings.append(Finding(
-            "RTP_ONE_WAY", "error", f"One-way audio: RTP only {present.replace('_', ' ')}",
-            f"RTP flows {present.replace('_', ' ')} but nothing {missing.replace('_', ' ')} appears in the "
-            "capture. Typical causes: one side announced an address the other cannot reach (private SDP address "
-            "behind NAT), a firewall allowing media in one direction only, or asymmetric NAT.",
+            "RTP_ONE_WAY", "error", f"One-way audio: RTP only {seen.replace('_', ' ')}",
+            f"RTP flows {seen.replace('_', ' ')} but nothing {absent.replace('_', ' ')} appears in the "
+            "capture while the SDP in force expected it. Typical causes: one side announced an address the other "
+            "cannot reach (private SDP address behind NAT), a firewall allowing media in one direction only, or "
+            "asymmetric NAT.",
             ["Check the SDP c= address and port each side announced.",
              "Allow the RTP port range in both directions on firewalls; consider symmetric RTP/comedia on the server."],
             [ok.frame] + [m["first_frame"] for m in media], call_id=call.call_id,
-            details={"direction_seen": present},
+            details={"direction_seen": seen},
         ))
     findings.extend(_port_mismatch(call))
     return findings
@@ -366,10 +393,10 @@ def _rtp_findings(call: Call, row: dict, result: CaptureResult) -> list[Finding]
 
 def _port_mismatch(call: Call) -> list[Finding]:
     """RTP sent to the right host but a port nobody announced: NAT or a firewall changed it."""
-    announced = set().union(*call_media_sides(call))
+    announced = call.timeline.endpoints()
     hosts = {ip for ip, _ in announced}
-    wrong = [s for s in call.streams
-             if (s.dst_ip, s.dst_port) not in announced and s.dst_ip in hosts]
+    wrong = [m.stream for m in call.media
+             if (m.stream.dst_ip, m.stream.dst_port) not in announced and m.stream.dst_ip in hosts]
     if not wrong:
         return []
     return [Finding(

@@ -5,25 +5,29 @@ a To tag). A proxied call shows several *legs* in one capture: the same
 Call-ID, one INVITE per hop. A *transaction* is a request, its retransmissions
 and its responses; the top Via branch identifies it on each hop, so the 200 a
 proxy forwards upstream is not confused with the one it received. The outcome
-is judged on the caller's leg, where the user's experience is. Why a call
-failed (the CALL_* / SDP_* / RTP_* findings) is in call_findings.py.
+is judged on the caller's leg, where the user's experience is. Which RTP
+belongs to the call follows the SDP in force (media.py). Why a call failed
+(the CALL_* / SDP_* / RTP_* findings) is in call_findings.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..model import (
-    CaptureResult,
-    RtpStream,
-    SdpMedia,
-    SessionDescription,
-    SipMessage,
-    hostport,
-)
+from ..model import CaptureResult, SessionDescription, SipMessage, hostport
 from ..protocols import sdp
+from .media import (
+    CALLEE,
+    CALLER,
+    MediaTimeline,
+    StreamMatch,
+    build_timeline,
+    match_streams,
+    media_address,
+    media_direction,
+)
 from .mos import estimate_mos
-from .transaction import Transaction, transaction_key
+from .transaction import Transaction, TransactionTable
 
 _HOLD_DIRECTIONS = frozenset({"sendonly", "inactive"})
 
@@ -56,7 +60,8 @@ class Call:
     transactions: dict[tuple, Transaction]
     legs: list[Leg]
     retransmissions: list[SipMessage]
-    streams: list[RtpStream] = field(default_factory=list)
+    timeline: MediaTimeline | None = None  # set by attach_media
+    media: list[StreamMatch] = field(default_factory=list)
 
     @property
     def first_invite(self) -> SipMessage:
@@ -96,11 +101,11 @@ def build_calls(result: CaptureResult) -> list[Call]:
 
 
 def _build_call(call_id: str, messages: list[SipMessage]) -> Call:
-    transactions: dict[tuple, Transaction] = {}
+    table = TransactionTable()
     retransmissions = []
     legs: dict[tuple[str, str], Leg] = {}
     for message in messages:
-        transaction = transactions.setdefault(transaction_key(message), Transaction())
+        transaction = table.add(message)
         if message.is_request:
             if transaction.requests:
                 retransmissions.append(message)
@@ -112,7 +117,7 @@ def _build_call(call_id: str, messages: list[SipMessage]) -> Call:
             if any(_response_identity(r) == _response_identity(message) for r in transaction.responses):
                 retransmissions.append(message)
             transaction.responses.append(message)
-    return Call(call_id, messages, transactions, list(legs.values()), retransmissions)
+    return Call(call_id, messages, table.transactions, list(legs.values()), retransmissions)
 
 
 # ---------------------------------------------------------------- outcome
@@ -139,14 +144,6 @@ def _outcome(call: Call) -> str:
 
 
 # ---------------------------------------------------------------- SDP
-
-
-def media_address(description: SessionDescription, media: SdpMedia) -> str | None:
-    return media.connection or description.connection
-
-
-def media_direction(description: SessionDescription, media: SdpMedia) -> str:
-    return media.direction or description.direction or "sendrecv"
 
 
 def _codecs(description: SessionDescription | None) -> list[str]:
@@ -189,15 +186,6 @@ def _media_addresses(message: SipMessage | None) -> set[tuple[str, int]]:
 # ---------------------------------------------------------------- RTP
 
 
-def call_media_sides(call: Call) -> tuple[set, set]:
-    """Media addresses announced by the calling side and by the called side, on every leg."""
-    calling, called = set(), set()
-    for message in call.messages:
-        if message.sdp is not None:
-            (called if _sent_by_callee(call, message) else calling).update(_media_addresses(message))
-    return calling, called
-
-
 def _sent_by_callee(call: Call, message: SipMessage) -> bool:
     """Requests the callee starts carry the caller's tag in To, not in From;
     responses are sent by the side that did not start the transaction."""
@@ -207,24 +195,40 @@ def _sent_by_callee(call: Call, message: SipMessage) -> bool:
     return started_by_caller != message.is_request
 
 
-def assign_streams(calls: list[Call], streams: list[RtpStream]) -> None:
-    """Give each RTP stream to the latest call that announced one of its ends before it began."""
-    announced = [(call, set().union(*call_media_sides(call))) for call in calls]
-    for stream in streams:
-        ends = {(stream.src_ip, stream.src_port), (stream.dst_ip, stream.dst_port)}
-        owners = [call for call, addresses in announced
-                  if ends & addresses and call.first_invite.time <= stream.first_time]
-        if owners:
-            owners[-1].streams.append(stream)
+def _dialog_end(call: Call, result: CaptureResult) -> float:
+    """When the dialog's media ended: its first BYE, the final failure of
+    the caller's INVITE, else the end of the capture."""
+    bye = _first_bye(call)
+    if bye is not None:
+        return bye.time
+    final = call.caller_leg.final
+    if final is not None and final.status >= 300:
+        return final.time
+    return result.capture.last_time or call.messages[-1].time
 
 
-def _stream_direction(stream: RtpStream, calling: set, called: set) -> str | None:
-    source, destination = (stream.src_ip, stream.src_port), (stream.dst_ip, stream.dst_port)
-    if source in calling or destination in called:
-        return "caller_to_callee"
-    if source in called or destination in calling:
-        return "callee_to_caller"
-    return None
+def _announced(call: Call) -> list[tuple[SipMessage, str]]:
+    """Every SDP of the dialog with the side that sent it, except offers in
+    requests the other side refused (an in-dialog re-INVITE or UPDATE
+    answered >= 300 leaves the session as it was)."""
+    refused = {
+        request.frame
+        for transaction in call.transactions.values()
+        if transaction.final is not None and transaction.final.status >= 300
+        for request in transaction.requests
+        if request.to_addr is not None and request.to_addr.params.get("tag")
+    }
+    return [(m, CALLEE if _sent_by_callee(call, m) else CALLER)
+            for m in call.messages if m.sdp is not None and m.frame not in refused]
+
+
+def attach_media(calls: list[Call], result: CaptureResult) -> None:
+    """Each call's SDP timeline and the RTP streams it names (a stream may
+    belong to several calls: the legs of one call through a B2BUA)."""
+    for call in calls:
+        call.timeline = build_timeline(_announced(call), _dialog_end(call, result))
+    for call, media in zip(calls, match_streams([call.timeline for call in calls], result.rtp_streams)):
+        call.media = media
 
 
 def _payload_names(call: Call) -> dict[int, str]:
@@ -236,14 +240,16 @@ def _payload_names(call: Call) -> dict[int, str]:
     return names
 
 
-def _media_row(stream: RtpStream, direction: str | None, names: dict[int, str]) -> dict:
+def _media_row(match: StreamMatch, names: dict[int, str]) -> dict:
+    stream = match.stream
     main_type = max(stream.payload_types, key=stream.payload_types.get) if stream.payload_types else None
     codec = names.get(main_type) if main_type is not None else None
     return {
         "src": stream.src,
         "dst": stream.dst,
         "ssrc": f"0x{stream.ssrc:08X}",
-        "direction": direction,
+        "direction": match.direction,
+        "sdp_frame": match.sdp_frame,
         "packets": stream.packets,
         "expected": stream.expected,
         "lost": stream.lost,
@@ -330,13 +336,12 @@ def _row(call: Call, result: CaptureResult) -> dict:
     invite = call.first_invite
     leg = call.caller_leg
     offer, answer = offer_answer(call)
-    calling, called = call_media_sides(call)
     names = _payload_names(call)
     provisional = [r for t in leg.invites for r in t.provisional if r.status >= 180]
     ok = leg.answer
     bye = _first_bye(call)
     end_time = bye.time if bye else result.capture.last_time
-    media = [_media_row(s, _stream_direction(s, calling, called), names) for s in call.streams]
+    media = [_media_row(match, names) for match in call.media]
     return {
         "call_id": call.call_id,
         "from_uri": invite.from_uri,
@@ -382,5 +387,5 @@ def _leg_row(leg: Leg) -> dict:
 def calls_with_rows(result: CaptureResult) -> list[tuple[Call, dict]]:
     """Every call with its media assigned, beside its report row."""
     calls = build_calls(result)
-    assign_streams(calls, result.rtp_streams)
+    attach_media(calls, result)
     return [(call, _row(call, result)) for call in calls]

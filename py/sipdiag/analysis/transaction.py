@@ -53,3 +53,35 @@ def transaction_key(message: SipMessage) -> tuple:
     # RFC 2543 peers have no branch: fall back to CSeq and the address pair.
     ends = tuple(sorted((message.src, message.dst)))
     return (message.cseq, method, ends)
+
+
+class TransactionTable:
+    """The transactions of one Call-ID, messages added in capture order.
+
+    A response joins its request's transaction by the top Via branch
+    (`transaction_key`). When its Via is missing, or names no transaction
+    that holds a request (an element on the way dropped or rewrote it), the
+    response falls back to the request with the same CSeq number and method
+    that travelled the opposite way between the same two addresses: Call-ID,
+    CSeq and direction are what identifies a transaction once the branch
+    is gone.
+    """
+
+    def __init__(self) -> None:
+        self.transactions: dict[tuple, Transaction] = {}
+        # (CSeq, method, request source, request destination) -> its transaction
+        self._by_direction: dict[tuple, Transaction] = {}
+
+    def add(self, message: SipMessage) -> Transaction:
+        """The transaction the message belongs to (new if it starts one);
+        the caller appends the message to it."""
+        key = transaction_key(message)
+        transaction = self.transactions.get(key)
+        if not message.is_request and (transaction is None or not transaction.requests):
+            transaction = self._by_direction.get(
+                (message.cseq, message.cseq_method, message.dst, message.src), transaction)
+        if transaction is None:
+            transaction = self.transactions[key] = Transaction()
+        if message.is_request:
+            self._by_direction.setdefault((message.cseq, message.method, message.src, message.dst), transaction)
+        return transaction
