@@ -22,7 +22,7 @@ registration.py; it changes neither.
 from __future__ import annotations
 
 from ..model import CaptureResult, SipMessage
-from .calls import Call, Leg, assign_streams, build_calls
+from .calls import Call, Leg, attach_media, build_calls
 from .registration import Attempt, judged_sequences
 from .transaction import Transaction
 
@@ -51,7 +51,7 @@ def analyze(result: CaptureResult, call_rows: list[dict], registrars: list[dict]
     summary; returns the report's "trunks"."""
     capture_end = result.capture.last_time or max((m.time for m in result.sip_messages), default=0.0)
     calls = build_calls(result)
-    assign_streams(calls, result.rtp_streams)
+    attach_media(calls, result)
     by_call_id = {call.call_id: call for call in calls}
     for row in call_rows:
         call = by_call_id[row["call_id"]]
@@ -146,7 +146,7 @@ def dtmf(call: Call) -> list[dict]:
             "dst": stream.dst,
             "ssrc": f"0x{stream.ssrc:08X}",
         }
-        for stream in call.streams
+        for stream in (match.stream for match in call.media)
         for event in stream.telephone_events
     ]
     retransmitted = {id(m) for m in call.retransmissions}
