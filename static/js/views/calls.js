@@ -1,14 +1,15 @@
 // Calls tab: a filterable table of calls; selecting one draws its ladder
 // diagram (ladder.js) with SVG/PNG export and the full text of a clicked message.
 
-import { el } from "./dom.js";
+import { el, isoTime, TIME_OUT_OF_RANGE } from "./dom.js";
 import { findingList } from "./findings.js";
 import { pngBlob, renderLadder, svgBlob } from "./ladder.js";
 
 const COLUMNS = ["Time", "From", "To", "Outcome", "Final status", "Duration", "Codecs", "MOS (estimate)"];
 
 function when(seconds) {
-  return new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 23);
+  const iso = isoTime(seconds);
+  return iso === null ? TIME_OUT_OF_RANGE : iso.replace("T", " ").slice(0, 23);
 }
 
 function cells(call) {
