@@ -75,3 +75,27 @@ def pcap(packets, endian="<", nanos=False, linktype=1, snaplen=65535):
     for sec, frac, data, orig in packets:
         out += struct.pack(endian + "IIII", sec, frac, len(data), orig) + data
     return out
+
+
+def pcapng(packets, linktype=1, tsresol=None, tsoffset=None):
+    """A little-endian pcapng file: one interface, an enhanced packet block per (ticks, data)."""
+
+    def block(block_type, body):
+        body += b"\0" * (-len(body) % 4)
+        return struct.pack("<II", block_type, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+    def option(code, value):
+        return struct.pack("<HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+
+    options = b""
+    if tsresol is not None:
+        options += option(9, bytes([tsresol]))
+    if tsoffset is not None:
+        options += option(14, struct.pack("<q", tsoffset))
+    if options:
+        options += option(0, b"")
+    out = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    out += block(1, struct.pack("<HHI", linktype, 0, 0) + options)
+    for ticks, data in packets:
+        out += block(6, struct.pack("<IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, len(data), len(data)) + data)
+    return out

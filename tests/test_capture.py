@@ -1,11 +1,12 @@
 import struct
 import subprocess
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from locations import SHARED_CAPTURES
-from packet_builders import pcap
+from packet_builders import pcap, pcapng
 from sipdiag.capture.pcapfile import CaptureError, CaptureReader
 
 SHARED = sorted(p for p in SHARED_CAPTURES.glob("*") if p.suffix in (".pcap", ".pcapng"))
@@ -76,7 +77,41 @@ def test_truncated_last_record_is_a_warning_and_earlier_packets_survive():
     data = pcap([(1, 0, b"first", 5), (2, 0, b"second-packet", 13)])[:-4]
     reader, packets = read_all(data)
     assert [p[0] for p in packets] == [1]
-    assert len(reader.warnings) == 1 and "cut short" in reader.warnings[0]
+    assert reader.warnings == ["The file ends inside packet 2, which claims 13 bytes of which 9 are there: "
+                               "the file was probably cut short; everything before it was analyzed."]
+
+
+@pytest.mark.parametrize(("cut", "warning"), [
+    (10, "The file ends 10 bytes into its 24-byte pcap header: it was cut short before any packet."),
+    (24 + 16 + 5 + 7, "The file ends 7 bytes into the header of packet 2: it was probably cut short; "
+                      "everything before it was analyzed."),
+])
+def test_a_file_cut_in_a_header_says_which(cut, warning):
+    reader, _ = read_all(pcap([(1, 0, b"first", 5), (2, 0, b"second-packet", 13)])[:cut])
+    assert reader.warnings == [warning]
+
+
+def test_a_damaged_length_that_runs_past_the_end_is_not_called_a_cut():
+    """The 60 MB claim swallows the packets after it; the file is whole, so the warning must not say it was cut."""
+    later = pcap([(3, 0, b"third", 5), (4, 0, b"fourth", 6)])[24:]
+    data = pcap([(1, 0, b"first", 5)]) + struct.pack("<IIII", 2, 0, 60_000_000, 60_000_000) + later
+    reader, packets = read_all(data, chunk=7)
+    assert [p[0] for p in packets] == [1]
+    assert reader.warnings == [
+        f"The file ends inside packet 2, which claims 60000000 bytes of which {len(later)} are there: that length is "
+        "more likely damaged than the file cut short: capture tools give a packet at most 262144 bytes, and the bytes "
+        "that follow were read as part of it; everything before it was analyzed."]
+
+
+@pytest.mark.parametrize("size", [1 << 20, 60_000_000])
+def test_a_large_whole_record_is_read(size):
+    """Past any snap length (jumbo frames, offloaded TCP, odd writers), still within what one record may hold."""
+    data = pcap([(1, 0, b"a", 1), (2, 0, bytes(size), size), (3, 0, b"c", 1)])
+    started = time.perf_counter()
+    reader, packets = read_all(data, chunk=1 << 20)
+    assert time.perf_counter() - started < 5  # the record is joined once, not copied with every chunk
+    assert [(p[0], len(p[3])) for p in packets] == [(1, 1), (2, size), (3, 1)]
+    assert reader.warnings == []
 
 
 def test_snaplen_cut_packets_are_counted():
@@ -91,7 +126,53 @@ def test_absurd_record_length_stops_with_a_warning():
     data = pcap([(1, 0, b"ok", 2)]) + struct.pack("<IIII", 2, 0, 0x7FFFFFFF, 0x7FFFFFFF) + b"junk" * 10
     reader, packets = read_all(data)
     assert [p[0] for p in packets] == [1]
-    assert "damaged" in reader.warnings[0]
+    assert reader.warnings == [
+        "Packet 2 (at byte 42) claims 2147483647 bytes, more than the 67108864 bytes this reader takes for one "
+        "record (capture tools give a packet at most 262144): that length is damaged, and the file cannot be read "
+        "past it; everything before it was analyzed."]
+
+
+def test_absurd_pcapng_block_length_stops_with_a_warning():
+    data = shb() + idb(1) + epb(0, 0, b"ok") + struct.pack("<II", 6, 0x7FFFFFF0) + bytes(40)
+    reader, packets = read_all(data)
+    assert len(packets) == 1
+    assert reader.warnings[0].startswith("Packet 2 (at byte 84) claims 2147483632 bytes, more than the 67108864")
+
+
+def test_pcapng_cut_inside_a_block():
+    data = shb() + idb(1) + epb(0, 0, b"ok") + epb(0, 0, b"second")
+    reader, _ = read_all(data[:-10])
+    assert reader.warnings == ["The file ends inside packet 2, which claims 40 bytes of which 30 are there: "
+                               "the file was probably cut short; everything before it was analyzed."]
+    reader, _ = read_all(data[:-35])
+    assert reader.warnings == ["The file ends 5 bytes into the header of a pcapng block: it was probably cut short; "
+                               "everything before it was analyzed."]
+    reader, _ = read_all(shb() + idb(1)[:-4])
+    assert reader.warnings == ["The file ends inside a pcapng block of type 0x1, which claims 20 bytes of which 16 "
+                               "are there: the file was probably cut short; everything before it was analyzed."]
+
+
+@pytest.mark.parametrize(("tsresol", "tsoffset", "ticks"), [
+    (0, None, 1 << 62),  # seconds per tick, for a writer that counted microseconds
+    (None, 1 << 62, 1_000_000),  # an offset of 146 billion years
+    (None, -(1 << 62), 0),
+])
+def test_pcapng_times_beyond_any_date_are_kept_and_flagged(tsresol, tsoffset, ticks):
+    reader, packets = read_all(pcapng([(ticks, b"a"), (ticks + 1, b"b")], tsresol=tsresol, tsoffset=tsoffset))
+    scale = 1.0 if tsresol == 0 else 1e-6
+    assert [(frame, t) for frame, t, _, _ in packets] == [
+        (1, ticks * scale + (tsoffset or 0)), (2, (ticks + 1) * scale + (tsoffset or 0))]
+    [warning] = reader.warnings
+    assert warning.startswith(
+        f"2 packets have times beyond the 100,000,000 days either side of 1970 that a date can show (first: packet 1, "
+        f"{packets[0][1]:.6g} s from 1970), from their interface's timestamp resolution ({scale:g} s per tick) and "
+        f"offset ({float(tsoffset or 0):g} s)")
+    assert warning.endswith("these times are shown as out of range.")
+
+
+def test_pcapng_times_within_range_are_not_flagged():
+    reader, _ = read_all(pcapng([(0, b"a"), ((1 << 64) - 1, b"b")], tsresol=9))  # 1970 to the year 2554
+    assert reader.warnings == []
 
 
 @pytest.mark.parametrize(

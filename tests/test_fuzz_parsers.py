@@ -51,10 +51,17 @@ def _check_sip(data: bytes) -> None:
             uri_parts(uri)
 
 
-def _check_stream(data: bytes, cut: int) -> None:
+def _framed(chunks: list[bytes]) -> list[tuple[bytes, list[str]]]:
     framer = SipStreamFramer()
-    for piece in framer.feed(data[:cut]) + framer.feed(data[cut:]):
+    messages = [m for chunk in chunks for m in framer.feed(chunk)] + framer.close()
+    return [(m.data, m.errors) for m in messages]
+
+
+def _check_stream(data: bytes, cut: int) -> None:
+    split = _framed([data[:cut], data[cut:]])
+    for piece, _ in split:
         assert looks_like_sip(piece)
+    assert split == _framed([data])  # however the stream is cut, the same messages
 
 
 @FUZZ

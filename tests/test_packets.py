@@ -125,8 +125,10 @@ def test_hep3_gives_the_inner_endpoints_and_the_outer_frame():
     ])
     not_sip = hep3([(3, addr("198.51.100.7")), (4, addr("198.51.100.8")), (7, b"\x00\x01"), (8, b"\x00\x02"),
                     (11, b"\x64"), (15, b"{}")])
-    result, _, _ = decode((1, ethernet(ipv4(udp(not_sip, 40000, 9060)))), (1, ethernet(ipv4(udp(packet, 40000, 9060)))))
+    result, decoder, _ = decode((1, ethernet(ipv4(udp(not_sip, 40000, 9060)))),
+                                (1, ethernet(ipv4(udp(packet, 40000, 9060)))))
     assert sip_summary(result) == [(2, 200, "198.51.100.7:5080", "198.51.100.8:5090", "udp")]
+    assert decoder.warnings() == ["HEP3 payload type 100 (log): 1 packet not analyzed"]
 
 
 def icmp_unreachable(quoted: bytes) -> bytes:
@@ -180,7 +182,7 @@ def test_rtp_goes_to_the_tracker_and_sdp_announces_it():
 
 def test_unsupported_link_type_is_counted():
     result, decoder, _ = decode((147, b"\x00" * 40), (147, b"\x00" * 40), (1, ethernet(SIP_V4)))
-    assert decoder.warnings() == ["link type 147 is not supported: 2 packets skipped"]
+    assert decoder.warnings() == ["link type 147 (USER0): 2 packets not analyzed"]
     assert len(result.sip_messages) == 1
 
 
@@ -189,3 +191,76 @@ def test_truncated_packets_never_raise(cut: int):
     packet = ethernet(ipv4(udp(INVITE)))[:cut]
     for linktype in (0, 1, 101, 113, 276):
         decode((linktype, packet))
+
+
+def nested_ipip(depth: int) -> bytes:
+    packet = SIP_V4
+    for _ in range(depth):
+        packet = ipv4(packet, protocol=4, src="192.0.2.1", dst="192.0.2.2")
+    return packet
+
+
+@pytest.mark.parametrize(
+    ("linktype", "packet", "kind"),
+    [
+        (1, ethernet(b"\x02\x07\x04" + bytes(40), 0x88CC), "ethertype 0x88cc (LLDP)"),
+        (1, ethernet(bytes(46), 0x1234), "ethertype 0x1234"),
+        (1, ethernet(b"\x42\x42\x03" + bytes(35), 38), "802.3 frames with LLC (STP)"),
+        (1, ethernet(b"\xaa\xaa\x03\x00\x00\x0c\x20\x00" + bytes(30), 38), "802.3 frames with LLC (CDP)"),
+        (1, ethernet(b"\xaa\xaa\x03\x00\x00\x00\x08\x00" + SIP_V4, 38), "802.3 frames with LLC (SNAP 00:00:00 protocol 0x0800)"),
+        (1, ethernet(ipv4(bytes(40), protocol=89)), "IP protocol 89 (OSPF)"),
+        (1, ethernet(ipv6(bytes(40), next_header=50), 0x86DD), "IP protocol 50 (ESP, encrypted)"),
+        (1, ethernet(ipv4(bytes(20), protocol=253)), "IP protocol 253"),
+        (9, b"\xff\x03\xc0\x21" + bytes(10), "PPP protocol 0xc021 (LCP)"),
+        (1, ethernet(b"\x00\x01\x01\x40" + b"\x50" + bytes(30), 0x8847),
+         "MPLS payloads that are neither IP nor an Ethernet pseudowire"),
+        (105, b"\x80\x00" + bytes(40), "802.11 management and control frames"),
+        (105, b"\x08\x40" + bytes(40), "802.11 protected (encrypted) data frames"),
+        (105, b"\x08\x00" + bytes(22) + b"\x12\x34" + bytes(20), "802.11 data frames without an LLC/SNAP header (A-MSDU or other)"),
+        (101, b"\x50" + bytes(30), "packets of IP version 5, where IPv4 or IPv6 was expected"),
+        (1, ethernet(ipv4(udp(b"\x30\xff\x00\x04" + bytes(4) + b"\x50\x00\x00\x00", 2152, 2152))),
+         "GTP-U payloads that are not IP"),
+        (101, nested_ipip(5), "tunnels nested more than 4 deep"),
+        (231, bytes(20), "link type 231 (D-Bus)"),
+    ],
+    ids=["lldp", "unnamed-ethertype", "stp", "cdp", "snap-ip", "ospf", "esp-v6", "ip-253",
+         "ppp-lcp", "mpls-other", "wifi-beacon", "wifi-protected", "wifi-no-snap", "ip-version-5", "gtp-not-ip",
+         "too-deep", "dbus"],
+)
+def test_what_is_not_read_is_counted_by_kind(linktype: int, packet: bytes, kind: str):
+    result, decoder, _ = decode((linktype, packet), (linktype, packet), (1, ethernet(SIP_V4)))
+    assert decoder.warnings() == [f"{kind}: 2 packets not analyzed"]
+    assert len(result.sip_messages) == 1
+
+
+@pytest.mark.parametrize(
+    ("linktype", "packet"),
+    [
+        (1, ethernet(ipv6(b"", next_header=59), 0x86DD)),  # "no next header": nothing left to read
+        (105, b"\x48\x00" + bytes(22)),  # 802.11 null data frame (power save): no body
+        (101, nested_ipip(4)),  # four tunnels deep is still read
+        (1, ethernet(ipv4(struct.pack("!BBHI", 8, 0, 0, 0), protocol=1))),  # ICMP echo: read, nothing for us
+    ],
+    ids=["ipv6-no-next", "wifi-null", "four-deep", "icmp-echo"],
+)
+def test_packets_read_to_their_end_are_not_counted(linktype: int, packet: bytes):
+    _, decoder, _ = decode((linktype, packet))
+    assert decoder.warnings() == []
+
+
+def test_unread_kinds_each_get_one_line_with_their_count():
+    lldp = (1, ethernet(bytes(46), 0x88CC))
+    _, decoder, _ = decode(lldp, (1, ethernet(ipv4(bytes(20), protocol=2))), lldp, (147, bytes(8)), lldp)
+    assert decoder.warnings() == [
+        "link type 147 (USER0): 1 packet not analyzed",
+        "ethertype 0x88cc (LLDP): 3 packets not analyzed",
+        "IP protocol 2 (IGMP): 1 packet not analyzed",
+    ]
+
+
+def test_many_kinds_of_unread_packets_stay_a_short_list():
+    packets = [(1, ethernet(bytes(46), 0x9100 + n)) for n in range(1, 31)] + [(1, ethernet(bytes(46), 0x9101))]
+    _, decoder, _ = decode(*packets)
+    warnings = decoder.warnings()
+    assert warnings[0] == "ethertype 0x9101: 2 packets not analyzed"  # most common first
+    assert len(warnings) == 21 and warnings[-1] == "10 more kinds: 10 packets not analyzed"

@@ -277,20 +277,20 @@ PARTIAL_NEXT = b"INVITE sip:x@y SIP/2.0\r\nContent-Length: 10\r\n\r\nabc"
 
 def _framed(chunks):
     framer = SipStreamFramer()
-    messages = [m for chunk in chunks for m in framer.feed(chunk)]
+    messages = [m.data for chunk in chunks for m in framer.feed(chunk)]
     return messages, framer
 
 
 def test_framer_whole_stream():
     messages, framer = _framed([STREAM + PARTIAL_NEXT])
     assert messages == STREAM_MESSAGES
-    assert framer.errors == ["skipped 15 bytes that do not start a SIP message"]
+    assert framer.take_skipped() == (1, 15)  # the junk line, as one stretch
 
 
 def test_framer_byte_by_byte():
     messages, framer = _framed([bytes([b]) for b in STREAM + PARTIAL_NEXT])
     assert messages == STREAM_MESSAGES
-    assert len(framer.errors) == 1
+    assert framer.take_skipped() == (1, 15)
 
 
 def test_framer_every_split_point():
@@ -303,23 +303,29 @@ def test_framer_every_split_point():
 def test_framer_completes_partial_message_later():
     framer = SipStreamFramer()
     assert framer.feed(PARTIAL_NEXT) == []
-    assert framer.feed(b"defghij" + STREAM_MESSAGES[0][:10]) == [PARTIAL_NEXT + b"defghij"]
-    assert framer.feed(STREAM_MESSAGES[0][10:]) == [STREAM_MESSAGES[0]]
+    assert [m.data for m in framer.feed(b"defghij" + STREAM_MESSAGES[0][:10])] == [PARTIAL_NEXT + b"defghij"]
+    assert [m.data for m in framer.feed(STREAM_MESSAGES[0][10:])] == [STREAM_MESSAGES[0]]
 
 
-def test_framer_drops_runaway_header_block_and_recovers():
+def test_framer_keeps_a_runaway_header_block_cut_and_recovers():
     framer = SipStreamFramer()
-    runaway = b"INVITE sip:x SIP/2.0\r\n" + b"X-Filler: " + b"a" * 70000 + b"\r\n"
-    assert framer.feed(runaway) == []
-    assert framer.errors and "header block over 65536 bytes" in framer.errors[0]
-    assert framer.feed(b"X-Rest: 1\r\n\r\n" + STREAM_MESSAGES[0]) == [STREAM_MESSAGES[0]]
+    start = b"INVITE sip:x SIP/2.0\r\n"
+    [cut] = framer.feed(start + b"X-Filler: " + b"a" * 70000 + b"\r\n")
+    assert cut.data == start  # complete lines only: the one over the limit goes with the rest
+    assert cut.errors == ["header block longer than 65536 bytes: the message is cut after 22 bytes, "
+                          "and its rest skipped up to the next SIP start line"]
+    assert [m.data for m in framer.feed(b"X-Rest: 1\r\n\r\n" + STREAM_MESSAGES[0])] == [STREAM_MESSAGES[0]]
+    assert framer.take_skipped() == (1, 70012 + 11)
 
 
-def test_framer_skips_headers_with_unusable_content_length():
+def test_framer_keeps_headers_with_unusable_content_length():
     framer = SipStreamFramer()
     bad = b"INVITE sip:x SIP/2.0\r\nContent-Length: many\r\n\r\n"
-    assert framer.feed(bad + STREAM_MESSAGES[0]) == [STREAM_MESSAGES[0]]
-    assert framer.errors == ["unusable Content-Length; message headers skipped"]
+    messages = framer.feed(bad + STREAM_MESSAGES[0])
+    assert [(m.data, m.errors) for m in messages] == [
+        (bad, ["Content-Length 'many' is not a length: the body is taken up to the next SIP start line (0 bytes)"]),
+        (STREAM_MESSAGES[0], []),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -337,11 +343,12 @@ def test_numbers_other_than_ascii_digits_are_damage_not_crashes(data):
     assert all(v.port is None and v.rport == 0 for v in message.vias)
 
 
-def test_framer_rejects_content_length_beyond_int_limits():
+def test_framer_keeps_content_length_beyond_int_limits_as_damage():
     framer = SipStreamFramer()
     huge = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n"
-    assert framer.feed(huge + STREAM_MESSAGES[0]) == [STREAM_MESSAGES[0]]
-    assert framer.errors == ["unusable Content-Length; message headers skipped"]
+    messages = framer.feed(huge + STREAM_MESSAGES[0])
+    assert [m.data for m in messages] == [huge, STREAM_MESSAGES[0]]
+    assert messages[0].errors[0].startswith("Content-Length '999")
 
 
 def test_framer_on_real_tcp_capture_matches_tshark(shared_captures):
@@ -350,9 +357,10 @@ def test_framer_on_real_tcp_capture_matches_tshark(shared_captures):
     framers: dict[tuple, SipStreamFramer] = {}
     found = []
     for frame, flow, _, payload in tcp_segments(shared_captures / name):
-        for data in framers.setdefault(flow, SipStreamFramer()).feed(payload):
-            message = parse_message(data)
-            found.append((frame, message.method or message.status, message.call_id, message.cseq, message.errors))
+        for framed in framers.setdefault(flow, SipStreamFramer()).feed(payload, frame):
+            message = parse_message(framed.data)
+            found.append((framed.tag, message.method or message.status, message.call_id, message.cseq,
+                          framed.errors + message.errors))
     truth = json.loads((shared_captures / "tshark" / f"{name}.json").read_text())["sip"]["message_list"]
     assert found == [(e["frame"], e["method"] or e["status"], e["call_id"], e["cseq_seq"], []) for e in truth]
-    assert [framer.errors for framer in framers.values()] == [[], []]
+    assert [(framer.take_skipped(), framer.close()) for framer in framers.values()] == [((0, 0), [])] * 2

@@ -20,6 +20,7 @@ class Recorder:
     def __init__(self):
         self.chunks: list[tuple[int, bytes]] = []
         self.gaps = 0
+        self.ended = False
 
     def data(self, frame, time, chunk):
         self.chunks.append((frame, chunk))
@@ -27,6 +28,9 @@ class Recorder:
 
     def gap(self):
         self.gaps += 1
+
+    def end(self):
+        self.ended = True
 
 
 def stream_of(recorder: Recorder) -> bytes:
@@ -54,6 +58,35 @@ def test_a_hole_never_filled_is_skipped_after_enough_waiting_segments():
         direction.segment(2 + index, 0.0, 2000 + index, b"y")
     assert recorder.gaps == 1
     assert stream_of(recorder) == b"x" + b"y" * (MAX_WAITING_SEGMENTS + 1)
+
+
+def test_at_the_end_segments_behind_a_hole_come_out_with_their_own_frames():
+    recorder = Recorder()
+    direction = TcpDirection(recorder)
+    direction.segment(1, 0.0, 1000, b"abc")
+    direction.segment(2, 0.0, 1010, b"klm")  # 1003..1009 never captured
+    direction.segment(3, 0.0, 1013, b"nop")
+    direction.segment(4, 0.0, 1020, b"uvw")  # another hole before it
+    assert stream_of(recorder) == b"abc" and not recorder.ended
+    direction.end()
+    assert recorder.chunks == [(1, b"abc"), (2, b"klm"), (3, b"nop"), (4, b"uvw")]
+    assert (recorder.gaps, recorder.ended) == (2, True)
+
+
+def test_a_stream_ends_when_its_flow_is_replaced_or_the_capture_ends():
+    recorders = []
+
+    def handler(flow, key):
+        recorders.append(Recorder())
+        return recorders[-1]
+
+    tracker = TcpTracker(handler, lambda raw: raw.decode())
+    tracker.segment(1, 0.0, b"client", 40000, b"server", 5060, 100, SYN, b"")
+    tracker.segment(2, 0.0, b"client", 40000, b"server", 5060, 101, ACK, b"half a message")
+    tracker.segment(3, 9.0, b"client", 40000, b"server", 5060, 7000, SYN, b"")  # the port is reused
+    assert [r.ended for r in recorders] == [True, False]
+    tracker.close()
+    assert [r.ended for r in recorders] == [True, True]
 
 
 def test_connection_tracking_syn_retries_answer_and_reset():

@@ -46,6 +46,7 @@ class CaptureAnalysis:
     def finish_result(self) -> CaptureResult:
         """Everything but the report: the facts the analyses read."""
         self._reader.close()  # raises CaptureError for an empty file or a non-capture
+        self._decoder.finish()
         info = self._result.capture
         info.format = self._reader.format
         info.packets = self._packets

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
+from operator import attrgetter
 from struct import Struct
 
-from ..model import CaptureResult, DnsMessage, IcmpError, SipMessage, TlsConnection
+from ..model import CaptureResult, DnsMessage, IcmpError, SipMessage, TlsConnection, hostport
 from ..protocols import tls
 from ..protocols.dns import DnsStreamFramer, parse_dns
 from ..protocols.rtp import RtpTracker
@@ -43,6 +44,7 @@ PPP_IPV4, PPP_IPV6 = 0x0021, 0x0057
 
 IP_ICMP, IP_IPV4, IP_TCP, IP_UDP, IP_IPV6, IP_GRE, IP_ICMPV6, IP_SCTP = 1, 4, 6, 17, 41, 47, 58, 132
 IPV6_FRAGMENT = 44
+IPV6_NO_NEXT_HEADER = 59  # nothing follows: nothing left unread
 # Extension headers with the generic (next header, length in 8-octet units) layout.
 IPV6_EXTENSIONS = frozenset((0, 43, 60, 135, 139, 140))
 IPV6_AH = 51
@@ -58,6 +60,11 @@ HEP3_MAGIC = b"HEP3"
 HEP_SIP = 1
 
 MAX_TUNNEL_DEPTH = 4
+TOO_DEEP = f"tunnels nested more than {MAX_TUNNEL_DEPTH} deep"
+# Kinds of unread packets named one per line; the rest are summed in one.
+MAX_UNREAD_LINES = 20
+# Below this an Ethernet type field is an 802.3 length, and an LLC header follows (IEEE 802.2).
+ETH_FIRST_TYPE = 0x0600
 # Text-form caches are cleared when they reach this size (address scans).
 MAX_CACHED_FLOWS = 65536
 _UPPER_FIRST = frozenset(range(0x41, 0x5B))
@@ -80,6 +87,67 @@ ICMP_DESCRIPTIONS = {
 }
 ICMP_ERROR_TYPES = {4: frozenset((3, 11)), 6: frozenset((1, 2, 3))}
 
+# Names for what the decoder does not read, so the warning that counts them
+# says what they are (tcpdump.org link types, IEEE and IANA registries).
+LINK_TYPE_NAMES = {
+    3: "AX.25", 6: "Token Ring", 8: "SLIP", 10: "FDDI", 119: "Prism", 139: "SS7 MTP2 with pseudo-header",
+    140: "SS7 MTP2", 141: "SS7 MTP3", 142: "SS7 SCCP", 143: "DOCSIS", 163: "802.11 AVS",
+    187: "Bluetooth HCI H4", 189: "Linux USB", 192: "802.11 PPI", 195: "IEEE 802.15.4",
+    201: "Bluetooth HCI H4 with pseudo-header", 220: "Linux USB (memory-mapped)", 231: "D-Bus",
+    249: "USBPcap", 251: "Bluetooth LE link layer", 252: "Wireshark upper PDU",
+    **{147 + n: f"USER{n}" for n in range(16)},
+}
+ETHERTYPE_NAMES = {
+    0x0806: "ARP", 0x0842: "Wake-on-LAN", 0x22F0: "AVTP", 0x22F3: "TRILL", 0x8035: "RARP",
+    0x809B: "AppleTalk", 0x80F3: "AARP", 0x8137: "IPX", 0x8808: "Ethernet flow control",
+    0x8809: "slow protocols (LACP)", 0x8863: "PPPoE discovery", 0x887B: "HomePlug", 0x888E: "802.1X (EAPOL)",
+    0x8892: "PROFINET", 0x88A2: "ATA over Ethernet", 0x88A4: "EtherCAT", 0x88B5: "local experimental",
+    0x88B6: "local experimental", 0x88CC: "LLDP", 0x88E1: "HomePlug AV", 0x88E3: "MRP", 0x88E5: "MACsec",
+    0x88E7: "802.1ah PBB", 0x88F7: "PTP", 0x88FB: "PRP", 0x8902: "802.1ag CFM", 0x8906: "FCoE",
+    0x8914: "FCoE initialization", 0x8915: "RoCE", 0x892F: "HSR", 0x893A: "IEEE 1905.1",
+    0x9000: "Ethernet loopback",
+}
+LLC_NAMES = {0x42: "STP", 0xE0: "IPX", 0xF0: "NetBIOS", 0xFE: "OSI: IS-IS, ES-IS"}
+SNAP_NAMES = {  # (OUI, protocol) after AA AA 03
+    (b"\x00\x00\x0c", 0x2000): "CDP", (b"\x00\x00\x0c", 0x2003): "VTP", (b"\x00\x00\x0c", 0x2004): "DTP",
+    (b"\x00\x00\x0c", 0x010B): "PVST+", (b"\x00\x00\x0c", 0x0111): "UDLD",
+}
+IP_PROTOCOL_NAMES = {
+    2: "IGMP", 33: "DCCP", 46: "RSVP", 50: "ESP, encrypted", 51: "AH", 88: "EIGRP", 89: "OSPF", 103: "PIM",
+    112: "VRRP", 115: "L2TP", 136: "UDP-Lite", 137: "MPLS in IP",
+}
+HEP_TYPE_NAMES = {  # HEP3 chunk 11, "protocol type"
+    2: "XMPP", 3: "SDP", 4: "RTP", 5: "RTCP", 6: "MGCP", 7: "MEGACO", 8: "M2UA", 9: "M3UA", 10: "IAX",
+    34: "MOS report", 35: "MOS report", 53: "DNS", 55: "RTSP", 56: "Diameter", 100: "log",
+}
+PPP_NAMES = {
+    0x002D: "Van Jacobson compressed TCP/IP", 0x002F: "Van Jacobson uncompressed TCP/IP", 0x00FD: "compressed data",
+    0x0281: "MPLS", 0x8021: "IPCP", 0x8057: "IPv6CP", 0x80FD: "CCP", 0xC021: "LCP", 0xC023: "PAP",
+    0xC223: "CHAP", 0xC227: "EAP",
+}
+
+
+def _named(layer: str, number: int, names: dict[int, str], written: str = "{}") -> str:
+    name = names.get(number)
+    text = f"{layer} {written.format(number)}"
+    return f"{text} ({name})" if name else text
+
+
+def _llc_kind(data: bytes, offset: int) -> str:
+    """What an 802.3 frame's LLC header says it carries."""
+    if data[offset : offset + 3] == LLC_SNAP and len(data) >= offset + 8:
+        oui, protocol = data[offset + 3 : offset + 6], _U16.unpack_from(data, offset + 6)[0]
+        name = SNAP_NAMES.get((oui, protocol)) or f"SNAP {oui.hex(':')} protocol 0x{protocol:04x}"
+    elif offset < len(data):
+        name = LLC_NAMES.get(data[offset]) or f"DSAP 0x{data[offset]:02x}"
+    else:
+        name = "no LLC header"
+    return f"802.3 frames with LLC ({name})"
+
+
+def _packets(count: int) -> str:
+    return f"{count} packet" if count == 1 else f"{count} packets"
+
 
 class PacketDecoder:
     """Feeds one capture's packets into a CaptureResult (and RTP into an RtpTracker)."""
@@ -90,6 +158,11 @@ class PacketDecoder:
         self.fragments = FragmentReassembler()
         self.tcp = TcpTracker(self._stream_handler, self.address_text)
         self.unsupported_link_types: Counter[int] = Counter()
+        # Packets left unread at some layer, by what they are ("ethertype 0x88cc (LLDP)").
+        self.unread: Counter[str] = Counter()
+        # SIP over TCP: bytes the framers skipped because they start no message.
+        self.skipped_stretches = self.skipped_bytes = 0
+        self._first_skip: tuple[int, tuple] | None = None
         self._address_text: dict[bytes, str] = {}
         self._udp_flows: dict[bytes, tuple] = {}
         self._link_decoders = {
@@ -143,12 +216,34 @@ class PacketDecoder:
             except Exception as error:  # noqa: BLE001 - one bad packet must not end the analysis
                 undecodable(frame, error)
 
+    def finish(self) -> None:
+        """End of input. TCP streams give back the messages they still hold, and
+        messages go back into frame order: a message that framing could only
+        close later (the next start line, a hole, the end) carries the frame of
+        its own last byte, earlier than messages already seen."""
+        self.tcp.close()
+        self.result.sip_messages.sort(key=attrgetter("frame"))
+
     def warnings(self) -> list[str]:
-        """Capture-level problems found while decoding (call at end of input)."""
+        """Capture-level problems found while decoding (call after `finish`)."""
         notes = [
-            f"link type {linktype} is not supported: {count} packets skipped"
+            f"{_named('link type', linktype, LINK_TYPE_NAMES)}: {_packets(count)} not analyzed"
             for linktype, count in sorted(self.unsupported_link_types.items())
         ]
+        # Most common first; a file misread as Ethernet could name thousands of ethertypes.
+        kinds = self.unread.most_common()
+        notes += [f"{kind}: {_packets(count)} not analyzed" for kind, count in kinds[:MAX_UNREAD_LINES]]
+        if len(kinds) > MAX_UNREAD_LINES:
+            rest = kinds[MAX_UNREAD_LINES:]
+            notes.append(f"{len(rest)} more kinds: {_packets(sum(count for _, count in rest))} not analyzed")
+        if self.skipped_bytes:
+            frame, (src, sport, dst, dport) = self._first_skip
+            notes.append(
+                f"SIP over TCP: {self.skipped_bytes} bytes in {self.skipped_stretches} "
+                f"{'place' if self.skipped_stretches == 1 else 'places'} start no SIP message "
+                f"and were skipped to the next start line (first: frame {frame}, "
+                f"{hostport(self.address_text(src), sport)} → {hostport(self.address_text(dst), dport)})"
+            )
         notes += self.fragments.warnings()
         if self.tcp.untracked_connections:
             notes.append(f"{self.tcp.untracked_connections} TCP connections beyond the tracking limit were not recorded")
@@ -190,8 +285,15 @@ class PacketDecoder:
             self._ipv6(frame, time, data, offset, depth)
         elif ethertype == ETH_PPPOE_SESSION:
             self._ppp(frame, time, data, offset + 6, depth)  # RFC 2516 session header: 6 bytes
-        elif ethertype in ETH_MPLS and depth < MAX_TUNNEL_DEPTH:
-            self._mpls(frame, time, data, offset, depth + 1)
+        elif ethertype in ETH_MPLS:
+            if depth < MAX_TUNNEL_DEPTH:
+                self._mpls(frame, time, data, offset, depth + 1)
+            else:
+                self.unread[TOO_DEEP] += 1
+        elif ethertype < ETH_FIRST_TYPE:
+            self.unread[_llc_kind(data, offset)] += 1
+        else:
+            self.unread[_named("ethertype", ethertype, ETHERTYPE_NAMES, "0x{:04x}")] += 1
 
     def _mpls(self, frame: int, time: float, data: bytes, offset: int, depth: int) -> None:
         """An MPLS label stack (RFC 3032), then IP by its version nibble, or an
@@ -212,6 +314,8 @@ class PacketDecoder:
             self._ipv6(frame, time, data, offset, depth)
         elif version == 0:
             self._ethernet(frame, time, data, offset + 4, depth)
+        else:
+            self.unread["MPLS payloads that are neither IP nor an Ethernet pseudowire"] += 1
 
     def _ppp_frame(self, frame: int, time: float, data: bytes) -> None:
         self._ppp(frame, time, data, 0, 0)
@@ -228,7 +332,11 @@ class PacketDecoder:
         if offset + 24 > end:
             return
         control, flags = data[offset], data[offset + 1]
-        if (control >> 2) & 3 != 2 or flags & 0x40:
+        if (control >> 2) & 3 != 2:
+            self.unread["802.11 management and control frames"] += 1
+            return
+        if flags & 0x40:
+            self.unread["802.11 protected (encrypted) data frames"] += 1
             return
         header = 24 + (6 if flags & 3 == 3 else 0)  # a fourth address between two access points
         if control & 0x80:  # QoS data: a QoS field, and an HT control field with the order bit
@@ -236,6 +344,8 @@ class PacketDecoder:
         llc = offset + header
         if data[llc : llc + 3] == LLC_SNAP and llc + 8 <= end:
             self._ethertype(frame, time, data[:end], _U16.unpack_from(data, llc + 6)[0], llc + 8, 0)
+        elif not control & 0x40:  # (null data subtypes carry nothing)
+            self.unread["802.11 data frames without an LLC/SNAP header (A-MSDU or other)"] += 1
 
     def _radiotap(self, frame: int, time: float, data: bytes) -> None:
         if len(data) < 8:
@@ -277,6 +387,8 @@ class PacketDecoder:
             self._ipv4(frame, time, data, offset, depth)
         elif protocol == PPP_IPV6:
             self._ipv6(frame, time, data, offset, depth)
+        else:
+            self.unread[_named("PPP protocol", protocol, PPP_NAMES, "0x{:04x}")] += 1
 
     def _linux_sll(self, frame: int, time: float, data: bytes) -> None:
         if len(data) >= 16:
@@ -300,6 +412,8 @@ class PacketDecoder:
                 self._ipv4(frame, time, data, offset, 0)
             elif version == 6:
                 self._ipv6(frame, time, data, offset, 0)
+            else:
+                self.unread[f"packets of IP version {version}, where IPv4 or IPv6 was expected"] += 1
 
     # -- IP ------------------------------------------------------------------
 
@@ -371,14 +485,16 @@ class PacketDecoder:
             self._icmp(frame, time, data, start, end, src, version)
         elif protocol == IP_SCTP:
             self._sctp(frame, time, data, start, end, src, dst)
-        elif depth >= MAX_TUNNEL_DEPTH:
-            return
+        elif protocol in (IP_GRE, IP_IPV4, IP_IPV6) and depth >= MAX_TUNNEL_DEPTH:
+            self.unread[TOO_DEEP] += 1
         elif protocol == IP_GRE:
             self._gre(frame, time, data, start, end, depth + 1)
         elif protocol == IP_IPV4:
             self._ipv4(frame, time, data[:end], start, depth + 1)
         elif protocol == IP_IPV6:
             self._ipv6(frame, time, data[:end], start, depth + 1)
+        elif protocol != IPV6_NO_NEXT_HEADER:
+            self.unread[_named("IP protocol", protocol, IP_PROTOCOL_NAMES)] += 1
 
     # -- tunnels -------------------------------------------------------------
 
@@ -423,7 +539,11 @@ class PacketDecoder:
             offset += length
         src, dst = chunks.get(3) or chunks.get(5), chunks.get(4) or chunks.get(6)
         payload, ports = chunks.get(15), (chunks.get(7), chunks.get(8))
-        if chunks.get(11) != bytes((HEP_SIP,)) or not payload or not src or not dst or None in ports:
+        kind = chunks.get(11)
+        if kind and kind != bytes((HEP_SIP,)):
+            self.unread[_named("HEP3 payload type", kind[0], HEP_TYPE_NAMES)] += 1
+            return
+        if not kind or not payload or not src or not dst or None in ports:
             return
         if len(ports[0]) != 2 or len(ports[1]) != 2 or len(src) not in (4, 16) or len(dst) != len(src):
             return
@@ -484,6 +604,8 @@ class PacketDecoder:
                 self._ipv4(frame, time, data[:end], offset, depth)
             elif version == 6:
                 self._ipv6(frame, time, data[:end], offset, depth)
+            else:
+                self.unread["GTP-U payloads that are not IP"] += 1
 
     # -- SCTP ----------------------------------------------------------------
 
@@ -535,8 +657,10 @@ class PacketDecoder:
         self.result.dns_messages.append(message)
 
     def add_sip(self, frame: int, time: float, raw: bytes, src: bytes, sport: int, dst: bytes, dport: int,
-                transport: str) -> None:
+                transport: str, framing_errors: list[str] | None = None) -> None:
         message: SipMessage = parse_message(raw)
+        if framing_errors:
+            message.errors[:0] = framing_errors  # first: they explain the parser's complaints
         message.frame, message.time, message.transport = frame, time, transport
         message.src_ip, message.src_port = self.address_text(src), sport
         message.dst_ip, message.dst_port = self.address_text(dst), dport
@@ -580,6 +704,12 @@ class PacketDecoder:
     def _stream_handler(self, flow: TcpFlow, key: tuple) -> "_StreamContent":
         return _StreamContent(self, flow, key)
 
+    def note_skipped(self, frame: int, key: tuple, stretches: int, count: int) -> None:
+        if self._first_skip is None:
+            self._first_skip = (frame, key)
+        self.skipped_stretches += stretches
+        self.skipped_bytes += count
+
 
 _IPV6_FIELDS = Struct("!HB")  # payload length, next header (from byte 4)
 _UDP_FIELDS = Struct("!HHH")
@@ -619,7 +749,7 @@ MAX_TLS_RECORD = 16 * 1024 + 5 + 256  # RFC 8446 5.1 plaintext limit plus header
 class _StreamContent:
     """What one TCP direction carries (SIP, SIP over WebSocket, TLS, DNS) and its messages."""
 
-    __slots__ = ("decoder", "flow", "key", "kind", "framer", "undecided", "start", "tls_record")
+    __slots__ = ("decoder", "flow", "key", "kind", "framer", "undecided", "start", "tls_record", "last_frame")
 
     def __init__(self, decoder: PacketDecoder, flow: TcpFlow, key: tuple) -> None:
         self.decoder = decoder
@@ -630,8 +760,10 @@ class _StreamContent:
         self.undecided = 0
         self.start = b""  # first bytes, held until they show what the stream is
         self.tls_record = b""
+        self.last_frame = 0
 
     def data(self, frame: int, time: float, chunk: bytes) -> bool:
+        self.last_frame = frame
         if self.kind is None:
             self.start += chunk
             kind = self._classify(self.start.lstrip(b"\r\n"))
@@ -645,8 +777,7 @@ class _StreamContent:
         src, sport, dst, dport = self.key
         decoder = self.decoder
         if self.kind == "sip":
-            for raw in self.framer.feed(chunk):
-                decoder.add_sip(frame, time, raw, src, sport, dst, dport, "tcp")
+            self._sip(self.framer.feed(chunk, (frame, time)))
         elif self.kind == "ws":
             for raw in self.framer.feed(chunk):
                 if looks_like_sip(raw):
@@ -660,9 +791,26 @@ class _StreamContent:
         return True
 
     def gap(self) -> None:
-        # Bytes were lost: restart framing at the next recognizable message.
-        self.kind = None
-        self.framer = None
+        if self.kind == "sip":
+            # The open message ends incomplete; the framer resynchronises at the next start line.
+            self._sip(self.framer.gap())
+        else:
+            # Bytes were lost: restart at the next recognizable message.
+            self.kind = None
+            self.framer = None
+
+    def end(self) -> None:
+        if self.kind == "sip":
+            self._sip(self.framer.close())
+
+    def _sip(self, messages: list) -> None:
+        src, sport, dst, dport = self.key
+        for message in messages:
+            frame, time = message.tag
+            self.decoder.add_sip(frame, time, message.data, src, sport, dst, dport, "tcp", message.errors)
+        stretches, skipped = self.framer.take_skipped()
+        if skipped:
+            self.decoder.note_skipped(self.last_frame, self.key, stretches, skipped)
 
     def _classify(self, head: bytes) -> bool | None:
         """Pick the stream's kind from its first bytes: True when known, False when not ours, None to wait."""

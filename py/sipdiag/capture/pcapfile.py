@@ -39,9 +39,18 @@ OPTIONS_OFFSET = {SECTION_HEADER: 16, INTERFACE_DESCRIPTION: 8, 5: 12}  # 5: sta
 OPT_END, OPT_COMMENT = 0, 1
 IF_TSRESOL, IF_TSOFFSET = 9, 14
 
-# A record claiming more than this is corruption, not a packet: stop there
-# instead of waiting for gigabytes that will never make sense.
+# The most a capture tool gives one packet of a link type that can carry SIP
+# (libpcap's and Wireshark's maximum snap length; only D-Bus and USB get more).
+MAX_SNAPLEN = 262144
+# A record up to this size is read whole, however unusual: jumbo frames,
+# offloaded TCP super-segments or a writer with its own limits give packets
+# past MAX_SNAPLEN, and one record this size still bounds the reader's memory.
+# A record claiming more cannot be a packet the engine decodes: its length is
+# taken as damage, and reading stops there rather than wait for gigabytes.
 MAX_RECORD = 64 * 1024 * 1024
+# ECMAScript dates (the page's) reach 100,000,000 days either side of 1970,
+# beyond any other calendar's: a time outside this cannot be shown as a date.
+MAX_DATE_SECONDS = 8.64e12
 
 SIGNATURES = (
     (b"\xff\xd8\xff", "a JPEG image"),
@@ -188,9 +197,17 @@ class CaptureReader:
         self.packets = 0
         self.bytes_read = 0
         self._pending = b""
+        # Once the record at the start of `_pending` is known to be long, the
+        # chunks that bring it wait here and are joined once, when it is whole:
+        # a large record then costs one copy, not one per chunk.
+        self._needed = 0
+        self._gathered: list[bytes] = []
+        self._gathered_size = 0
         self._stopped = False  # after damage we cannot resynchronise past
         self._cut_packets = 0
         self._cut_example = 0
+        self._out_of_range = 0
+        self._out_of_range_example: tuple[int, float, Interface] | None = None
         # pcap state
         self._header_read = False
         self._endian = "<"
@@ -248,12 +265,20 @@ class CaptureReader:
     def _records(self, data: bytes) -> list:
         if not data:
             return []
+        if self._needed:
+            self._gathered.append(data)
+            self._gathered_size += len(data)
+            if len(self._pending) + self._gathered_size < self._needed:
+                return []
+            data = b"".join(self._gathered)
+            self._gathered, self._gathered_size = [], 0
         buffer = self._pending + data if self._pending else data
         if self.format is None:
             if len(buffer) < 4:
                 self._pending = buffer
                 return []
             self._detect(buffer[:4])
+        self._needed = 0
         if self.format == "pcap":
             out, used = self._read_pcap(buffer)
         else:
@@ -263,6 +288,9 @@ class CaptureReader:
 
     def close(self) -> None:
         """End of input: explain anything left unread."""
+        if self._gathered:
+            self._pending += b"".join(self._gathered)
+            self._gathered = []
         if self._inflate is not None and not self._inflate.eof:
             self.warnings.append("The compressed file ends before its end marker: it was probably cut short; "
                                  "everything before that was analyzed.")
@@ -273,10 +301,7 @@ class CaptureReader:
                 raise CaptureError("This gzip-compressed file holds no data it could inflate.")
             raise CaptureError(self._not_a_capture(self._start or self._pending))
         if self._pending and not self._stopped:
-            self.warnings.append(
-                f"The capture ends in the middle of a record ({len(self._pending)} bytes after "
-                f"packet {self.packets}): the file was probably cut short; everything before it was analyzed."
-            )
+            self.warnings.append(self._cut_record())
         self._pending = b""
         if self._cut_packets:
             self.warnings.append(
@@ -287,6 +312,42 @@ class CaptureReader:
             self.warnings.append(
                 f"{self._missing_interface} packets name an interface the file never described; they were skipped."
             )
+        if self._out_of_range:
+            frame, time, interface = self._out_of_range_example
+            self.warnings.append(
+                f"{self._out_of_range} packets have times beyond the 100,000,000 days either side of 1970 that a "
+                f"date can show (first: packet {frame}, {time:.6g} s from 1970), from their interface's "
+                f"timestamp resolution ({interface.scale:g} s per tick) and offset ({interface.offset:g} s): "
+                "the file's if_tsresol or if_tsoffset is probably wrong; these times are shown as out of range."
+            )
+
+    def _cut_record(self) -> str:
+        """What the bytes left at the end of the file are: the start of a record that never ends."""
+        pending, e = self._pending, self._endian
+        if self.format == "pcap" and not self._header_read:
+            return (f"The file ends {len(pending)} bytes into its 24-byte pcap header: "
+                    "it was cut short before any packet.")
+        header = 16 if self.format == "pcap" else 8
+        what = f"packet {self.packets + 1}"
+        if len(pending) < header:
+            # A pcapng block says what it is only in its header: it may not be a packet.
+            where = f"the header of {what}" if self.format == "pcap" else "the header of a pcapng block"
+            return (f"The file ends {len(pending)} bytes into {where}: it was probably cut short; "
+                    "everything before it was analyzed.")
+        if self.format == "pcap":
+            claimed, present = struct.unpack_from(e + "I", pending, 8)[0], len(pending) - 16
+        else:
+            block_type, claimed = struct.unpack_from(e + "II", pending)
+            present = len(pending)
+            if block_type not in PACKET_BLOCK_TYPES:
+                what = f"a pcapng block of type {block_type:#x}"
+        if claimed > MAX_SNAPLEN:
+            why = (f"that length is more likely damaged than the file cut short: capture tools give a packet at "
+                   f"most {MAX_SNAPLEN} bytes, and the bytes that follow were read as part of it")
+        else:
+            why = "the file was probably cut short"
+        return (f"The file ends inside {what}, which claims {claimed} bytes of which {present} are there: "
+                f"{why}; everything before it was analyzed.")
 
     # -- format detection -----------------------------------------------
 
@@ -302,6 +363,12 @@ class CaptureReader:
     def _stop(self, message: str) -> None:
         self.warnings.append(message)
         self._stopped = True
+
+    @staticmethod
+    def _oversized(what: str, claimed: int, at: int) -> str:
+        return (f"{what} (at byte {at}) claims {claimed} bytes, more than the {MAX_RECORD} bytes this reader "
+                f"takes for one record (capture tools give a packet at most {MAX_SNAPLEN}): that length is damaged, "
+                "and the file cannot be read past it; everything before it was analyzed.")
 
     # -- pcap -------------------------------------------------------------
 
@@ -330,12 +397,10 @@ class CaptureReader:
             sec, frac, incl, orig = record(buffer, pos)
             nxt = pos + 16 + incl
             if incl > MAX_RECORD:
-                self._stop(
-                    f"Packet {frame + 1} claims {incl} bytes, which no capture writes: the file is damaged "
-                    f"from byte {self.bytes_read - end + pos}; everything before it was analyzed."
-                )
+                self._stop(self._oversized(f"Packet {frame + 1}", incl, self.bytes_read - end + pos))
                 break
             if nxt > end:
+                self._needed = nxt - pos
                 break
             frame += 1
             if incl < orig:
@@ -375,13 +440,18 @@ class CaptureReader:
                     break
             e = self._endian
             block_type, length = struct.unpack_from(e + "II", buffer, pos)
-            if length < 12 or length % 4 or length > MAX_RECORD:
+            if length < 12 or length % 4:
                 self._stop(
                     f"A pcapng block at byte {self.bytes_read - end + pos} has an impossible length ({length}); "
                     f"the file is damaged from there on; everything before it was analyzed."
                 )
                 break
+            if length > MAX_RECORD:
+                what = f"Packet {self.packets + 1}" if block_type in PACKET_BLOCK_TYPES else "A pcapng block"
+                self._stop(self._oversized(what, length, self.bytes_read - end + pos))
+                break
             if pos + length > end:
+                self._needed = length
                 break
             block = buffer[pos : pos + length]
             pos += length
@@ -436,6 +506,11 @@ class CaptureReader:
             return
         interface = self._interfaces[interface_id]
         time = ((high << 32) | low) * interface.scale + interface.offset
+        if not -MAX_DATE_SECONDS <= time <= MAX_DATE_SECONDS:
+            # Kept as read, the file's own account of when; a warning says why no date can be shown.
+            self._out_of_range += 1
+            if self._out_of_range_example is None:
+                self._out_of_range_example = (frame, time, interface)
         data = body[start : start + caplen]
         if caplen < orig:
             self._cut_packets += 1

@@ -3,7 +3,9 @@
 Segments are put back in sequence order (out-of-order segments wait,
 retransmitted bytes are dropped) and handed to a per-direction handler,
 together with the frame that delivered them: a message completed by a segment
-that filled a gap belongs to that segment's frame. Connection attempts become
+that filled a gap belongs to that segment's frame. At the end of the capture,
+segments still waiting behind a hole come out after a gap, and every stream
+hears that it ended, so a message left open is not lost. Connection attempts become
 `TcpConnection` records so "no answer over TCP" can be diagnosed.
 """
 
@@ -32,6 +34,9 @@ class StreamHandler(Protocol):
     def gap(self) -> None:
         """Bytes are missing before the next `data` call (never captured)."""
 
+    def end(self) -> None:
+        """No more bytes will come: the capture is over, or the flow is forgotten."""
+
 
 def _seq_delta(seq: int, base: int) -> int:
     """seq - base in sequence space (RFC 793 modular arithmetic)."""
@@ -46,7 +51,8 @@ class TcpDirection:
 
     def __init__(self, handler: StreamHandler | None) -> None:
         self.next_seq: int | None = None
-        self.waiting: dict[int, bytes] = {}
+        # seq -> (payload, frame, time) of segments ahead of a hole
+        self.waiting: dict[int, tuple[bytes, int, float]] = {}
         self.handler = handler
         self.active = handler is not None
 
@@ -59,14 +65,21 @@ class TcpDirection:
             self.next_seq = seq
         delta = _seq_delta(seq, self.next_seq)
         if delta > 0:
-            if len(payload) > len(self.waiting.get(seq, b"")):
-                self.waiting[seq] = payload
+            if seq not in self.waiting or len(payload) > len(self.waiting[seq][0]):
+                self.waiting[seq] = (payload, frame, time)
             if len(self.waiting) > MAX_WAITING_SEGMENTS:
                 self._skip_hole(frame, time)
             return
         self._deliver(frame, time, payload, -delta)
         if self.waiting:
             self._drain(frame, time)
+
+    def end(self) -> None:
+        """No more segments: those still waiting behind a hole come out after a gap, then the stream ends."""
+        while self.waiting and self.active:
+            self._skip_hole(None, None)
+        if self.active:
+            self.handler.end()
 
     def _deliver(self, frame: int, time: float, payload: bytes, already_seen: int) -> None:
         if already_seen >= len(payload):
@@ -78,16 +91,21 @@ class TcpDirection:
             self.active = False
             self.waiting.clear()
 
-    def _drain(self, frame: int, time: float) -> None:
+    def _drain(self, frame: int | None, time: float | None) -> None:
+        """Deliver what the hole's end made ready: as the segment `frame` that filled it
+        brought them, or (None, at the end of the capture) each as its own frame did."""
         waiting = self.waiting
         while waiting:
             ready = [seq for seq in waiting if _seq_delta(seq, self.next_seq) <= 0]
             if not ready:
                 return
             for seq in ready:
-                self._deliver(frame, time, waiting.pop(seq), -_seq_delta(seq, self.next_seq))
+                payload, at_frame, at_time = waiting.pop(seq)
+                if frame is not None:
+                    at_frame, at_time = frame, time
+                self._deliver(at_frame, at_time, payload, -_seq_delta(seq, self.next_seq))
 
-    def _skip_hole(self, frame: int, time: float) -> None:
+    def _skip_hole(self, frame: int | None, time: float | None) -> None:
         self.next_seq = min(self.waiting, key=lambda seq: _seq_delta(seq, self.next_seq))
         if self.active:
             self.handler.gap()
@@ -140,10 +158,23 @@ class TcpTracker:
         if payload:
             direction.segment(frame, time, seq, payload)
 
+    def close(self) -> None:
+        """End of the capture: every stream hears that no more bytes come."""
+        for flow in {id(each): each for each in self._flows.values()}.values():
+            _end(flow)
+
     def _new_flow(self, key: tuple) -> TcpFlow:
         flows = self._flows
-        if len(flows) >= MAX_FLOWS:
-            del flows[next(iter(flows))]
+        replaced = flows.get(key)
+        if replaced is not None:  # a new connection on the same ports: the old one's streams end
+            _end(replaced)
+        elif len(flows) >= MAX_FLOWS:
+            # Both keys go, so the forgotten flow's streams end once, here.
+            src, sport, dst, dport = oldest = next(iter(flows))
+            forgotten = flows.pop(oldest)
+            if flows.get((dst, dport, src, sport)) is forgotten:
+                del flows[(dst, dport, src, sport)]
+            _end(forgotten)
         flow = TcpFlow(key)
         src, sport, dst, dport = key
         flows[key] = flows[(dst, dport, src, sport)] = flow
@@ -165,3 +196,8 @@ class TcpTracker:
         src, sport, dst, dport = key
         flow.record = TcpConnection(self._text(src), sport, self._text(dst), dport, syn_frame=frame)
         self.connections.append(flow.record)
+
+
+def _end(flow: TcpFlow) -> None:
+    for direction in flow.directions.values():
+        direction.end()

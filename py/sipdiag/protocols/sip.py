@@ -3,10 +3,14 @@
 Our own parser rather than dpkt's: dpkt drops bodies when headers use compact
 forms and raises on malformed input, while a diagnosis tool must read what the
 wire really carried and say what was wrong with it. Nothing here raises on bad
-input; problems are recorded in `SipMessage.errors` / `SipStreamFramer.errors`.
+input; problems are recorded in `SipMessage.errors` (framing problems too, via
+`Framed.errors`).
 """
 
 from __future__ import annotations
+
+from collections import deque
+from typing import NamedTuple
 
 from ..model import DigestCredentials, NameAddr, SipMessage, Via
 from .sdp import decimal_number, parse_sdp
@@ -382,79 +386,288 @@ def parse_message(data: bytes) -> SipMessage:
 
 # ---------------------------------------------------------------- streams
 
+# A head (start line, headers, blank line) longer than this is cut there: real
+# ones take a few kilobytes, and the cap bounds what one stream holds.
 MAX_HEADER_BLOCK = 64 * 1024
-# A Content-Length beyond this is taken as damage, not a body to wait for.
+# A body is read to at most this many bytes: a Content-Length beyond is damage.
 MAX_BODY = 1024 * 1024
+# `feed` takes its data this much at a time, so a huge chunk never sits whole
+# in the buffer: a stream holds at most a head, a body, a start line and a step.
+_FEED_STEP = 64 * 1024
+# Chunks whose bytes are still buffered, remembered with their tags; past this
+# many (a body trickling in a byte per segment) the oldest merges into the next.
+MAX_TAGS = 256
+# Bodies that carry SIP messages (message/sip, RFC 3420 sipfrag) or parts that
+# may (multipart): there a start line right after an empty line is content.
+_SIP_CARRYING = ("message/sip", "message/sipfrag", "multipart/")
+_LF = 0x0A
+_CR = 0x0D
+
+_SEEK, _HEAD, _BODY = range(3)
+# How a message that the stream leaves unfinished is described: (the error,
+# and where an unusable Content-Length's body stopped).
+_STREAM_ENDS = ("the stream ends before this message is complete", "the end of the stream")
+_BYTES_MISSING = ("bytes of the stream are missing here (not captured): the message is incomplete",
+                  "bytes missing from the capture")
 
 
-def _content_length(header_block: bytes) -> int | None:
-    """Content-Length (or compact `l`) of a raw header block; 0 when absent, None when bad."""
-    for line in header_block.split(b"\n"):
+class Framed(NamedTuple):
+    """One message cut from a stream, and what framing found wrong with it."""
+
+    data: bytes
+    errors: list[str]  # for the parsed message's errors
+    tag: object  # the tag `feed` got with the chunk that brought the message's last byte
+
+
+def _framing_headers(head: bytes) -> tuple[str | None, str]:
+    """(Content-Length text, None when absent; media type) of a raw header block."""
+    length: str | None = None
+    media_type = ""
+    for line in head.split(b"\n")[1:]:
         name, colon, value = line.partition(b":")
-        if colon and name.strip().lower() in (b"content-length", b"l"):
-            return decimal_number(value)
-    return 0
+        if not colon:
+            continue
+        name = name.strip().lower()
+        if name in (b"content-length", b"l") and length is None:
+            length = value.decode("latin-1").strip()
+        elif name in (b"content-type", b"c") and not media_type:
+            media_type = _media_type(value.decode("latin-1"))
+    return length, media_type
+
+
+def _starts_message(buffer: bytearray, pos: int, final: bool) -> bool | None:
+    """Does a SIP start line begin at `pos`? None: its line is not all there yet."""
+    if buffer[pos] not in _UPPER:
+        return False
+    head = bytes(buffer[pos : pos + _FIRST_LINE_LIMIT])
+    if not final and len(head) < _FIRST_LINE_LIMIT and b"\n" not in head:
+        return None
+    return looks_like_sip(head)
+
+
+def _after_empty_line(buffer: bytearray, pos: int) -> bool:
+    before = bytes(buffer[max(0, pos - 3) : pos])
+    return before.endswith((b"\n\n", b"\n\r\n"))
 
 
 class SipStreamFramer:
-    """Cuts a SIP byte stream (TCP, RFC 3261 18.3) into messages; sans-I/O.
+    """Cuts a SIP byte stream (TCP, RFC 3261 18.3) into messages; sans-I/O, h11 style.
 
-    `feed` takes any chunking of the stream and returns the messages it
-    completes. Keep-alive CRLFs (RFC 5626 3.5.1) between messages are skipped;
-    garbage is skipped up to the next plausible start line.
+    `feed(data, tag)` takes any chunking of the stream and returns the messages
+    it completes, each with the tag of the chunk that brought its last byte
+    (the engine tags chunks with their frame): the same stream gives the same
+    messages however it is cut. Keep-alive CRLFs (RFC 5626 3.5.1) between
+    messages are passed over.
+
+    Nothing is dropped without a word. A message framing cannot take whole is
+    kept with what could be read, and its `errors` say why: a head over
+    MAX_HEADER_BLOCK is cut after its last complete line; a body whose
+    Content-Length runs past the next start line ends at that line, so the next
+    message is not lost; an unusable Content-Length (not a number, or over
+    MAX_BODY) takes the body up to the next start line. That a start line
+    inside a body begins the next message holds because bodies (SDP, XML,
+    text) have none, except those that carry SIP messages, where one right
+    after an empty line is their content. Bytes that start no message are
+    skipped up to the next start line and counted (`take_skipped`). `gap()`
+    (bytes missing from the capture) and `close()` (end of the stream) give
+    back the message they leave unfinished.
     """
 
     def __init__(self) -> None:
         self._buffer = bytearray()
-        self._scanned = 0  # header-end search resumes here for the pending message
-        self.errors: list[str] = []
+        self._state = _SEEK
+        self._mid_line = False  # _SEEK: the buffer starts inside a line being skipped
+        self._scanned = 0  # _HEAD: the header-end search resumes here; _BODY: the line-end search
+        self._at_line_start = False  # _BODY: `_scanned` is a line start not judged yet
+        self._body_start = 0
+        self._limit = 0  # _BODY: where the body ends unless a start line comes first
+        self._length_text: str | None = None
+        self._length: int | None = None  # the usable Content-Length, else None
+        self._carries_sip = False
+        self._consumed = 0  # stream offset of the buffer's first byte
+        self._tags: deque[list] = deque()  # [stream offset past a chunk, its tag], oldest first
+        self._skipping = False  # inside a stretch of skipped bytes
+        self._skipped_stretches = 0
+        self._skipped_bytes = 0
 
-    def feed(self, data: bytes) -> list[bytes]:
-        self._buffer += data
-        messages: list[bytes] = []
-        while self._next_message(messages):
-            pass
+    def feed(self, data: bytes, tag: object = None) -> list[Framed]:
+        messages: list[Framed] = []
+        for start in range(0, len(data), _FEED_STEP):
+            self._buffer += data[start : start + _FEED_STEP]
+            self._remember(tag)
+            while self._step(messages, None):
+                pass
         return messages
 
-    def _next_message(self, messages: list[bytes]) -> bool:
-        """Consume one message or one piece of junk; False when more input is needed."""
+    def gap(self) -> list[Framed]:
+        """Bytes are missing before the next `feed`: the open message ends here, incomplete."""
+        return self._end(_BYTES_MISSING)
+
+    def close(self) -> list[Framed]:
+        """The stream ends: the message still open comes out as it is."""
+        return self._end(_STREAM_ENDS)
+
+    def take_skipped(self) -> tuple[int, int]:
+        """(stretches begun, bytes) skipped since the last call: bytes that start no SIP message."""
+        counts = self._skipped_stretches, self._skipped_bytes
+        self._skipped_stretches = self._skipped_bytes = 0
+        return counts
+
+    # -- state machine: each step consumes something, or says it must wait
+
+    def _end(self, ending: tuple[str, str]) -> list[Framed]:
+        messages: list[Framed] = []
+        while self._step(messages, ending):
+            pass
+        # What follows may start a message at its first byte.
+        self._mid_line = self._skipping = False
+        return messages
+
+    def _step(self, messages: list[Framed], ending: tuple[str, str] | None) -> bool:
+        if self._state == _SEEK:
+            return self._seek(ending is not None)
+        if self._state == _HEAD:
+            return self._head(messages, ending)
+        return self._body(messages, ending)
+
+    def _seek(self, final: bool) -> bool:
         buffer = self._buffer
-        skip = len(buffer) - len(buffer.lstrip(b"\r\n"))
-        if skip:
-            del buffer[:skip]
-            self._scanned = 0
+        if self._mid_line:
+            line_end = buffer.find(b"\n")
+            if line_end < 0:
+                if buffer:
+                    self._skip(len(buffer))
+                return False
+            self._skip(line_end + 1)
+            self._mid_line = False
+        blank = 0
+        for byte in buffer:
+            if byte != _CR and byte != _LF:
+                break
+            blank += 1
+        if blank:
+            self._consume(blank)
         if not buffer:
             return False
-        line_end = buffer.find(b"\n", 0, MAX_HEADER_BLOCK)
-        if line_end < 0:
-            return self._drop_if_runaway()
-        if not looks_like_sip(buffer[: line_end + 1]):
-            self.errors.append(f"skipped {line_end + 1} bytes that do not start a SIP message")
-            del buffer[: line_end + 1]
-            self._scanned = 0
-            return True
-        end, body_start = _header_end(buffer, max(0, self._scanned - 2))
-        if end < 0:
-            self._scanned = len(buffer)
-            return self._drop_if_runaway()
-        length = _content_length(bytes(buffer[:end]))
-        if length is None or length > MAX_BODY:
-            self.errors.append("unusable Content-Length; message headers skipped")
-            del buffer[:body_start]
-            self._scanned = 0
-            return True
-        if len(buffer) < body_start + length:
-            self._scanned = end  # keep the found position; only the body is missing
+        starts = _starts_message(buffer, 0, final)
+        if starts is None:
             return False
-        messages.append(bytes(buffer[: body_start + length]))
-        del buffer[: body_start + length]
-        self._scanned = 0
+        if starts:
+            self._state, self._scanned, self._skipping = _HEAD, 0, False
+            return True
+        line_end = buffer.find(b"\n")
+        self._mid_line = line_end < 0
+        self._skip(len(buffer) if line_end < 0 else line_end + 1)
         return True
 
-    def _drop_if_runaway(self) -> bool:
-        if len(self._buffer) <= MAX_HEADER_BLOCK:
+    def _head(self, messages: list[Framed], ending: tuple[str, str] | None) -> bool:
+        buffer = self._buffer
+        end, body_start = _header_end(buffer, max(0, self._scanned - 2))
+        if end >= 0 and body_start <= MAX_HEADER_BLOCK:
+            self._length_text, media_type = _framing_headers(bytes(buffer[:end]))
+            length = 0 if self._length_text is None else decimal_number(self._length_text)
+            self._length = length if length is not None and length <= MAX_BODY else None
+            self._body_start = body_start
+            self._limit = body_start + (MAX_BODY if self._length is None else self._length)
+            self._carries_sip = media_type.startswith(_SIP_CARRYING)
+            self._state, self._scanned, self._at_line_start = _BODY, body_start, True
+            return True
+        if end >= 0 or len(buffer) > MAX_HEADER_BLOCK:
+            # Complete lines are kept; only a single line longer than the limit is cut inside.
+            cut = buffer.rfind(b"\n", 0, MAX_HEADER_BLOCK) + 1 or MAX_HEADER_BLOCK
+            mid_line = buffer[cut - 1] != _LF
+            self._emit(messages, cut, [f"header block longer than {MAX_HEADER_BLOCK} bytes: the message is cut "
+                                       f"after {cut} bytes, and its rest skipped up to the next SIP start line"])
+            self._mid_line = mid_line
+            return True
+        if ending is None:
+            self._scanned = len(buffer)
             return False
-        self.errors.append(f"dropped {len(self._buffer)} bytes: header block over {MAX_HEADER_BLOCK} bytes")
-        self._buffer.clear()
-        self._scanned = 0
+        self._emit(messages, len(buffer), [ending[0]])
         return True
+
+    def _body(self, messages: list[Framed], ending: tuple[str, str] | None) -> bool:
+        buffer = self._buffer
+        limit = self._limit
+        while True:
+            if self._at_line_start:
+                pos = self._scanned
+                if pos >= limit or pos >= len(buffer):
+                    break
+                starts = _starts_message(buffer, pos, ending is not None)
+                if starts is None:
+                    return False
+                if starts and not (self._carries_sip and _after_empty_line(buffer, pos)):
+                    read = pos - self._body_start
+                    if self._length is None:
+                        error = self._unusable_length(read, "the next SIP start line")
+                    else:
+                        error = (f"the next SIP message starts {read} bytes into the {self._length}-byte body "
+                                 "Content-Length announces: the body ends there")
+                    self._emit(messages, pos, [error])
+                    return True
+                self._at_line_start = False
+            line_end = buffer.find(b"\n", self._scanned, limit)
+            if line_end < 0:
+                self._scanned = min(len(buffer), limit)
+                break
+            self._scanned, self._at_line_start = line_end + 1, True
+        if len(buffer) >= limit:
+            if self._length is not None:
+                self._emit(messages, limit, [])
+            else:
+                mid_line = buffer[limit - 1] != _LF
+                self._emit(messages, limit, [self._unusable_length(
+                    MAX_BODY, f"the {MAX_BODY}-byte limit, and the rest skipped up to the next SIP start line")])
+                self._mid_line = mid_line
+            return True
+        if ending is None:
+            return False
+        if self._length is None:
+            error = self._unusable_length(len(buffer) - self._body_start, ending[1])
+        else:
+            error = ending[0]
+        self._emit(messages, len(buffer), [error])
+        return True
+
+    def _unusable_length(self, read: int, where: str) -> str:
+        text = self._length_text or ""
+        number = decimal_number(text)
+        if number is None:
+            why = f"Content-Length {text[:40]!r} is not a length"
+        else:
+            why = f"Content-Length {number} is over the {MAX_BODY}-byte limit"
+        return f"{why}: the body is taken up to {where} ({read} bytes)"
+
+    # -- bytes leave the buffer
+
+    def _remember(self, tag: object) -> None:
+        end = self._consumed + len(self._buffer)
+        tags = self._tags
+        if tags and tags[-1][1] is tag:
+            tags[-1][0] = end
+            return
+        tags.append([end, tag])
+        if len(tags) > MAX_TAGS:
+            tags.popleft()  # its bytes now count as the next chunk's
+
+    def _emit(self, messages: list[Framed], count: int, errors: list[str]) -> None:
+        end = self._consumed + count
+        tag = next(tag for chunk_end, tag in self._tags if chunk_end >= end)
+        messages.append(Framed(bytes(self._buffer[:count]), errors, tag))
+        self._consume(count)
+        self._state = _SEEK
+
+    def _skip(self, count: int) -> None:
+        if not self._skipping:
+            self._skipping = True
+            self._skipped_stretches += 1
+        self._skipped_bytes += count
+        self._consume(count)
+
+    def _consume(self, count: int) -> None:
+        del self._buffer[:count]
+        self._consumed += count
+        tags = self._tags
+        while tags and tags[0][0] <= self._consumed:
+            tags.popleft()

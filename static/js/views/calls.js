@@ -2,7 +2,7 @@
 // selecting one shows its timing and DTMF and draws its ladder diagram
 // (ladder.js) with SVG/PNG export and the full text of a clicked message.
 
-import { dataTable, delayText, el, labelled, ratioText } from "./dom.js";
+import { dataTable, delayText, el, isoTime, labelled, ratioText, TIME_OUT_OF_RANGE } from "./dom.js";
 import { findingList, frameLinks } from "./findings.js";
 import { pngBlob, renderLadder, svgBlob } from "./ladder.js";
 
@@ -13,7 +13,8 @@ const TRUNK_COLUMNS = ["Trunk", "Session requests", "SER", "SEER", "ISA", "SCR",
 const DTMF_COLUMNS = ["Digit", "Sent as", "Frame", "Time", "Duration", "Volume", "From → to"];
 
 function when(seconds) {
-  return new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 23);
+  const iso = isoTime(seconds);
+  return iso === null ? TIME_OUT_OF_RANGE : iso.replace("T", " ").slice(0, 23);
 }
 
 function ms(value) {

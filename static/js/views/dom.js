@@ -65,6 +65,17 @@ export function dataTable(className, columns, rows = []) {
   );
 }
 
+// A capture's timestamps can lie beyond the 100,000,000 days either side of
+// 1970 that a Date holds (a damaged pcapng if_tsresol or if_tsoffset): there
+// toISOString() throws, so such a time is shown as out of range instead.
+export const TIME_OUT_OF_RANGE = "time out of range";
+
+// ISO 8601 text of epoch seconds, or null when no Date can hold them.
+export function isoTime(epochSeconds) {
+  const date = new Date(epochSeconds * 1000);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
 // Rows shown at first, and per "show more": a carrier's capture can hold
 // 100,000 SIP messages, and a table of them all would stall the tab.
 const PAGE_SIZE = 500;

@@ -1,11 +1,12 @@
 // The capture at a glance: what the file is, what it spans, what the engine
 // could not read, and how much of each kind of thing it found.
 
-import { el } from "./dom.js";
+import { el, isoTime, TIME_OUT_OF_RANGE } from "./dom.js";
 
 export function formatTime(epochSeconds) {
   if (epochSeconds === null || epochSeconds === undefined) return "—";
-  return new Date(epochSeconds * 1000).toISOString().replace("T", " ").replace("Z", " UTC");
+  const iso = isoTime(epochSeconds);
+  return iso === null ? TIME_OUT_OF_RANGE : iso.replace("T", " ").replace("Z", " UTC");
 }
 
 function span(capture) {
