@@ -219,5 +219,21 @@ def test_failure_answer_without_its_query_is_still_reported(shared_captures):
     rows, findings = dns_lookups.analyze(_analysis(shared_captures / "pcapplusplus__DNS_NXDomain.pcap"))
     assert rows == []  # the report's dns rows are queries, as tshark lists them
     [finding] = findings
-    assert (finding.code, finding.severity, finding.frames) == ("DNS_FAILURE", "warning", [1])
-    assert finding.details == {"qname": "htb.local", "qtype": "A", "rcode": "NXDOMAIN", "server": "192.168.1.1:53"}
+    # Judged as if its query were there (below): an address lookup that failed in a capture without SIP
+    # may be a phone failing to find its server, so it is SIP-related and unresolved.
+    assert (finding.code, finding.condition, finding.severity, finding.frames) == (
+        "DNS_FAILURE", "sip_unresolved", "error", [1])
+    assert finding.details == {"qname": "htb.local", "qtype": "A", "rcode": "NXDOMAIN", "server": "192.168.1.1:53",
+                               "sip_related": True}
+
+
+def test_a_failure_gets_the_same_severity_with_or_without_its_query():
+    answer = response(2, 1.01, "htb.local", "A", 4, rcode=3)
+    with_query = [f for f in dns_lookups.analyze(capture(query(1, 1.0, "htb.local", "A", 4), answer))[1]
+                  if f.code != "NO_REGISTER_DNS_SUSPECT"]  # its query makes it a suspect too
+    without_query = dns_lookups.analyze(capture(answer))[1]
+    assert [(f.code, f.condition, f.severity) for f in with_query] == [("DNS_FAILURE", "sip_unresolved", "error")]
+    assert [(f.code, f.condition, f.severity) for f in without_query] == [("DNS_FAILURE", "sip_unresolved", "error")]
+    invite = SipMessage(raw=b"", method="INVITE", frame=9, time=2.0, request_uri="sip:bob@192.0.2.1")
+    beside_sip = dns_lookups.analyze(capture(answer, sip=[invite]))[1]
+    assert [(f.code, f.condition, f.severity) for f in beside_sip] == [("DNS_FAILURE", "not_sip", "info")]

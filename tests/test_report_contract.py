@@ -21,7 +21,7 @@ REQUIRED = {
     "calls": {"call_id", "from_uri", "to_uri", "caller", "callee", "outcome", "final_status", "codecs_offered",
               "codecs_answered", "media", "frames"},
     "dns": {"frame", "time", "qname", "qtype", "rcode", "answers", "response_frame", "response_ms"},
-    "findings": {"code", "severity", "summary", "explanation", "next_steps", "frames"},
+    "findings": {"code", "severity", "summary", "explanation", "next_steps", "frames", "id", "condition", "count", "instances"},
 }
 REGISTRATION_OUTCOMES = {"registered", "unregistered", "auth_failed", "challenged", "rejected", "no_response", "pending"}
 CALL_OUTCOMES = {"answered", "busy", "cancelled", "rejected", "redirected", "no_answer", "no_response"}
@@ -49,8 +49,25 @@ def test_report_has_every_required_field(path):
     assert {r["outcome"] for r in report["registrations"]} <= REGISTRATION_OUTCOMES
     assert {c["outcome"] for c in report["calls"]} <= CALL_OUTCOMES
     assert {f["severity"] for f in report["findings"]} <= {"error", "warning", "info"}
-    severities = [("error", "warning", "info").index(f["severity"]) for f in report["findings"]]
-    assert severities == sorted(severities)
+    assert_findings_read_as_a_diagnosis(report["findings"])
+
+
+def assert_findings_read_as_a_diagnosis(findings):
+    """Each leading cause is followed by the findings it explains; the causes come in order of the most
+    severe finding they lead, and each finding's count is its instances'."""
+    rank = ("error", "warning", "info").index
+    by_id = {f["id"]: f for f in findings}
+    leaders = [f for f in findings if "explained_by" not in f]
+    assert [f["id"] for f in findings] == [i for leader in leaders for i in [leader["id"]] + leader.get("explains", [])]
+    worst = [min(rank(by_id[i]["severity"]) for i in [leader["id"]] + leader.get("explains", [])) for leader in leaders]
+    assert worst == sorted(worst)
+    for leader in leaders:
+        explained = [rank(by_id[i]["severity"]) for i in leader.get("explains", [])]
+        assert explained == sorted(explained)
+        assert all(by_id[i]["explained_by"] == leader["id"] for i in leader.get("explains", []))
+    for finding in findings:
+        assert finding["count"] == len(finding["instances"]) >= 1
+        assert {frame for i in finding["instances"] for frame in i["frames"]} == set(finding["frames"])
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from .analysis import (
     registration_findings,
     timing,
 )
-from .analysis.findings import ordered
+from .analysis.findings import diagnose
 from .model import CaptureResult, SipMessage
 
 SCHEMA = "sipdiag.report/1"
@@ -53,7 +53,7 @@ def build_report(result: CaptureResult) -> dict:
         "call_groups": call_groups.summary(call_rows),
         "dns": dns_rows,
         "dns_chains": dns_lookups.resolution_chains(result),
-        "findings": [finding.to_dict() for finding in ordered(findings)],
+        "findings": diagnose(findings),
     }
 
 

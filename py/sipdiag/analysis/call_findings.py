@@ -13,7 +13,7 @@ from ..model import CaptureResult, SipMessage, hostport
 from ..protocols.sip import uri_parts
 from . import call_groups, network_path
 from .calls import Call, calls_with_rows, offer_answer
-from .findings import Finding, counted
+from .findings import Finding, call_subject, counted
 from .media import CALLEE_TO_CALLER, CALLER_TO_CALLEE, media_address
 from .transaction import transaction_key
 
@@ -24,6 +24,8 @@ INVITE_TIMEOUT = 32.0
 ACK_WAIT = 4.0
 # An answered call shorter than this may end before any RTP flows.
 MIN_MEDIA_SECONDS = 1.0
+# Final responses that are the callee's choice (busy, declined), not a fault.
+CALLEE_CHOICE = frozenset({486, 600, 603})
 # Encodings that are not voice: sharing only these is still a codec mismatch.
 _NON_VOICE = frozenset({"telephone-event", "cn", "comfort-noise"})
 
@@ -94,6 +96,9 @@ def call_findings(call: Call, row: dict, result: CaptureResult) -> list[Finding]
     findings.extend(_cancel_findings(call))
     findings.extend(_private_addresses(call))
     findings.extend(_rtp_findings(call, row, result))
+    subject = call_subject(row["from_uri"], row["to_uri"])
+    for finding in findings:
+        finding.subject = subject
     return findings
 
 
@@ -111,10 +116,10 @@ def _call_failed(call: Call, row: dict) -> Finding:
     if warning:
         explanation += f" Warning: {warning}."
     return Finding(
-        "CALL_FAILED", "warning" if row["outcome"] == "busy" else "error",
-        f"Call to {row['to_uri']} failed: {status} {final.reason or ''}".strip(),
+        "CALL_FAILED", "busy_or_declined" if status in CALLEE_CHOICE else "refused",
+        f"Call failed: {status} {final.reason or ''}".strip(),
         explanation, list(steps), [m.frame for t in call.caller_leg.invites for m in t.requests[:1] + t.responses],
-        call_id=call.call_id, status=status,
+        call_id=call.call_id, status=status, links={("final_response", final.frame)},
     )
 
 
@@ -132,19 +137,21 @@ def _codec_mismatch(call: Call, row: dict) -> list[Finding]:
         if warning:
             reason += f" (Warning: {warning})"
         frames = [final.frame]
+        links = {("final_response", final.frame)}
     elif offered and answered and not _voice(offered) & _voice(answered):
         reason = "the answer lists no voice codec that the offer contained"
         frames = [m.frame for m in offer_answer(call) if m]
+        links = set()
     else:
         return []
     return [Finding(
-        "CALL_CODEC_MISMATCH", "error",
+        "CALL_CODEC_MISMATCH", "no_common_codec",
         f"No common codec: offered {', '.join(offered) or 'none'}; answered {', '.join(answered) or 'none'}",
         f"The caller offered {', '.join(offered) or 'no codec'} and {reason}. The two sides have no audio "
         "codec in common, so no media can flow. A proxy or SBC may also have removed codecs from the offer.",
         ["Enable a common codec (PCMU/PCMA are supported almost everywhere) on both sides.",
          "Compare the SDP leaving the caller with the SDP reaching the callee for stripped codecs."],
-        frames, call_id=call.call_id, status=status,
+        frames, call_id=call.call_id, status=status, links=links,
         details={"offered": offered, "answered": answered, "warning": final.header("warning") if final else None},
     )]
 
@@ -163,13 +170,14 @@ def _no_response(call: Call, result: CaptureResult) -> Finding:
     if clues:
         explanation += " The capture also shows: " + "; ".join(clue.text for clue in clues) + "."
     return Finding(
-        "CALL_NO_RESPONSE", "error", f"INVITE to {leg.callee} got no response",
+        "CALL_NO_RESPONSE", "no_response", f"INVITE to {leg.callee} got no response",
         explanation,
         ["Check that the destination address and port are right and the server is running.",
          "Check firewalls between caller and server for SIP (UDP/TCP 5060, TLS 5061).",
          "If the capture was taken at the caller, check whether the INVITE leaves the network at all."],
         [m.frame for m in requests] + [f for clue in clues for f in clue.frames], call_id=call.call_id,
         details={"invites_sent": len(requests), "seconds": round(waited, 3)},
+        links={("destination", hostport(invite.dst_ip, invite.dst_port))},
     )
 
 
@@ -197,7 +205,7 @@ def _no_ack(call: Call, result: CaptureResult) -> list[Finding]:
                 # The ACK came, only late: the dialog survives, but a slow or
                 # lossy ACK path is worth knowing about before it gets worse.
                 findings.append(Finding(
-                    "CALL_NO_ACK", "warning",
+                    "CALL_NO_ACK", "late_ack",
                     f"200 OK from {leg.callee} was sent {copies + 1} times before the ACK arrived",
                     f"{leg.callee} answered the INVITE from {leg.caller} and repeated its 200 OK "
                     f"{counted(copies, 'time')} (it does so every 0.5 s, 1 s, 2 s... until an ACK arrives). "
@@ -205,12 +213,12 @@ def _no_ack(call: Call, result: CaptureResult) -> list[Finding]:
                     "answered slowly, or the ACK or the first 200 OK was lost on the way.",
                     ["Compare the time of the first 200 OK and of the ACK in the capture.",
                      "If this repeats on every call, check for packet loss and for a slow Record-Route path."],
-                    **evidence,
+                    cause=f"200 OK from {leg.callee} repeated before the ACK arrived", **evidence,
                 ))
                 continue
             what = f"was retransmitted {counted(copies, 'time')}" if retransmitted else "was never acknowledged"
             findings.append(Finding(
-                "CALL_NO_ACK", "error", f"200 OK from {leg.callee} {what}, no ACK seen",
+                "CALL_NO_ACK", "no_ack", f"200 OK from {leg.callee} {what}, no ACK seen",
                 f"{leg.callee} answered the INVITE from {leg.caller} but its 200 OK {what}. The caller must "
                 "confirm a 2xx with an ACK sent to the Contact of the 200 OK (via the Record-Route path). When the "
                 "ACK does not arrive, the callee repeats the 200 and hangs up after 32 s (timer H). Typical causes: "
@@ -219,7 +227,7 @@ def _no_ack(call: Call, result: CaptureResult) -> list[Finding]:
                 ["Check the Contact header of the 200 OK: is that address reachable from the caller?",
                  "Check Record-Route handling on proxies between the two sides.",
                  "Calls dropping after about 32 s are the usual symptom."],
-                **evidence,
+                cause=f"200 OK from {leg.callee} not acknowledged", links={("contact", call.call_id)}, **evidence,
             ))
     return findings
 
@@ -232,7 +240,7 @@ def _cancel_findings(call: Call) -> list[Finding]:
     answer = call.caller_leg.answer
     if answer is not None:
         return [Finding(
-            "CALL_CANCEL_RACE", "warning", "CANCEL crossed the 200 OK: the call was answered anyway",
+            "CALL_CANCEL_RACE", "answered_anyway", "CANCEL crossed the 200 OK: the call was answered anyway",
             f"The caller sent CANCEL (frame {cancel.frame}) but the callee's 200 OK (frame {answer.frame}) was "
             "already on its way. A CANCEL has no effect on an answered INVITE: the caller must ACK the 200 and end "
             "the call with BYE, otherwise the callee keeps a call up that nobody hears.",
@@ -246,7 +254,7 @@ def _cancel_findings(call: Call) -> list[Finding]:
     copies = call.transactions[transaction_key(cancel)].requests
     got = f"got {replies[0].status} {replies[0].reason or ''}".strip() if replies else "got no answer"
     return [Finding(
-        "CALL_CANCEL_UNANSWERED", "warning", f"CANCEL to {cancel.dst} {got}",
+        "CALL_CANCEL_UNANSWERED", "not_confirmed", f"CANCEL to {cancel.dst} {got}",
         f"The caller gave up on the call and sent CANCEL {counted(len(copies), 'time')}, but it {got} instead of 200 OK. "
         "The called side either never received the CANCEL or no longer knows the INVITE it cancels, so the "
         "callee may keep ringing until its own timer expires.",
@@ -295,13 +303,16 @@ def _private_addresses(call: Call) -> list[Finding]:
         explanation += (" Only some addresses were rewritten to the public one: a SIP ALG in a router may be "
                         "editing the messages inconsistently.")
     return [Finding(
-        "SDP_PRIVATE_ADDRESS", "warning",
+        "SDP_PRIVATE_ADDRESS", "private_behind_nat",
         "Private address in SDP/Contact behind NAT: " + ", ".join(sorted({a for _, a in seen})),
         explanation,
         ["Configure the phone/PBX with its public address (external IP, STUN) or enable NAT handling "
          "(comedia/symmetric RTP, rport, SDP rewriting) on the server or SBC.",
          "If a router with SIP ALG is in the path, try turning the ALG off."],
         [f for entry in seen.values() for f in entry["frames"]], call_id=call.call_id,
+        cause="Private address in SDP/Contact behind NAT",
+        # A private SDP address explains the call's missing media, a private Contact its missing ACK.
+        links={(kind, call.call_id) for kind, private in (("media", sdp_private), ("contact", contact_private)) if private},
         details={"addresses": sorted({a for _, a in seen}), "via_received": received, "possible_sip_alg": alg},
     )]
 
@@ -350,7 +361,7 @@ def _rtp_findings(call: Call, row: dict, result: CaptureResult) -> list[Finding]
     if missing and not present and not result.rtp_streams:
         # No RTP anywhere: most likely a signalling-only capture, not a media failure.
         findings.append(Finding(
-            "RTP_MISSING", "warning", "Answered call, but the capture holds no RTP at all",
+            "RTP_MISSING", "signalling_only_capture", "Answered call, but the capture holds no RTP at all",
             "The call was answered, yet the capture contains no RTP stream of any call. Captures are often "
             "filtered to signalling (a SIP port filter, an SBC or HEP signalling trace), so this alone does not "
             "show that media failed.",
@@ -362,7 +373,7 @@ def _rtp_findings(call: Call, row: dict, result: CaptureResult) -> list[Finding]
         elsewhere = (" Its only RTP flowed outside the time its SDP expected media (before the answer, or while "
                      "on hold)." if media else "")
         findings.append(Finding(
-            "RTP_MISSING", "error",
+            "RTP_MISSING", "no_rtp_for_call",
             "Answered call without RTP while its SDP expected media" if media
             else "Answered call without any RTP in the capture",
             "The call was answered but no RTP packets of it appear in the capture, in either direction, at the "
@@ -371,13 +382,13 @@ def _rtp_findings(call: Call, row: dict, result: CaptureResult) -> list[Finding]
             "see the media path (media relayed elsewhere, or filtered out of the capture).",
             ["Check the SDP addresses and ports of offer and answer and whether the capture point is on that path.",
              "Check firewalls for the RTP port range (UDP), both directions."],
-            [ok.frame], call_id=call.call_id,
+            [ok.frame], call_id=call.call_id, links={("media", call.call_id)},
         ))
     elif missing:
         (seen,) = present
         (absent,) = missing
         findings.append(Finding(
-            "RTP_ONE_WAY", "error", f"One-way audio: RTP only {seen.replace('_', ' ')}",
+            "RTP_ONE_WAY", "one_direction", f"One-way audio: RTP only {seen.replace('_', ' ')}",
             f"RTP flows {seen.replace('_', ' ')} but nothing {absent.replace('_', ' ')} appears in the "
             "capture while the SDP in force expected it. Typical causes: one side announced an address the other "
             "cannot reach (private SDP address behind NAT), a firewall allowing media in one direction only, or "
@@ -385,7 +396,7 @@ def _rtp_findings(call: Call, row: dict, result: CaptureResult) -> list[Finding]
             ["Check the SDP c= address and port each side announced.",
              "Allow the RTP port range in both directions on firewalls; consider symmetric RTP/comedia on the server."],
             [ok.frame] + [m["first_frame"] for m in media], call_id=call.call_id,
-            details={"direction_seen": seen},
+            details={"direction_seen": seen}, links={("media", call.call_id)},
         ))
     findings.extend(_port_mismatch(call))
     return findings
@@ -400,7 +411,7 @@ def _port_mismatch(call: Call) -> list[Finding]:
     if not wrong:
         return []
     return [Finding(
-        "RTP_PORT_MISMATCH", "warning", "RTP sent to a port the SDP did not announce",
+        "RTP_PORT_MISMATCH", "unannounced_port", "RTP sent to a port the SDP did not announce",
         "; ".join(f"{s.src} sends to {s.dst}" for s in wrong)
         + f", while the SDP announced {', '.join(sorted(hostport(*a) for a in announced))}. "
         "A NAT device or firewall rewrote the port, or a side ignores the SDP (symmetric RTP sending back to "

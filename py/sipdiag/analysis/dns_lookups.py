@@ -275,6 +275,8 @@ def analyze(result: CaptureResult) -> tuple[list[dict], list[Finding]]:
     any_sip = bool(result.sip_messages)
     chains = [_chain(domain, lookups) for domain in _chain_domains(lookups, names)]
     resolved = {n for c in chains if c["outcome"] == "resolved" for s in c["steps"] for n in s["names"]}
+    # The SIP domain each name was looked up for: the lookups of one domain share their cause.
+    domain_of = {n: c["domain"] for c in reversed(chains) for s in c["steps"] for n in s["names"]}
     capture_end = result.capture.last_time or max((l.query.time for l in lookups), default=0.0)
 
     groups: dict[tuple, list[Lookup]] = {}
@@ -287,11 +289,11 @@ def analyze(result: CaptureResult) -> tuple[list[dict], list[Finding]]:
             groups.setdefault((state, lookup.qname, lookup.query.qtype, lookup.rcode, sip_related), []).append(lookup)
 
     findings = [
-        _lookup_finding(state, qname, qtype, rcode, sip_related, members, qname in resolved)
+        _lookup_finding(state, qname, qtype, rcode, sip_related, members, qname in resolved, domain_of.get(qname))
         for (state, qname, qtype, rcode, sip_related), members in groups.items()
     ]
     findings += _slow_findings(lookups)
-    findings += _unasked_failures(result, lookups, names)
+    findings += _unasked_failures(result, lookups, names, resolved, domain_of)
     has_register = any(m.method == "REGISTER" for m in result.sip_messages)
     # A failure the RFC 3263 fallback got past cannot be why no REGISTER was sent.
     suspects = [l for key, members in groups.items() if key[-1] and key[1] not in resolved for l in members]
@@ -300,12 +302,26 @@ def analyze(result: CaptureResult) -> tuple[list[dict], list[Finding]]:
     return [_row(l) for l in lookups], findings
 
 
-def _lookup_finding(state, qname, qtype, rcode, sip_related, members: list[Lookup], fell_back: bool) -> Finding:
+def _condition_and_cause(state: str, qname: str, rcode: str | None, sip_related: bool, fell_back: bool,
+                         domain: str | None) -> tuple[str, str]:
+    """The condition that sets a lookup finding's severity, and the cause its lookups share:
+    every lookup for one SIP domain that failed the same way is one cause."""
+    verb = _STATE_FINDINGS[state][1].format(rcode=rcode)
+    if not sip_related:
+        return "not_sip", f"DNS {qname} {verb}"
+    if fell_back:
+        return "fallback", f"SIP domain {domain or qname}: lookups {verb}, resolved through another RFC 3263 step"
+    return "sip_unresolved", f"SIP domain {domain or qname} does not resolve: lookups {verb}"
+
+
+def _lookup_links(qname: str, qtype: str | None) -> set[tuple]:
+    return {("lookup", (qname, qtype))}
+
+
+def _lookup_finding(state, qname, qtype, rcode, sip_related, members: list[Lookup], fell_back: bool,
+                    domain: str | None) -> Finding:
     code, verb = _STATE_FINDINGS[state]
-    if not sip_related or fell_back:
-        severity = "info"
-    else:
-        severity = "error" if state == "failed" else "warning"
+    condition, cause = _condition_and_cause(state, qname, rcode, sip_related, fell_back, domain)
     server = hostport(members[0].query.dst_ip, members[0].query.dst_port)
     meaning = {
         "NXDOMAIN": "the name does not exist (typo, or the record was never published)",
@@ -324,7 +340,10 @@ def _lookup_finding(state, qname, qtype, rcode, sip_related, members: list[Looku
         explanation += " The name is part of the SIP setup, so a phone depending on it cannot find its server."
     return Finding(
         code=code,
-        severity=severity,
+        condition=condition,
+        cause=cause,
+        subject={"kind": "lookup", "lookup": f"{qtype} {qname}"},
+        links=_lookup_links(qname, qtype),
         summary=f"DNS {qtype} {qname} {verb.format(rcode=rcode)}" + (f" ({len(members)}x)" if len(members) > 1 else ""),
         explanation=explanation,
         next_steps=[
@@ -337,8 +356,10 @@ def _lookup_finding(state, qname, qtype, rcode, sip_related, members: list[Looku
     )
 
 
-def _unasked_failures(result: CaptureResult, lookups: list[Lookup], names: set[str]) -> list[Finding]:
-    """Failure answers whose query the capture missed (it started a moment too late): still worth saying."""
+def _unasked_failures(result: CaptureResult, lookups: list[Lookup], names: set[str], resolved: set[str],
+                      domain_of: dict[str, str]) -> list[Finding]:
+    """Failure answers whose query the capture missed (it started a moment too late): still worth saying,
+    and judged as if their query were there."""
     answered = {l.answer.frame for l in lookups if l.answer}
     findings = []
     for message in result.dns_messages:
@@ -346,16 +367,22 @@ def _unasked_failures(result: CaptureResult, lookups: list[Lookup], names: set[s
         if not message.is_response or message.frame in answered or rcode in (None, "NOERROR"):
             continue
         qname, server = _name(message.qname), hostport(message.src_ip, message.src_port)
+        sip_related = _is_sip_related(Lookup(message), names, bool(result.sip_messages))
+        condition, cause = _condition_and_cause("failed", qname, rcode, sip_related, qname in resolved,
+                                                domain_of.get(qname))
         findings.append(Finding(
             code="DNS_FAILURE",
-            severity="error" if qname in names else "warning",
+            condition=condition,
+            cause=cause,
+            subject={"kind": "lookup", "lookup": f"{message.qtype} {qname}"},
+            links=_lookup_links(qname, message.qtype),
             summary=f"DNS {message.qtype} {qname} answered {rcode} (its query is not in the capture)",
             explanation=f"{server} answered {rcode} for {qname} {message.qtype} to "
             f"{hostport(message.dst_ip, message.dst_port)}. The query itself came before the capture started.",
             next_steps=[f"Query it yourself from the client's network: dig {message.qtype} {qname} @{message.src_ip}",
                         "Start the capture before the device resolves its servers (e.g. before rebooting the phone)"],
             frames=[message.frame],
-            details={"qname": qname, "qtype": message.qtype, "rcode": rcode, "server": server},
+            details={"qname": qname, "qtype": message.qtype, "rcode": rcode, "server": server, "sip_related": sip_related},
         ))
     return findings
 
@@ -369,7 +396,7 @@ def _slow_findings(lookups: list[Lookup]) -> list[Finding]:
     return [
         Finding(
             code="DNS_SLOW",
-            severity="warning",
+            condition="slow",
             summary=f"{counted(len(slow), 'DNS answer')} took over {int(SLOW_MS)} ms (worst {worst_ms} ms for {worst.qname})",
             explanation=(
                 "Slow name resolution delays every registration and call that needs it; several slow steps in an "
@@ -388,7 +415,7 @@ def _no_register_suspect(suspects: list[Lookup], chains: list[dict]) -> Finding:
     described = ", ".join(list(lookups)[:5])
     return Finding(
         code="NO_REGISTER_DNS_SUSPECT",
-        severity="error",
+        condition="no_register",
         summary=f"No REGISTER in the capture and SIP-related DNS lookups failed: {described}",
         explanation=(
             "The capture contains no REGISTER at all, and lookups the phone needs to find its registrar failed. "
@@ -409,4 +436,5 @@ def _no_register_suspect(suspects: list[Lookup], chains: list[dict]) -> Finding:
         ],
         frames=[f for l in suspects for f in (l.query.frame, l.answer.frame if l.answer else None) if f],
         details={"failed_chains": [c["domain"] for c in failed_chains]},
+        links={link for l in suspects for link in _lookup_links(l.qname, l.query.qtype)},
     )

@@ -68,7 +68,7 @@ def analyze(result: CaptureResult) -> list[Finding]:
                         "by Call-ID, CSeq and direction instead.")
     explanation += " Sent by " + ", ".join(senders) + "."
     return [Finding(
-        "SIP_MALFORMED_MESSAGE", "warning",
+        "SIP_MALFORMED_MESSAGE", "missing_header",
         f"{counted(len(instances), 'SIP message')} without a usable {', '.join(headers)}",
         explanation,
         ["Find the element that sends these messages (the source address above) and check its software or "

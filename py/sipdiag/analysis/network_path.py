@@ -107,7 +107,9 @@ def _icmp_findings(result: CaptureResult) -> list[Finding]:
         findings.append(
             Finding(
                 code="ICMP_UNREACHABLE",
-                severity="error",
+                condition="unreachable",
+                subject={"kind": "destination"},
+                links={("destination", target)},
                 summary=f"SIP to {target}/{protocol or '?'} answered by ICMP {description}",
                 explanation=(
                     f"{errors[0].reporter_ip} sent back ICMP '{description}' {counted(len(errors), 'time')} for "
@@ -155,7 +157,8 @@ def _tcp_findings(result: CaptureResult) -> list[Finding]:
         findings.append(
             Finding(
                 code="TCP_CONNECT_FAILED",
-                severity="error",
+                condition="not_established",
+                subject={"kind": "destination"},
                 summary=_tcp_failure_text(connection),
                 explanation=(
                     f"The client {hostport(connection.client_ip, connection.client_port)} tried to open a TCP "
@@ -203,7 +206,7 @@ def _tls_findings(result: CaptureResult) -> list[Finding]:
     return [
         Finding(
             code="TLS_SIGNALING",
-            severity="warning" if only_tls else "info",
+            condition="tls_only" if only_tls else "tls_beside_plain",
             summary=f"SIP over TLS to {', '.join(servers)}: contents cannot be inspected",
             explanation=(
                 f"{counted(len(connections), 'TLS connection')} carry signalling"

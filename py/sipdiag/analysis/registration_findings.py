@@ -10,10 +10,10 @@ both.
 
 from __future__ import annotations
 
-from ..model import CaptureResult, SipMessage
+from ..model import CaptureResult, SipMessage, hostport
 from ..protocols import sip
 from . import network_path
-from .findings import Finding, counted
+from .findings import Finding, counted, registration_subject
 from .registration import (
     CHALLENGE_CODES,
     Attempt,
@@ -43,7 +43,11 @@ def analyze(result: CaptureResult) -> tuple[list[dict], list[Finding]]:
     sequences, rows, capture_end = judged_sequences(result)
     findings: list[Finding] = []
     for sequence, row in zip(sequences, rows):
-        findings += sequence_findings(result, sequence, row, sequences, capture_end)
+        about_sequence = sequence_findings(result, sequence, row, sequences, capture_end)
+        subject = registration_subject(row["aor"], row["client"], row["registrar"])
+        for finding in about_sequence:
+            finding.subject = subject
+        findings += about_sequence
     findings += registrar_pattern_findings(sequences)
     return rows, findings
 
@@ -88,7 +92,8 @@ def _challenge_ok(sequence: Sequence, where: str, healthy: list[Attempt]) -> Fin
     kinds = sorted({t.final.status for t in first.transactions[:-1]})
     return Finding(
         code="REG_CHALLENGE_OK",
-        severity="info",
+        condition="healthy",
+        cause=f"Registrations to {sequence.registrar}: challenged ({'/'.join(map(str, kinds))}) then accepted",
         summary=f"Registration of {where}: challenged ({'/'.join(map(str, kinds))}) then accepted",
         explanation=(
             "The registrar asked for credentials, the phone answered the challenge and the registrar "
@@ -160,7 +165,8 @@ def _auth_failed(sequence: Sequence, where: str, failed: list[Attempt]) -> Findi
                 if t.has_credentials and t.final is not None and t.final.status in CHALLENGE_CODES]
     return Finding(
         code="REG_AUTH_FAILED",
-        severity="warning" if recovered else "error",
+        condition="recovered" if recovered else "not_recovered",
+        cause=f"Credentials refused by {sequence.registrar}" + (" (a later attempt succeeded)" if recovered else ""),
         summary=f"Credentials for {where} refused {counted(len(refusals), 'time')}"
         + (" (a later attempt succeeded)" if recovered else ""),
         explanation=(
@@ -233,7 +239,8 @@ def _rejected(sequence: Sequence, where: str, status: int, rejected: list[Attemp
             extra.append("It answered a REGISTER carrying credentials: some registrars say 403 for a wrong password too.")
     return Finding(
         code="REG_REJECTED",
-        severity="error",
+        condition="rejected",
+        cause=f"Registrations to {sequence.registrar} rejected: {status} {final.reason or ''}".rstrip(),
         summary=f"Registration of {where} rejected: {status} {final.reason or ''}".rstrip(),
         explanation=" ".join([explanation] + extra),
         next_steps=steps,
@@ -256,7 +263,8 @@ def _no_response(result: CaptureResult, sequence: Sequence, where: str, silent: 
         observations.append(f"no SIP packet from {server_ip} appears anywhere in the capture")
     return Finding(
         code="REG_NO_RESPONSE",
-        severity="error",
+        condition="no_response",
+        cause=f"REGISTERs to {hostport(server_ip, server_port)} got no response",
         summary=f"REGISTER for {where} got no response ({len(requests)} sent)",
         explanation=(
             f"The phone sent the REGISTER {counted(len(first.requests), 'time')} at +{', +'.join(map(str, schedule))} s "
@@ -273,6 +281,7 @@ def _no_response(result: CaptureResult, sequence: Sequence, where: str, silent: 
         frames=[m.frame for m in requests] + [f for c in clues for f in c.frames],
         call_id=sequence.call_id,
         details={"retransmission_schedule": schedule, "path": observations},
+        links={("destination", hostport(server_ip, server_port))},
     )
 
 
@@ -303,7 +312,8 @@ def _expiry_findings(sequence: Sequence, row: dict, where: str, sequences: list[
         findings.append(
             Finding(
                 code="REG_EXPIRES_REDUCED",
-                severity="info",
+                condition="reduced",
+                cause=f"{sequence.registrar} granted {granted} s instead of the requested {requested} s",
                 summary=f"Registrar granted {granted} s instead of the requested {requested} s for {where}",
                 explanation=(
                     "Registrars may shorten the expiry a phone asks for. The binding is valid only for the granted "
@@ -327,7 +337,8 @@ def _expiry_findings(sequence: Sequence, row: dict, where: str, sequences: list[
             findings.append(
                 Finding(
                     code="REG_LAPSED",
-                    severity="error",
+                    condition="lapsed",
+                    cause="Bindings expired inside the capture without a refresh",
                     summary=f"Binding for {where} expired inside the capture without a refresh",
                     explanation=(
                         f"The registrar granted {granted} s at frame {transaction.final.frame}; the capture goes on "
@@ -350,7 +361,8 @@ def _expiry_findings(sequence: Sequence, row: dict, where: str, sequences: list[
         findings.append(
             Finding(
                 code="REG_DEREGISTERED",
-                severity="info",
+                condition="deregistered",
+                cause="Registrations removed on purpose (Expires 0)",
                 summary=f"{where} de-registered (Expires 0)",
                 explanation="The phone removed its binding on purpose (shutdown, account change or re-provisioning).",
                 next_steps=["If the phone should stay reachable, find out why it de-registered"],
@@ -376,7 +388,8 @@ def _nat_hint(sequence: Sequence, where: str) -> Finding | None:
         return None
     return Finding(
         code="REG_NAT_SUSPECT",
-        severity="warning",
+        condition="private_contact",
+        cause=f"REGISTERs advertising a private address behind NAT (seen from {request.src_ip})",
         summary=f"{where}: private address in {' and '.join(private)} while packets come from {request.src_ip}",
         explanation=(
             "The phone advertises a private address but its packets arrive from another address, so a NAT sits "
@@ -407,7 +420,7 @@ def registrar_pattern_findings(sequences: list[Sequence]) -> list[Finding]:
             findings.append(
                 Finding(
                     code="REG_RATE_LIMIT_SUSPECT",
-                    severity="warning",
+                    condition="successes_then_failures",
                     summary=f"{registrar}: first {len(successes)} registrations succeed, then {len(failures)} fail",
                     explanation=(
                         "Registrations toward this registrar work at first and then fail with "
@@ -428,7 +441,7 @@ def registrar_pattern_findings(sequences: list[Sequence]) -> list[Finding]:
             findings.append(
                 Finding(
                     code="REG_BURST",
-                    severity="info",
+                    condition="burst",
                     summary=f"{len(burst)} REGISTERs within one second to {registrar}",
                     explanation=(
                         "Many phones registering at once (after a power or network outage, or a load test) can "
