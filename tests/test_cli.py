@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from locations import REPO
+from locations import FIXTURES, REPO, SHARED_CAPTURES
 
 SAMPLE = REPO / "static" / "sample.pcap"
 
@@ -91,3 +91,26 @@ def test_kept_subnet_and_extra_strings_in_the_cli(tmp_path):
     assert completed.returncode == 0
     data = out.read_bytes()
     assert b"10.77.0.2" in data and b"10.77.0.1" not in data and b"kamailio" not in data.lower()
+
+
+def test_text_output_shows_each_cause_its_instances_and_what_it_explains():
+    completed = sipdiag("analyze", FIXTURES / "dns" / "dns_nxdomain_no_register.pcap")
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines()[1:] == [
+        "[error] DNS_FAILURE: SIP domain exmaple.test does not resolve: lookups answered NXDOMAIN (3 lookups)",
+        "    - DNS NAPTR exmaple.test answered NXDOMAIN",
+        "    - DNS SRV _sip._udp.exmaple.test answered NXDOMAIN",
+        "    - DNS A exmaple.test answered NXDOMAIN",
+        "  which explains [error] NO_REGISTER_DNS_SUSPECT: No REGISTER in the capture and SIP-related DNS lookups "
+        "failed: exmaple.test NAPTR (NXDOMAIN), _sip._udp.exmaple.test SRV (NXDOMAIN), exmaple.test A (NXDOMAIN)",
+    ]
+
+
+def test_text_output_names_each_call_of_a_cause():
+    completed = sipdiag("analyze", SHARED_CAPTURES / "ndpi__gre_sip.pcapng")
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines()[1:] == [
+        "[warning] RTP_MISSING: Answered call, but the capture holds no RTP at all (2 calls)",
+        *(f"    - Call from sip:281@192.168.103.40 to sip:271@192.168.10.210 (Call-ID {call_id}@192.168.103.40): "
+          "Answered call, but the capture holds no RTP at all" for call_id in ("AI1737AB5491ADC392", "AI3B1F578CA7F5E2AA")),
+    ]

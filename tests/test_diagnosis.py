@@ -107,7 +107,7 @@ def test_answered_calls_without_rtp_are_one_finding_naming_each_call(name, calls
     assert "call_id" not in finding  # no one call is the finding's
     for instance in finding["instances"]:
         call = next(c for c in silent if c["call_id"] == instance["call_id"])
-        assert instance["summary"] == (f"Call from {call['from_uri']} to {call['to_uri']}: "
+        assert instance["summary"] == (f"Call from {call['from_uri']} to {call['to_uri']} (Call-ID {call['call_id']}): "
                                        "Answered call, but the capture holds no RTP at all")
         assert instance["frames"] and set(instance["frames"]) <= set(call["frames"])
 

@@ -66,8 +66,29 @@ def print_summary(report: dict) -> None:
           f"{len(report['calls'])} calls, {len(report['dns'])} DNS queries")
     for warning in capture["warnings"]:
         print(f"  warning: {warning}")
-    for finding in report["findings"]:
-        print(f"[{finding['severity']}] {finding['code']}: {finding['summary']}")
+    for line in finding_lines(report["findings"]):
+        print(line)
+
+
+# Instances listed under a finding in the text output; the JSON has them all.
+MAX_INSTANCE_LINES = 10
+
+
+def finding_lines(findings: list[dict]) -> list[str]:
+    """Each cause, the calls/registrations/lookups it concerns when there are
+    several, and the findings it explains indented under it."""
+    lines = []
+    for finding in findings:
+        explained = "explained_by" in finding
+        margin = "  " if explained else ""
+        lead = "which explains " if explained else ""
+        lines.append(f"{margin}{lead}[{finding['severity']}] {finding['code']}: {finding['summary']}")
+        if finding["count"] > 1:
+            instances = finding["instances"]
+            lines += [f"{margin}    - {instance['summary']}" for instance in instances[:MAX_INSTANCE_LINES]]
+            if len(instances) > MAX_INSTANCE_LINES:
+                lines.append(f"{margin}    - and {len(instances) - MAX_INSTANCE_LINES} more")
+    return lines
 
 
 def output_problem(path: str, output: str) -> str | None:

@@ -96,7 +96,7 @@ def call_findings(call: Call, row: dict, result: CaptureResult) -> list[Finding]
     findings.extend(_cancel_findings(call))
     findings.extend(_private_addresses(call))
     findings.extend(_rtp_findings(call, row, result))
-    subject = call_subject(row["from_uri"], row["to_uri"])
+    subject = call_subject(call.call_id, row["from_uri"], row["to_uri"])
     for finding in findings:
         finding.subject = subject
     return findings

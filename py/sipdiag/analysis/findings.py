@@ -134,8 +134,9 @@ class Finding:
         return document
 
 
-def call_subject(from_uri: str | None, to_uri: str | None) -> dict:
-    return {"kind": "call", "name": f"Call from {from_uri or '?'} to {to_uri or '?'}"}
+def call_subject(call_id: str | None, from_uri: str | None, to_uri: str | None) -> dict:
+    """A call named as a reader tells it from others: the same two parties may call twice."""
+    return {"kind": "call", "name": f"Call from {from_uri or '?'} to {to_uri or '?'} (Call-ID {call_id})"}
 
 
 def registration_subject(aor: str | None, client: str, registrar: str) -> dict:
