@@ -119,7 +119,7 @@ def test_calls_refused_alike_are_one_cause_and_other_statuses_their_own():
     (refused,) = [f for f in failed if f["status"] == 403]
     assert sorted(i["call_id"] for i in refused["instances"]) == sorted(
         c["call_id"] for c in report["calls"] if c["final_status"] == 403)
-    assert refused["summary"] == "Call failed: 403 Wrong password or domain (2 calls)"
+    assert refused["summary"] == "Calls failed with 403 Wrong password or domain (2 calls)"
     # Two registrations challenged then accepted by one registrar: one healthy pattern, both named.
     (healthy,) = by_code(report["findings"], "REG_CHALLENGE_OK")
     assert healthy["count"] == 2

@@ -92,3 +92,22 @@ def test_ladder_names_hosts_and_dashes_retransmissions(report):
         assert f">{host['address']}</text>" in svg
         if host.get("name"):
             assert f">{host['name'][:32]}</text>" in svg
+
+
+def test_a_cause_holds_its_instances_and_the_findings_it_explains(fixtures_dir):
+    report = engine.analyze_path(str(fixtures_dir / "dns" / "dns_nxdomain_no_register.pcap"))
+    html = evidence_html(report)
+    cause, explained = report["findings"]
+    # The explained finding sits inside its cause's box, after the cause's instances.
+    box = html.split('<div class="finding error">')[1]
+    assert box.index("DNS NAPTR exmaple.test answered NXDOMAIN (frames 1, 2)") < box.index("Explained by this cause")
+    assert html.count('<div class="finding error">') == 2
+    assert html.index(cause["summary"]) < html.index("Explained by this cause") < html.index(explained["summary"])
+    lines = summary_text(report).splitlines()
+    assert lines[lines.index("Findings:") + 1:] == [
+        f"- [error] DNS_FAILURE: {cause['summary']} (frames 1, 2, 3, 4, 5, 6)",
+        "    - DNS NAPTR exmaple.test answered NXDOMAIN",
+        "    - DNS SRV _sip._udp.exmaple.test answered NXDOMAIN",
+        "    - DNS A exmaple.test answered NXDOMAIN",
+        f"  - explained by the above: [error] NO_REGISTER_DNS_SUSPECT: {explained['summary']} (frames 1, 2, 3, 4, 5, 6)",
+    ]

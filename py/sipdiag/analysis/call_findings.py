@@ -117,9 +117,10 @@ def _call_failed(call: Call, row: dict) -> Finding:
         explanation += f" Warning: {warning}."
     return Finding(
         "CALL_FAILED", "busy_or_declined" if status in CALLEE_CHOICE else "refused",
-        f"Call failed: {status} {final.reason or ''}".strip(),
+        f"failed with {status} {final.reason or ''}".strip(),
         explanation, list(steps), [m.frame for t in call.caller_leg.invites for m in t.requests[:1] + t.responses],
         call_id=call.call_id, status=status, links={("final_response", final.frame)},
+        cause=f"Calls failed with {status} {final.reason or ''}".strip(),
     )
 
 

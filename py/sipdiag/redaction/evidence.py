@@ -11,6 +11,7 @@ from __future__ import annotations
 from html import escape
 
 MAX_LADDER_MESSAGES = 80  # a longer dialog is summarised by its tables, not drawn
+TICKET_INSTANCES = 5  # a ticket names this many instances of a cause; the HTML names them all
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;color:#1b1f24;padding:0 1em}
@@ -19,6 +20,7 @@ table{border-collapse:collapse;width:100%;margin:.5em 0}th,td{border:1px solid #
 th{background:#eef}.error{color:#a4001d}.warning{color:#8a5a00}.info{color:#1d4f91}
 .finding{border-left:4px solid #ccd;padding:.25em .75em;margin:.75em 0}.finding.error{border-color:#a4001d}
 .finding.warning{border-color:#d39e00}.finding p,.finding ul{color:#1b1f24;margin:.25em 0}
+.explained{margin-left:1.5em}
 code{font-family:ui-monospace,monospace}svg text{font:11px ui-monospace,monospace}
 """
 
@@ -40,14 +42,32 @@ def _frames(frames: list[int], limit: int = 12) -> str:
     return shown + (f" … (+{len(frames) - limit})" if len(frames) > limit else "")
 
 
-def _finding(finding: dict) -> str:
+def _finding(finding: dict, explained: list[dict] = ()) -> str:
+    """One cause: its instances when there are several, then the findings it explains, inside it."""
     severity = finding.get("severity", "info")
     steps = "".join(f"<li>{_e(step)}</li>" for step in finding.get("next_steps", []))
+    instances = finding.get("instances") or []
+    listed = ""
+    if len(instances) > 1:
+        listed = (f"<p>{len(instances)} instances:</p><ul>"
+                  + "".join(f"<li>{_e(i.get('summary'))} (frames {_e(_frames(i.get('frames', []), 6))})</li>"
+                            for i in instances) + "</ul>")
+    under = ""
+    if explained:
+        under = ('<div class="explained"><p>Explained by this cause:</p>'
+                 + "".join(_finding(other) for other in explained) + "</div>")
     return (f'<div class="finding {_e(severity)}"><strong class="{_e(severity)}">{_e(severity.upper())}</strong> '
             f"<code>{_e(finding.get('code'))}</code> {_e(finding.get('summary'))}"
             f"<p>{_e(finding.get('explanation'))}</p>"
             + (f"<ul>{steps}</ul>" if steps else "")
-            + f"<p>Frames: {_e(_frames(finding.get('frames', [])))}</p></div>")
+            + listed
+            + f"<p>Frames: {_e(_frames(finding.get('frames', [])))}</p>{under}</div>")
+
+
+def _causes(findings: list[dict]) -> list[tuple[dict, list[dict]]]:
+    """Each leading finding with the findings it explains (the report lists them right after it)."""
+    by_id = {f.get("id"): f for f in findings}
+    return [(f, [by_id[i] for i in f.get("explains", []) if i in by_id]) for f in findings if "explained_by" not in f]
 
 
 def _label(message: dict) -> str:
@@ -107,7 +127,8 @@ def evidence_html(report: dict) -> str:
                 f"{len(report.get('sip_messages', []))} SIP messages. Generated locally by sipdiag "
                 f"from the capture named above.</p>"]
     findings = report.get("findings", [])
-    sections.append("<h2>Findings</h2>" + ("".join(map(_finding, findings)) if findings else "<p>No problem found.</p>"))
+    sections.append("<h2>Findings</h2>" + ("".join(_finding(cause, explained) for cause, explained in _causes(findings))
+                                           if findings else "<p>No problem found.</p>"))
     sections.append("<h2>Registrations</h2>" + _table(
         ["AOR", "client", "registrar", "outcome", "final status", "challenges", "requests", "expires (asked/granted)"],
         [[r.get("aor"), r.get("client"), r.get("registrar"), r.get("outcome"), r.get("final_status"),
@@ -134,6 +155,10 @@ def evidence_html(report: dict) -> str:
             + "".join(sections) + "</body></html>")
 
 
+def _finding_line(lead: str, finding: dict) -> str:
+    return f"{lead}[{finding.get('severity')}] {finding.get('code')}: {finding.get('summary')} (frames {_frames(finding.get('frames', []), 6)})"
+
+
 def summary_text(report: dict, redaction: dict | None = None) -> str:
     """Plain text for a ticket: what the capture shows, in a few lines."""
     capture = report.get("capture", {})
@@ -144,8 +169,13 @@ def summary_text(report: dict, redaction: dict | None = None) -> str:
                      f"{sum(redaction.get('replaced', {}).values())} other values replaced, leaks: {redaction.get('leaks')}")
     findings = report.get("findings", [])
     lines.append("Findings:" if findings else "Findings: none")
-    lines += [f"- [{f.get('severity')}] {f.get('code')}: {f.get('summary')} (frames {_frames(f.get('frames', []), 6)})"
-              for f in findings]
+    for cause, explained in _causes(findings):
+        lines.append(_finding_line("- ", cause))
+        lines += [f"    - {i.get('summary')}" for i in (cause.get("instances") or [])[:TICKET_INSTANCES]
+                  if len(cause["instances"]) > 1]
+        if len(cause.get("instances") or []) > TICKET_INSTANCES:
+            lines.append(f"    - and {len(cause['instances']) - TICKET_INSTANCES} more")
+        lines += [_finding_line("  - explained by the above: ", other) for other in explained]
     registrations = report.get("registrations", [])
     if registrations:
         lines.append("Registrations: " + ", ".join(f"{r.get('aor')} {r.get('outcome')}" for r in registrations))
