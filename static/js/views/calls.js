@@ -3,7 +3,7 @@
 // (ladder.js) with SVG/PNG export and the full text of a clicked message.
 
 import { dataTable, delayText, el, isoTime, labelled, ratioText, TIME_OUT_OF_RANGE } from "./dom.js";
-import { findingList, frameLinks } from "./findings.js";
+import { findingList, findingsAbout, frameLinks } from "./findings.js";
 import { pngBlob, renderLadder, svgBlob } from "./ladder.js";
 
 const COLUMNS = ["Time", "From", "To", "Outcome", "Final status", "Post-dial delay", "Setup time", "Duration", "Codecs",
@@ -156,7 +156,7 @@ function showCall(report, call, detail, api) {
   exportSvg.addEventListener("click", () => api.download(svgBlob(svg), `${name}.svg`));
   const exportPng = el("button", { type: "button", className: "ladder-export-png" }, "Export PNG");
   exportPng.addEventListener("click", async () => api.download(await pngBlob(svg), `${name}.png`));
-  const findings = report.findings.filter((f) => f.call_id === call.call_id);
+  const findings = findingsAbout(report.findings, call.call_id);
   const { timing } = call;
   const facts = [
     ["Caller → callee", `${call.caller} → ${call.callee}`],

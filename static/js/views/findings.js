@@ -1,10 +1,12 @@
-// Findings panel: the diagnosis, most severe first, each expandable to its
-// explanation, next steps and the frames that prove it. The registrations and
-// DNS views reuse `findingList` and `frameLinks` for their related findings.
+// Findings panel: the diagnosis as the report orders it, one finding per
+// cause, the causes that explain others first with those under them. Each
+// finding opens to its explanation, next steps, its instances (the calls,
+// registrations or lookups it concerns, each expandable to its own evidence)
+// and the frames that prove it. The calls, registrations and DNS views reuse
+// `findingList`, `findingsAbout` and `frameLinks` for their related findings.
 
 import { el } from "./dom.js";
 
-const SEVERITY_ORDER = { error: 0, warning: 1, info: 2 };
 // Evidence links shown per finding; the report keeps every frame.
 const MAX_FRAME_LINKS = 40;
 
@@ -23,21 +25,31 @@ export function frameLinks(frames, api) {
   return span;
 }
 
-// No Math.min(...frames): a finding about a flood may cite more frames than a call can take arguments.
-function firstFrame(finding) {
-  return finding.frames.reduce((lowest, frame) => Math.min(lowest, frame), Infinity);
+// The status and Call-ID of a finding or an instance, for its facts line.
+function instanceFacts(instance) {
+  const facts = [];
+  if (instance.status !== undefined) facts.push(`status ${instance.status}`);
+  if (instance.call_id !== undefined) facts.push(`Call-ID ${instance.call_id}`);
+  return facts;
 }
 
-export function sortFindings(findings) {
-  return [...findings].sort(
-    (a, b) =>
-      SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] ||
-      firstFrame(a) - firstFrame(b),
+// One instance (a call, registration, lookup or destination) of a cause, expandable to its evidence.
+function instanceItem(instance, api) {
+  const item = el(
+    "details",
+    { className: "finding-instance" },
+    el("summary", { className: "finding-instance-head" }, instance.summary),
   );
+  if (instance.explanation !== undefined) item.append(el("p", { className: "finding-explanation" }, instance.explanation));
+  // A call's instance names its Call-ID in its summary already.
+  const facts = instanceFacts(instance).filter((fact) => !instance.summary.includes(fact.replace("Call-ID ", "(Call-ID ")));
+  if (facts.length) item.append(el("p", { className: "finding-facts" }, facts.join(" · ")));
+  if (instance.frames.length) item.append(el("p", { className: "finding-evidence" }, "Evidence: ", frameLinks(instance.frames, api)));
+  return el("li", {}, item);
 }
 
 function findingItem(finding, api) {
-  const item = el("details", { className: `finding finding-${finding.severity}`, "data-code": finding.code });
+  const item = el("details", { className: `finding finding-${finding.severity}`, "data-code": finding.code, "data-id": finding.id });
   item.append(
     el(
       "summary",
@@ -54,20 +66,56 @@ function findingItem(finding, api) {
       el("ol", { className: "finding-steps" }, finding.next_steps.map((step) => el("li", {}, step))),
     );
   }
-  const facts = [];
-  if (finding.status !== undefined) facts.push(`status ${finding.status}`);
-  if (finding.call_id !== undefined) facts.push(`Call-ID ${finding.call_id}`);
+  const facts = instanceFacts(finding);
   if (facts.length) item.append(el("p", { className: "finding-facts" }, facts.join(" · ")));
+  // One instance is the finding itself; several are listed, each naming its call or registration.
+  if (finding.count > 1) {
+    item.append(
+      el("h4", { className: "finding-subhead" }, `Instances (${finding.count})`),
+      el("ul", { className: "finding-instances" }, finding.instances.map((instance) => instanceItem(instance, api))),
+    );
+  }
   if (finding.frames.length) {
     item.append(el("p", { className: "finding-evidence" }, "Evidence: ", frameLinks(finding.frames, api)));
   }
   return item;
 }
 
+// The findings in report order (each cause, then what it explains), each cause
+// with the findings it explains under it. A view may pass a subset: a finding
+// whose cause is not in it stands alone.
 export function findingList(findings, api) {
   const list = el("div", { className: "finding-list" });
-  for (const finding of sortFindings(findings)) list.append(findingItem(finding, api));
+  const shown = new Set(findings.map((finding) => finding.id));
+  const explainedHere = (finding) => finding.explained_by !== undefined && shown.has(finding.explained_by);
+  const byId = new Map(findings.map((finding) => [finding.id, finding]));
+  for (const finding of findings) {
+    if (explainedHere(finding)) continue;
+    const explained = (finding.explains ?? []).filter((id) => shown.has(id)).map((id) => byId.get(id));
+    if (!explained.length) {
+      list.append(findingItem(finding, api));
+      continue;
+    }
+    list.append(
+      el(
+        "div",
+        { className: "finding-cause" },
+        findingItem(finding, api),
+        el(
+          "div",
+          { className: "finding-explained", role: "group", "aria-label": `Explained by ${finding.code}` },
+          el("p", { className: "finding-explained-head" }, "Explained by the cause above:"),
+          explained.map((other) => findingItem(other, api)),
+        ),
+      ),
+    );
+  }
   return list;
+}
+
+// The findings about one call or registration: those with an instance that names its Call-ID.
+export function findingsAbout(findings, callId) {
+  return findings.filter((finding) => finding.call_id === callId || finding.instances.some((i) => i.call_id === callId));
 }
 
 export function render(report, container, api) {

@@ -3,7 +3,7 @@
 // message timeline, raw messages and the findings about it.
 
 import { counted, dataTable, delayText, el, ratioText, words } from "./dom.js";
-import { findingList, frameLinks } from "./findings.js";
+import { findingList, findingsAbout, frameLinks } from "./findings.js";
 
 const SUMMARY_COLUMNS = ["Registrar", "Clients", "Sequences", "Registered", "Failed", "Failed by status", "Pattern",
   "RRD (RFC 6076)", "IRA (RFC 6076)"];
@@ -59,7 +59,7 @@ function timeline(row, messagesByFrame, api) {
 }
 
 function detailRow(row, report, messagesByFrame, api) {
-  const related = report.findings.filter((f) => f.call_id === row.call_id);
+  const related = findingsAbout(report.findings, row.call_id);
   const cell = el(
     "td",
     { colSpan: ROW_COLUMNS.length, className: "reg-detail" },
