@@ -42,7 +42,7 @@ function instanceItem(instance, api) {
   );
   if (instance.explanation !== undefined) item.append(el("p", { className: "finding-explanation" }, instance.explanation));
   // A call's instance names its Call-ID in its summary already.
-  const facts = instanceFacts(instance).filter((fact) => !instance.summary.includes(fact.replace("Call-ID ", "(Call-ID ")));
+  const facts = instanceFacts(instance).filter((fact) => !instance.summary.includes(`(${fact})`));
   if (facts.length) item.append(el("p", { className: "finding-facts" }, facts.join(" · ")));
   if (instance.frames.length) item.append(el("p", { className: "finding-evidence" }, "Evidence: ", frameLinks(instance.frames, api)));
   return el("li", {}, item);
