@@ -108,7 +108,7 @@ def _icmp_findings(result: CaptureResult) -> list[Finding]:
             Finding(
                 code="ICMP_UNREACHABLE",
                 condition="unreachable",
-                subject={"kind": "destination"},
+                subject={"kind": "destination", "destination": target},
                 links={("destination", target)},
                 summary=f"SIP to {target}/{protocol or '?'} answered by ICMP {description}",
                 explanation=(
@@ -158,7 +158,7 @@ def _tcp_findings(result: CaptureResult) -> list[Finding]:
             Finding(
                 code="TCP_CONNECT_FAILED",
                 condition="not_established",
-                subject={"kind": "destination"},
+                subject={"kind": "destination", "destination": target},
                 summary=_tcp_failure_text(connection),
                 explanation=(
                     f"The client {hostport(connection.client_ip, connection.client_port)} tried to open a TCP "
