@@ -10,6 +10,7 @@ repeats), and a cause that explains other findings leading them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -167,8 +168,8 @@ class _Cause:
     def first(self) -> Finding:
         return self.instances[0]
 
-    @property
-    def links(self) -> set[tuple]:
+    @cached_property
+    def links(self) -> set[tuple]:  # asked once the instances are all in
         return {link for finding in self.instances for link in finding.links}
 
     def sort_key(self) -> tuple:
@@ -182,10 +183,23 @@ def diagnose(findings: list[Finding]) -> list[dict]:
     causes: dict[tuple, _Cause] = {}
     for finding in ordered(findings):
         key = (finding.code, finding.condition, finding.cause or finding.summary)
-        causes.setdefault(key, _Cause([])).instances.append(finding)
+        if key not in causes:
+            causes[key] = _Cause([])
+        causes[key].instances.append(finding)
     groups = sorted(causes.values(), key=_Cause.sort_key)
+    position = {id(group): index for index, group in enumerate(groups)}
+    # Leaders by (code, link), in order: a capture of thousands of calls has thousands of causes,
+    # so each explained one looks only at the leaders its first instance links to.
+    leaders: dict[tuple, list[_Cause]] = {}
+    for group in groups:
+        if group.first.code in EXPLAINS:
+            for link in group.links:
+                leaders.setdefault((group.first.code, link), []).append(group)
     for explained in groups:
-        leader = next((g for g in groups if _explains(g, explained)), None)
+        candidates = [leader for code, targets in EXPLAINS.items() if explained.first.code in targets
+                      for link in explained.first.links if link[0] == targets[explained.first.code]
+                      for leader in leaders.get((code, link), [])]
+        leader = min((c for c in candidates if _explains(c, explained)), key=lambda c: position[id(c)], default=None)
         if leader is not None:
             explained.leader = leader
             leader.explains.append(explained)
@@ -206,8 +220,7 @@ def _explains(leader: _Cause, explained: _Cause) -> bool:
     kind = EXPLAINS.get(leader.first.code, {}).get(explained.first.code)
     if kind is None:
         return False
-    ours = {link for link in leader.links if link[0] == kind}
-    return all(ours & finding.links for finding in explained.instances)
+    return all(any(link[0] == kind and link in leader.links for link in finding.links) for finding in explained.instances)
 
 
 def _common(values: list):
@@ -236,9 +249,10 @@ def _document(cause: _Cause, ids: dict[int, str]) -> dict:
         "count": count,
         "instances": [],
     }
+    differ = _common(explanations) is None
     for finding in instances:
         instance = finding.instance()
-        if _common(explanations) is None:
+        if differ:
             instance["explanation"] = finding.explanation  # each instance says its own
         if count > 1 and finding.details:
             instance["details"] = finding.details
