@@ -13,6 +13,8 @@ from locations import FIXTURES, REPO, SHARED_CAPTURES
 from sipdiag.analysis.findings import EXPLAINS, SEVERITIES, Finding, diagnose
 from sipdiag.engine import result_for_path
 from sipdiag.report import build_report
+from test_registration import CHALLENGE, Flow, credentials
+from test_registration import capture as registration_capture
 
 CAPTURES = sorted(SHARED_CAPTURES.glob("*.pcap*")) + sorted(FIXTURES.rglob("*.pcap*"))
 
@@ -201,3 +203,36 @@ def test_a_finding_is_explained_only_when_each_of_its_instances_is():
     findings = diagnose([private, one_way[0]])
     assert [(f["id"], f["code"], f.get("explains"), f.get("explained_by")) for f in findings] == [
         ("F1", "SDP_PRIVATE_ADDRESS", ["F2"], None), ("F2", "RTP_ONE_WAY", None, "F1")]
+
+
+def registration_findings(result) -> list[dict]:
+    """The REG_* findings of the report (the hand-built messages lack headers that SIP_MALFORMED_MESSAGE wants)."""
+    return [f for f in build_report(result)["findings"] if f["code"].startswith("REG_")]
+
+
+def test_refused_credentials_explain_the_lockout_403():
+    flow = Flow()
+    for _ in range(2):
+        flow.register(dt=2)
+        flow.respond(401, headers=[("www-authenticate", CHALLENGE)])
+        flow.register(auth=credentials())
+        flow.respond(401, headers=[("www-authenticate", CHALLENGE)])
+    flow.register(dt=2)
+    flow.respond(403, reason="Forbidden")
+    findings = registration_findings(registration_capture(flow))
+    assert [(f["code"], f["status"], f.get("explains"), f.get("explained_by")) for f in findings] == [
+        ("REG_AUTH_FAILED", 401, ["F2"], None), ("REG_REJECTED", 403, None, "F1")]
+
+
+def test_a_registrar_s_limiter_explains_the_registrations_it_refused():
+    flows = []
+    for index in range(5):
+        flow = Flow(call_id=f"c{index}", phone=(f"192.0.2.{10 + index}", 5060), start=index * 0.05)
+        flow.register()
+        flow.respond(200 if index < 3 else 503, contact_expires=3600)
+        flows.append(flow)
+    limit, refused = registration_findings(registration_capture(*flows))
+    assert (limit["code"], limit["explains"]) == ("REG_RATE_LIMIT_SUSPECT", [refused["id"]])
+    assert (refused["code"], refused["status"], refused["count"], refused["explained_by"]) == (
+        "REG_REJECTED", 503, 2, limit["id"])
+    assert [i["registration"]["client"] for i in refused["instances"]] == ["192.0.2.13:5060", "192.0.2.14:5060"]

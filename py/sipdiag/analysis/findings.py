@@ -90,6 +90,10 @@ EXPLAINS: dict[str, dict[str, str]] = {
     "CALL_CODEC_MISMATCH": {"CALL_FAILED": "final_response"},
     # Media or the ACK sent to an address nobody outside can reach goes nowhere.
     "SDP_PRIVATE_ADDRESS": {"RTP_ONE_WAY": "media", "RTP_MISSING": "media", "CALL_NO_ACK": "contact"},
+    # Refused credentials, again and again, then 403: the account got locked.
+    "REG_AUTH_FAILED": {"REG_REJECTED": "lockout"},
+    # The registrar's limiter is why the later registrations fail (403/408/503 or silence).
+    "REG_RATE_LIMIT_SUSPECT": {"REG_REJECTED": "rate_limit", "REG_NO_RESPONSE": "rate_limit"},
 }
 
 # How a count of instances reads, by what they are.

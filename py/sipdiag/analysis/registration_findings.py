@@ -185,6 +185,7 @@ def _auth_failed(sequence: Sequence, where: str, failed: list[Attempt]) -> Findi
         call_id=sequence.call_id,
         status=failed[-1].final.status,
         details={"hints": hints, "failed_attempts": len(failed)},
+        links={("lockout", sequence.call_id)},
     )
 
 
@@ -237,6 +238,11 @@ def _rejected(sequence: Sequence, where: str, status: int, rejected: list[Attemp
             extra.append(f"It follows {earlier_failures} refused credential attempts: the account may have been locked.")
         elif any(t.has_credentials for t in rejected[0].transactions):
             extra.append("It answered a REGISTER carrying credentials: some registrars say 403 for a wrong password too.")
+    links = set()
+    if details.get("possible_lockout"):
+        links.add(("lockout", sequence.call_id))
+    if status in RATE_LIMIT_STATUSES:
+        links.add(("rate_limit", sequence.registrar))
     return Finding(
         code="REG_REJECTED",
         condition="rejected",
@@ -248,6 +254,7 @@ def _rejected(sequence: Sequence, where: str, status: int, rejected: list[Attemp
         call_id=sequence.call_id,
         status=status,
         details=details,
+        links=links,
     )
 
 
@@ -281,7 +288,7 @@ def _no_response(result: CaptureResult, sequence: Sequence, where: str, silent: 
         frames=[m.frame for m in requests] + [f for c in clues for f in c.frames],
         call_id=sequence.call_id,
         details={"retransmission_schedule": schedule, "path": observations},
-        links={("destination", hostport(server_ip, server_port))},
+        links={("destination", hostport(server_ip, server_port)), ("rate_limit", sequence.registrar)},
     )
 
 
@@ -434,6 +441,7 @@ def registrar_pattern_findings(sequences: list[Sequence]) -> list[Finding]:
                     ],
                     frames=[successes[-1].final.frame] + [f for a in failures[:5] for f in a.frames],
                     details={"successes": len(successes), "failures": len(failures)},
+                    links={("rate_limit", registrar)},
                 )
             )
         burst = _busiest_second(attempts)
