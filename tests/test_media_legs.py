@@ -10,6 +10,7 @@ import pytest
 from sipdiag import analyze_path
 from sipdiag.analysis import call_findings, malformed
 from sipdiag.analysis.calls import calls_with_rows
+from sipdiag.analysis.findings import diagnose
 from sipdiag.analysis.transaction import TransactionTable
 from sipdiag.engine import result_for_path
 from sipdiag.model import RtpStream
@@ -143,6 +144,21 @@ CSeq: one OPTIONS""", 4, 100.0, ("10.0.0.1", 5060), ("10.0.0.2", 5060))
     assert finding.summary == "1 SIP message without a usable From, CSeq"
     assert "Without a Via" not in finding.explanation  # only said of responses that lack one
     assert malformed.analyze(result_of(answered())) == []
+
+
+def test_call_ids_whose_responses_lack_the_same_header_from_one_sender_are_one_cause():
+    stripped = [message(f"""SIP/2.0 200 OK
+From: <sip:alice@example.com>;tag=a
+To: <sip:bob@example.com>;tag=b
+Call-ID: {call_id}
+CSeq: 1 INVITE""", frame, 100.0 + frame, ("10.0.0.2", 5060), ("10.0.0.1", 5060)) for frame, call_id in ((1, "one"), (2, "two"))]
+    instances = malformed.analyze(result_of(stripped))
+    assert [(f.call_id, f.frames) for f in instances] == [("one", [1]), ("two", [2])]
+    (finding,) = diagnose(instances)
+    assert (finding["summary"], finding["count"], finding["frames"]) == (
+        "SIP messages without a usable Via from 10.0.0.2:5060 (2 Call-IDs)", 2, [1, 2])
+    assert [i["summary"] for i in finding["instances"]] == [
+        f"Messages of Call-ID {call_id}: 1 SIP message without a usable Via" for call_id in ("one", "two")]
 
 
 # ---------------------------------------------------------------- built from SIP text

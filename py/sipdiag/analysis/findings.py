@@ -97,7 +97,8 @@ EXPLAINS: dict[str, dict[str, str]] = {
 }
 
 # How a count of instances reads, by what they are.
-_NOUNS = {"call": "call", "registration": "registration", "lookup": "lookup", "destination": "destination"}
+_NOUNS = {"call": "call", "registration": "registration", "lookup": "lookup", "destination": "destination",
+          "call_id": "Call-ID"}
 
 
 @dataclass

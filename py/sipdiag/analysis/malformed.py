@@ -3,7 +3,9 @@
 RFC 3261 section 8.1.1 puts Via, From, To, Call-ID and CSeq in every request,
 and section 8.2.6.2 has every response copy them from its request. An
 element that drops or mangles one of them is often the very bug the user is
-hunting, so each such message is named with what it lacks. The analyses
+hunting, so each such message is named with what it lacks, in one finding
+per Call-ID (the report makes the Call-IDs whose messages lack the same
+headers from the same senders one cause). The analyses
 still use what is left: a response without a usable Via joins its request by
 Call-ID, CSeq and direction (transaction.TransactionTable).
 """
@@ -40,15 +42,18 @@ def _label(message: SipMessage) -> str:
 
 
 def analyze(result: CaptureResult) -> list[Finding]:
-    instances = []
+    """One finding per Call-ID (the call or registration its messages belong to)."""
+    by_call: dict[str | None, list] = {}
     for message in result.sip_messages:
         if not message.has_start_line:
             continue  # nothing to match it by; its parse errors are in sip_messages
         missing, unusable = _lacks(message)
         if missing or unusable:
-            instances.append((message, missing, unusable))
-    if not instances:
-        return []
+            by_call.setdefault(message.call_id, []).append((message, missing, unusable))
+    return [_finding(call_id, instances) for call_id, instances in by_call.items()]
+
+
+def _finding(call_id: str | None, instances: list) -> Finding:
     lines = []
     for message, missing, unusable in instances[:_NAMED_IN_TEXT]:
         lacks = [f"no {name}" for name in missing] + [f"an unreadable {name}" for name in unusable]
@@ -58,7 +63,6 @@ def analyze(result: CaptureResult) -> list[Finding]:
         lines.append(f"and {counted(len(instances) - _NAMED_IN_TEXT, 'more message')}")
     headers = sorted({name for _, missing, unusable in instances for name in missing + unusable},
                      key=[name for _, name in _REQUIRED].index)
-    call_ids = {message.call_id for message, _, _ in instances}
     senders = sorted({message.src for message, _, _ in instances})
     explanation = ("Every SIP request and response must carry Via, From, To, Call-ID and CSeq (RFC 3261 8.1.1; a "
                    "response copies them from its request, 8.2.6.2). Here " + "; ".join(lines) + ".")
@@ -67,7 +71,7 @@ def analyze(result: CaptureResult) -> list[Finding]:
                         "passed, and a strict peer discards it; sipdiag matched such responses to their requests "
                         "by Call-ID, CSeq and direction instead.")
     explanation += " Sent by " + ", ".join(senders) + "."
-    return [Finding(
+    return Finding(
         "SIP_MALFORMED_MESSAGE", "missing_header",
         f"{counted(len(instances), 'SIP message')} without a usable {', '.join(headers)}",
         explanation,
@@ -76,9 +80,12 @@ def analyze(result: CaptureResult) -> list[Finding]:
          "Compare each message with the request it answers: the response must repeat its Via, From, To, "
          "Call-ID and CSeq."],
         [message.frame for message, _, _ in instances],
-        call_id=next(iter(call_ids)) if len(call_ids) == 1 else None,
+        call_id=call_id,
+        # Calls (or registrations) whose messages lack the same headers are one cause: the element that sent them.
+        cause=f"SIP messages without a usable {', '.join(headers)} from {', '.join(senders)}",
+        subject={"kind": "call_id", "name": f"Messages of Call-ID {call_id}" if call_id else "Messages without a Call-ID"},
         details={"messages": [
             {"frame": message.frame, "message": _label(message), "src": message.src, "dst": message.dst,
              "call_id": message.call_id, "missing": missing, "unusable": unusable}
             for message, missing, unusable in instances]},
-    )]
+    )
