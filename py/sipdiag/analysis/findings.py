@@ -96,9 +96,8 @@ EXPLAINS: dict[str, dict[str, str]] = {
     "REG_RATE_LIMIT_SUSPECT": {"REG_REJECTED": "rate_limit", "REG_NO_RESPONSE": "rate_limit"},
 }
 
-# How a count of instances reads, by what they are.
-_NOUNS = {"call": "call", "registration": "registration", "lookup": "lookup", "destination": "destination",
-          "call_id": "Call-ID"}
+# How a count of instances reads when their kind does not say it.
+_NOUNS = {"call_id": "Call-ID", None: "occurrence"}
 
 
 @dataclass
@@ -119,7 +118,8 @@ class Finding:
     # to head several of them) are one finding; None: the summary is the cause.
     cause: str | None = None
     # What the instance is about: {"kind": "call" | "registration" | "lookup" |
-    # "destination", "name": how a reader knows it, and its identity fields}.
+    # "destination" | "call_id", "name": how a reader knows it when the summary
+    # does not say, and its identity fields}.
     subject: dict = field(default_factory=dict)
     links: set[tuple] = field(default_factory=set)  # (kind, value) shared with the findings it explains or is explained by
 
@@ -140,7 +140,7 @@ class Finding:
         return document
 
 
-def call_subject(call_id: str | None, from_uri: str | None, to_uri: str | None) -> dict:
+def call_subject(call_id: str, from_uri: str | None, to_uri: str | None) -> dict:
     """A call named as a reader tells it from others: the same two parties may call twice."""
     return {"kind": "call", "name": f"Call from {from_uri or '?'} to {to_uri or '?'} (Call-ID {call_id})"}
 
@@ -239,7 +239,8 @@ def _document(cause: _Cause, ids: dict[int, str]) -> dict:
     if count == 1:
         summary = first.instance()["summary"]
     else:
-        noun = _NOUNS.get(first.subject.get("kind"), "occurrence")
+        kind = first.subject.get("kind")
+        noun = _NOUNS.get(kind, kind)
         summary = f"{first.cause or first.summary} ({counted(count, noun)})"
     explanations = [f.explanation for f in instances]
     document = {
