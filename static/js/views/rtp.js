@@ -355,12 +355,12 @@ function player(state, row, result) {
       .map(([name, text]) => el("option", { value: name }, text)));
   const play = el("button", { type: "button", className: "rtp-play" }, "Play");
   const scrub = el("input", { type: "range", className: "rtp-scrub", min: "0", max: "0", step: "0.01", value: "0" });
-  scrub.setAttribute("aria-label", "Playback position");
   const time = el("span", { className: "rtp-time" }, "");
   const note = el("p", { className: "rtp-audio-note" });
   const box = el("div", { className: "rtp-player", "data-state": "idle" },
     el("h4", {}, "Playback"),
-    el("div", { className: "rtp-player-controls" }, labelled("Play", mode), " ", play, " ", scrub, " ", time),
+    el("div", { className: "rtp-player-controls" }, labelled("Play", mode), " ", play, " ",
+      labelled("Position", scrub, "field rtp-scrub-field"), " ", time),
     note);
   const controller = new Player(state, box, { play, scrub, time, note });
   state.player = controller;
