@@ -86,7 +86,9 @@ class _StreamRecorder:
         self._wanted = {(r.src, r.dst, r.ssrc): r for r in recordings}
         self._recordings = recordings
         self._audio = audio
-        self._names: dict[tuple, tuple[str, str]] = {}
+        # flow -> {ssrc: recording} of the streams asked for on it (empty for the
+        # others): most packets belong to other streams and cost one lookup.
+        self._by_flow: dict[tuple, dict[int, _Recording]] = {}
         self._announced: dict[tuple[str, int], dict[int, str]] = {}
         for recording in recordings:
             # Announce the stream's destination to its own tracker, with no payload
@@ -102,13 +104,14 @@ class _StreamRecorder:
             recording.tracker.expect(ip, port, rtpmap)
 
     def account(self, frame: int, time: float, flow: tuple, data: bytes, start: int, end: int) -> None:
-        if end - start < 12:
+        wanted = self._by_flow.get(flow)
+        if wanted is None:
+            src, dst = hostport(flow[0], flow[1]), hostport(flow[2], flow[3])
+            wanted = self._by_flow[flow] = {ssrc: r for (s, d, ssrc), r in self._wanted.items() if (s, d) == (src, dst)}
+        if not wanted or end - start < 12:
             return
-        names = self._names.get(flow)
-        if names is None:
-            names = self._names[flow] = (hostport(flow[0], flow[1]), hostport(flow[2], flow[3]))
         first, second, seq, ts, ssrc = _RTP_HEADER.unpack_from(data, start)
-        recording = self._wanted.get((names[0], names[1], ssrc))
+        recording = wanted.get(ssrc)
         if recording is None or second in _RTCP_TYPES:
             return
         recording.tracker.account(frame, time, flow, data, start, end)
