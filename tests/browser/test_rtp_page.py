@@ -165,3 +165,18 @@ def test_the_tab_keeps_its_stream_and_position_across_tabs(page_ready):
     assert page.locator("#tab-panel .rtp-player").get_attribute("data-position") == "0.500"
     # Measured once: the other row's cell is still unknown, this one's is counted.
     assert page.locator("#tab-panel .rtp-seq-errors").all_inner_texts() == ["–", "0"]
+
+
+def test_playback_stops_when_another_tab_shows(page_ready):
+    page = page_ready.page
+    open_capture(page, TONE)
+    select_tab(page, "rtp")
+    page.locator("#tab-panel .rtp-row").first.click()
+    page.locator("#tab-panel .rtp-svg").wait_for()
+    page.locator("#tab-panel .rtp-play").click()
+    page.locator('#tab-panel .rtp-player[data-state="playing"]').wait_for()
+    select_tab(page, "calls")
+    page.wait_for_timeout(300)  # a few animation frames with the RTP tab out of the page
+    select_tab(page, "rtp")
+    page.locator('#tab-panel .rtp-player[data-state="paused"]').wait_for()
+    assert 0 < float(page.locator("#tab-panel .rtp-player").get_attribute("data-position")) < 2

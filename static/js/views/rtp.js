@@ -116,6 +116,8 @@ function measure(state, keys) {
       onProgress: ({ done, total }) => state.onProgress?.(done, total),
     });
     missing.forEach((key, index) => state.pending.set(key, job.then((results) => results[index])));
+    // A failed reading is not remembered: opening the stream again tries again.
+    job.catch(() => missing.forEach((key) => state.pending.delete(key)));
   }
   return Promise.all(keys.map(async (key) => {
     if (state.measured.has(key)) return state.measured.get(key);
@@ -464,6 +466,11 @@ class Player {
     this.box.dataset.state = "playing";
     const tick = () => {
       if (this.source !== source) return;
+      // Another tab shown, or another capture opened: the voice stops with its view.
+      if (!this.box.isConnected) {
+        this.pause();
+        return;
+      }
       this.offset = Math.min(this.duration, this.context.currentTime - this.startedAt);
       this.showPosition();
       requestAnimationFrame(tick);
