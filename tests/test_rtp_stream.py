@@ -160,12 +160,14 @@ def test_tone_fixture_series_facts():
     assert summary["max_skew_ms"] == -23.0
     assert (summary["min_delta_ms"], summary["max_delta_ms"]) == (5.0, 59.0)
     assert carrier["summary"]["seq_errors"] == 0
+    assert carrier["series"]["delta_ms"][0] is None  # no packet before the first
     assert set(carrier["series"]["delta_ms"][1:]) == {19.5, 20.5}
     assert set(carrier["series"]["skew_ms"]) == {0.0, -0.5}
 
 
 @pytest.mark.parametrize("path", [TONE, FIXTURES / "calls" / "call_rtp_loss_jitter.pcap",
-                                  FIXTURES / "timing" / "timing_dtmf.pcap",
+                                  FIXTURES / "timing" / "timing_dtmf.pcap", FIXTURES / "calls" / "call_ipv6.pcap",
+                                  FIXTURES / "media" / "media_pbx_direct.pcap",
                                   SHARED_CAPTURES / "heplify__rtp_rtcp_sip_ipv4_udp.pcap"], ids=lambda p: p.name)
 def test_series_ends_at_the_reports_figures(path):
     """The same RtpTracker measures the stream again: its figures are the report's."""

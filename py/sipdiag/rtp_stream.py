@@ -140,7 +140,7 @@ class _StreamRecorder:
             series["payload_type"].append(payload_type)
             series["marker"].append(1 if second & 0x80 else 0)
             series["seq_error"].append(1 if seq_error else 0)
-            series["delta_ms"].append(round(delta_ms, 3))
+            series["delta_ms"].append(None if first_packet else round(delta_ms, 3))
             series["jitter_ms"].append(round(stream.jitter_ms, 3))
             series["skew_ms"].append(None if skew_ms is None else round(skew_ms, 3))
         if self._audio:
