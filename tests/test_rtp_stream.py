@@ -138,7 +138,7 @@ def test_a_stream_with_no_g711_says_there_is_nothing_to_play():
                               for media in report_streams(SHARED_CAPTURES / "redrabbit__h263-over-rtp.pcap")
                               if 0 not in media["payload_types"] and 8 not in media["payload_types"]][:1])
     assert measured["audio"]["playable"] is False
-    assert "no G.711" in measured["audio"]["reason"]
+    assert measured["audio"]["reason"] == "this stream carries H263, and only G.711 (PCMU, PCMA) is played"
 
 
 # --------------------------------------------------------------------------

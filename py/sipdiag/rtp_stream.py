@@ -63,6 +63,7 @@ class _Recording:
         self.skew_first_time = 0.0
         self.skew_ts = 0  # extended timestamp (wraps unrolled) on that clock
         self.skew_last_ts = 0
+        self.encodings: dict[int, str] = {}  # payload type -> its name (SDP rtpmap, else static), as first seen
         # Audio: (sample offset, payload type, payload) of each G.711 packet.
         self.audio: list[tuple[int, int, bytes]] = []
         self.audio_codec: int | None = None
@@ -118,6 +119,11 @@ class _StreamRecorder:
         (stream,) = recording.tracker.streams()
         payload_type = second & 0x7F
         rate = self._clock_rate(payload_type, flow)
+        if payload_type not in recording.encodings:
+            encoding = self._encoding(payload_type, flow)
+            static = STATIC_PAYLOAD_TYPES.get(payload_type)
+            recording.encodings[payload_type] = (encoding.split("/")[0] if encoding
+                                                 else static[0] if static else f"payload type {payload_type}")
         first_packet = recording.last_seq is None
         seq_error = not first_packet and seq != (recording.last_seq + 1) & 0xFFFF
         delta_ms = 0.0 if first_packet else (time - recording.last_time) * 1000.0
@@ -280,7 +286,9 @@ class StreamMeasurement:
         """Packets placed by their RTP timestamp on one 8 kHz line: what is
         missing (lost packets, silence suppression) stays silent."""
         if not recording.audio:
-            return {"playable": False, "reason": "no G.711 (PCMU or PCMA) packets in this stream: nothing to play",
+            carried = ", ".join(sorted(set(recording.encodings.values()))) or "no packets"
+            return {"playable": False,
+                    "reason": f"this stream carries {carried}, and only G.711 (PCMU, PCMA) is played",
                     "codec": None, "rate": _G711_RATE, "start_time": None, "samples": 0, "cut": False}
         codec = "PCMU" if recording.audio_codec == g711.PCMU else "PCMA"
         # A redacted capture keeps RTP headers and zeroes the voice. Zero bytes
