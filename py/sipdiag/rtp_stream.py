@@ -83,10 +83,9 @@ class _StreamRecorder:
     """Stands where the analysis's RtpTracker stands in a PacketDecoder: the
     decoder hands it every RTP candidate and every SDP announcement."""
 
-    def __init__(self, recordings: list[_Recording], audio: bool):
+    def __init__(self, recordings: list[_Recording]):
         self._wanted = {(r.src, r.dst, r.ssrc): r for r in recordings}
         self._recordings = recordings
-        self._audio = audio
         # flow -> {ssrc: recording} of the streams asked for on it (empty for the
         # others): most packets belong to other streams and cost one lookup.
         self._by_flow: dict[tuple, dict[int, _Recording]] = {}
@@ -149,9 +148,7 @@ class _StreamRecorder:
             series["delta_ms"].append(None if first_packet else round(delta_ms, 3))
             series["jitter_ms"].append(round(stream.jitter_ms, 3))
             series["skew_ms"].append(None if skew_ms is None else round(skew_ms, 3))
-        if self._audio:
-            self._keep_audio(recording, payload_type, self._g711(payload_type, flow), time, ts, data, start, end,
-                             first)
+        self._keep_audio(recording, self._g711(payload_type, flow), time, ts, data, start, end, first)
 
     def _clock_rate(self, payload_type: int, flow: tuple) -> int | None:
         encoding = self._encoding(payload_type, flow)
@@ -196,7 +193,7 @@ class _StreamRecorder:
         return skew_ms
 
     @staticmethod
-    def _keep_audio(recording: _Recording, payload_type: int, codec: int | None, time: float, ts: int, data: bytes,
+    def _keep_audio(recording: _Recording, codec: int | None, time: float, ts: int, data: bytes,
                     start: int, end: int, first: int) -> None:
         if codec is None or recording.audio_cut:
             return
@@ -224,15 +221,14 @@ class StreamMeasurement:
     """Feed a capture in chunks; `finish()` measures each requested stream.
 
     `streams` are the report's {src, dst, ssrc} of `calls[].media[]` ("ip:port",
-    "0x1234ABCD"); `audio` also decodes their G.711 voice (then `pcm(i)`).
+    "0x1234ABCD"); their G.711 voice is decoded too (`pcm(i)`).
     """
 
-    def __init__(self, streams: list[dict], audio: bool = True):
+    def __init__(self, streams: list[dict]):
         self._recordings = [_Recording(s["src"], s["dst"], _ssrc_number(s["ssrc"])) for s in streams]
         self._result = CaptureResult(capture=CaptureInfo(file=""))
         self._reader = CaptureReader()
-        self._decoder = PacketDecoder(self._result, _StreamRecorder(self._recordings, audio))
-        self._audio = audio
+        self._decoder = PacketDecoder(self._result, _StreamRecorder(self._recordings))
 
     def feed(self, data: bytes) -> None:
         records = self._reader.feed(data)
@@ -279,7 +275,7 @@ class StreamMeasurement:
             "series_truncated": recording.packets > MAX_SERIES_PACKETS,
         }
         return {"src": recording.src, "dst": recording.dst, "ssrc": f"0x{recording.ssrc:08X}", "summary": summary,
-                "series": recording.series, "audio": self._decoded(recording) if self._audio else None}
+                "series": recording.series, "audio": self._decoded(recording)}
 
     @staticmethod
     def _decoded(recording: _Recording) -> dict:
