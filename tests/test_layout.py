@@ -22,6 +22,8 @@ ALLOWED = {
     "analysis": {"model", "protocols"},
     "redaction": {"model", "protocols", "capture", "engine", "report"},
     "engine": {"model", "protocols", "capture", "report"},
+    # reads a capture again for one stream's packets (the page's RTP streams tab)
+    "rtp_stream": {"model", "protocols", "capture"},
     "report": {"model", "analysis"},
     "cli": {"capture", "engine", "redaction"},
     "__init__": {"capture", "engine"},

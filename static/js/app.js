@@ -6,6 +6,7 @@ import * as registrationsView from "./views/registrations.js";
 import * as callsView from "./views/calls.js";
 import * as dnsView from "./views/dns.js";
 import * as messagesView from "./views/messages.js";
+import * as rtpView from "./views/rtp.js";
 import * as redactView from "./views/redact.js";
 
 // name (also the URL hash), label, view, and what the label counts.
@@ -15,6 +16,7 @@ const TABS = [
   { name: "calls", label: "Calls", view: callsView, count: (report) => report.calls.length },
   { name: "dns", label: "DNS", view: dnsView, count: (report) => report.dns.length },
   { name: "messages", label: "SIP messages", view: messagesView, count: (report) => report.sip_messages.length },
+  { name: "rtp", label: "RTP streams", view: rtpView, count: (report) => rtpView.streamRows(report).length },
   { name: "redact", label: "Redact", view: redactView, count: null },
 ];
 const FIRST_TAB = TABS[0].name;
@@ -98,6 +100,17 @@ function createEngine() {
       const result = await request({ type: "redact", file: fileOrBlob, key, options, policy }, onProgress);
       return { blob: result.blob, summary: result.summary };
     },
+    // The RTP streams tab: a stream's ({src, dst, ssrc} of the report's calls[].media[]) per-packet
+    // series and decoded G.711 voice, or several streams' at once (an array), read again from the file.
+    async rtpStream(fileOrBlob, streams, { onProgress = null } = {}) {
+      const selection = Array.isArray(streams) ? { streams } : { stream: streams };
+      const result = await request({ type: "rtp-stream", file: fileOrBlob, ...selection }, onProgress);
+      return Array.isArray(streams) ? result.streams : result.stream;
+    },
+    // {src, dst, ssrc} of the RTP stream that frame `frame` belongs to, or null.
+    async rtpFrame(fileOrBlob, frame) {
+      return (await request({ type: "rtp-frame", file: fileOrBlob, frame })).stream;
+    },
     on(event, listener) {
       listeners[event].add(listener);
       return () => listeners[event].delete(listener);
@@ -180,6 +193,9 @@ const viewApi = {
   redact: (options) => (current ? api.redact(current.file, options) : Promise.reject(new Error("no capture is open"))),
   download,
   selectTab,
+  // The RTP streams tab measures streams of this capture again (sipdiag.rtpStream / rtpFrame).
+  rtpStream: (streams, options) => (current ? api.rtpStream(current.file, streams, options) : Promise.reject(new Error("no capture is open"))),
+  rtpFrame: (frame) => (current ? api.rtpFrame(current.file, frame) : Promise.reject(new Error("no capture is open"))),
   // Evidence links: show these frames in the message list (null shows every message).
   focusedFrames: null,
   showFrames(frames) {

@@ -13,6 +13,13 @@
 //     verification says no further round is needed (summary.again false): the CLI's loop.
 //     blob is null when summary.leaks > 0 or summary.refused is not empty. `option` names the
 //     option an error is about ("keep_addresses", "redact_regexes", ..., "policy").
+//   page -> {type:"rtp-stream", id, file, stream} or {..., streams: [stream, ...]}  (stream: {src, dst, ssrc}
+//             of the report's calls[].media[])
+//                                             worker -> {type:"progress", id, done, total, phase:"measuring", round:0}*
+//                                                       then {type:"result", id, stream} (or streams) | {type:"error", ...}
+//     each measured stream: {src, dst, ssrc, summary, series, audio}; audio.pcm (Uint8Array of 16-bit
+//     little-endian 8 kHz samples) when audio.playable (py/sipdiag/rtp_stream.py).
+//   page -> {type:"rtp-frame", id, file, frame}  worker -> {type:"result", id, stream: {src, dst, ssrc} | null}
 // `files` is present only in the single-file build: the site's files as bytes
 // ({path: Uint8Array}), served to Pyodide by an in-memory fetch (there is no
 // server). The page inflates them; the worker makes its own blob: URLs, as a
@@ -146,6 +153,39 @@ def drop(job):
     written.pop(job, None)
 `;
 
+// The RTP streams tab's jobs (py/sipdiag/rtp_stream.py): the capture is read
+// again for the streams asked about, so the report need not hold their packets.
+const RTP_GLUE = `
+rtp_jobs = {}
+
+def rtp_stream_start(job, streams_json):
+    def step():
+        from sipdiag.rtp_stream import StreamMeasurement
+
+        rtp_jobs[job] = StreamMeasurement(json.loads(streams_json))
+    return guard(step)
+
+def rtp_frame_start(job, frame):
+    def step():
+        from sipdiag.rtp_stream import FrameLookup
+
+        rtp_jobs[job] = FrameLookup(frame)
+    return guard(step)
+
+def rtp_feed(job, chunk):
+    return guard(lambda: rtp_jobs[job].feed(chunk.to_bytes()))
+
+def rtp_finish(job):
+    return guard(lambda: rtp_jobs[job].finish())
+
+def rtp_pcm(job, index):
+    return rtp_jobs[job].pcm(index)
+
+def rtp_drop(job):
+    rtp_jobs.pop(job, None)
+`;
+const RTP_GLUE_NAMES = ["rtp_stream_start", "rtp_frame_start", "rtp_feed", "rtp_finish", "rtp_pcm", "rtp_drop"];
+
 let glue = null;
 
 const CONTENT_TYPES = { mjs: "text/javascript", wasm: "application/wasm", json: "application/json" };
@@ -201,6 +241,8 @@ async function boot(files) {
      "redact_next_round", "redact_feed", "redact_finish", "redact_written", "redact_verify_start",
      "redact_verify_feed", "redact_verify_finish", "drop"].map((name) => [name, namespace.get(name)]),
   );
+  pyodide.runPython(RTP_GLUE, { globals: namespace });
+  for (const name of RTP_GLUE_NAMES) glue.set(name, namespace.get(name));
   return performance.now() - started;
 }
 
@@ -303,6 +345,42 @@ async function writeCopy(id, file, progress) {
   return new Blob(parts, { type: file.type || "application/octet-stream" });
 }
 
+// One stream, or a call's streams at once (one reading of the file): each
+// one's series and, for G.711, its voice decoded in Python.
+async function rtpStream({ id, file, stream, streams }) {
+  call("rtp_stream_start", id, JSON.stringify(streams ?? [stream]));
+  try {
+    const progress = new Progress(id, file.size, 1);
+    progress.begin(0, "measuring", 0);
+    await feedFile(id, file, "rtp_feed", progress);
+    progress.post(file.size);
+    const measured = call("rtp_finish", id);
+    measured.forEach((result, index) => {
+      if (!result.audio?.playable) return;
+      const pcm = glue.get("rtp_pcm")(id, index);
+      result.audio.pcm = pcm.toJs();
+      pcm.destroy();
+    });
+    return streams ? { streams: measured } : { stream: measured[0] };
+  } finally {
+    glue.get("rtp_drop")(id);
+  }
+}
+
+// Which stream holds an RTP frame: the file is read only up to that frame.
+async function rtpFrame({ id, file, frame }) {
+  call("rtp_frame_start", id, frame);
+  try {
+    for (let done = 0; done < file.size; done += CHUNK_SIZE) {
+      const chunk = new Uint8Array(await file.slice(done, done + CHUNK_SIZE).arrayBuffer());
+      if (call("rtp_feed", id, chunk)) break;
+    }
+    return { stream: call("rtp_finish", id) };
+  } finally {
+    glue.get("rtp_drop")(id);
+  }
+}
+
 let ready = null;
 
 self.onmessage = async ({ data }) => {
@@ -314,7 +392,7 @@ self.onmessage = async ({ data }) => {
     );
     return;
   }
-  const jobs = { analyze, redact };
+  const jobs = { analyze, redact, "rtp-stream": rtpStream, "rtp-frame": rtpFrame };
   try {
     await ready;
     postMessage({ type: "result", id: data.id, ...(await jobs[data.type](data)) });

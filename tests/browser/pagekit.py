@@ -94,7 +94,7 @@ def open_capture(page, path: Path) -> None:
     page.locator("#engine-status", has_text=f"analyzed {path.name}").wait_for(timeout=60_000)
 
 
-TABS = ("findings", "registrations", "calls", "dns", "messages", "redact")
+TABS = ("findings", "registrations", "calls", "dns", "messages", "rtp", "redact")
 
 
 def select_tab(page, name: str) -> None:
@@ -103,7 +103,8 @@ def select_tab(page, name: str) -> None:
 
 def open_everything(page, tab: str) -> None:
     """Show what a tab hides until asked: every <details>, the first call with
-    a clicked arrow, the first registration's timeline, the first message's text.
+    a clicked arrow, the first registration's timeline, the first message's text,
+    the first RTP stream's plot and player.
     Tabs keep their state, so what is already open stays open (no toggling shut)."""
     panel = page.locator("#tab-panel")
     panel.evaluate("(panel) => panel.querySelectorAll('details').forEach((details) => (details.open = true))")
@@ -114,3 +115,8 @@ def open_everything(page, tab: str) -> None:
         panel.locator(".reg-row").first.click()
     if tab == "messages" and panel.locator("tr.clickable").count() and not panel.locator(".message-text-row").count():
         panel.locator("tr.clickable").first.click()
+    if tab == "rtp" and panel.locator(".rtp-row").count():
+        if not panel.locator(".rtp-row.rtp-selected").count():
+            panel.locator(".rtp-row").first.click()
+        # The stream is measured in the worker: wait for its plot and player (or the reason it has none).
+        panel.locator(".rtp-player, .rtp-status.error").first.wait_for(timeout=60_000)

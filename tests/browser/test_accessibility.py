@@ -105,13 +105,15 @@ def test_nothing_scrolls_sideways_on_a_phone(booted):
 def test_tabs_follow_the_aria_tab_pattern(booted):
     page = booted.page
     expected = cli_report(SHARED_CAPTURES / "sngrep__aaa.pcap")
+    # The RTP streams tab counts each stream of the calls once.
+    streams = {(media["src"], media["dst"], media["ssrc"]) for call in expected["calls"] for media in call["media"]}
     open_capture(page, SHARED_CAPTURES / "sngrep__aaa.pcap")
     tabs = page.locator("#tabs [role=tab]")
     assert page.locator("#tabs").get_attribute("role") == "tablist"
     assert tabs.all_inner_texts() == [
         f"Findings ({len(expected['findings'])})", f"Registrations ({len(expected['registrations'])})",
         f"Calls ({len(expected['calls'])})", f"DNS ({len(expected['dns'])})",
-        f"SIP messages ({len(expected['sip_messages'])})", "Redact",
+        f"SIP messages ({len(expected['sip_messages'])})", f"RTP streams ({len(streams)})", "Redact",
     ]
     panel = page.locator("#tab-panel")
     assert panel.get_attribute("role") == "tabpanel"

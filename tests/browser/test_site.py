@@ -12,7 +12,7 @@ import sys
 
 import pytest
 from locations import FIXTURES, SHARED_CAPTURES
-from pagekit import REPO, analyze_in_page, cli_report, open_capture, open_page
+from pagekit import REPO, analyze_in_page, cli_report, open_capture, open_everything, open_page
 
 # Every capture we have: the page must build exactly the CLI's report for each.
 CAPTURES = sorted(SHARED_CAPTURES.glob("*.pcap*")) + sorted(FIXTURES.rglob("*.pcap*"))
@@ -189,8 +189,10 @@ def test_no_tab_prints_a_missing_value(page_ready, shared_captures, name):
     """Every tab, with every call and registration opened: no JavaScript placeholder reaches the reader."""
     page = page_ready.page
     open_capture(page, shared_captures / name)
-    for tab in ("findings", "registrations", "calls", "dns", "messages", "redact"):
+    for tab in ("findings", "registrations", "calls", "dns", "messages", "rtp", "redact"):
         page.locator(f'#tabs [data-tab="{tab}"]').click()
+        if tab == "rtp":
+            open_everything(page, tab)  # its first stream measured, plotted, its player shown
         for row in page.locator("#tab-panel .call-row, #tab-panel .reg-row").all():
             row.click()
             text = page.inner_text("#tab-panel")

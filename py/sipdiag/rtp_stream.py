@@ -1,0 +1,346 @@
+"""One RTP stream packet by packet, and its audio, read again from the capture on demand.
+
+The report keeps one summary line per stream so it stays small; the page's
+RTP streams tab asks for a stream's per-packet series (delta, jitter, skew,
+sequence errors) and its decoded voice only when the user opens that stream.
+The capture is read again for it through the same CaptureReader and
+PacketDecoder as the analysis, chunk by chunk (sans-I/O, like
+engine.CaptureAnalysis), and each packet of the stream goes through an
+RtpTracker of its own: the jitter here is the report's jitter, by the same
+code, packet for packet.
+
+Definitions follow Wireshark's RTP Stream Analysis:
+- delta: arrival time since the stream's previous packet;
+- skew: where the RTP timestamp says the packet belongs minus when it came,
+  both since the stream's first packet (positive: early; a steady slope is
+  clock drift);
+- sequence error: a packet whose sequence number is not the previous one + 1.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .capture.decoder import PacketDecoder
+from .capture.pcapfile import CaptureReader
+from .model import CaptureInfo, CaptureResult, hostport
+from .protocols import g711
+from .protocols.rtp import RtpTracker, rtpmap_clock_rate
+from .protocols.sdp import STATIC_PAYLOAD_TYPES
+
+_RTP_HEADER = struct.Struct("!BBHII")
+_RTCP_TYPES = range(200, 205)
+_FIRST_DYNAMIC_PT = 96
+# A stream of 50 packets a second reaches this after 33 minutes: the series
+# stops there (the summary still counts every packet), so the page's JSON stays
+# a few megabytes.
+MAX_SERIES_PACKETS = 100_000
+# 20 minutes of 8 kHz audio is 19 MB of 16-bit PCM; more would strain the
+# worker's heap and the page's, so playback covers the first 20 minutes.
+MAX_AUDIO_SECONDS = 20 * 60
+_G711_RATE = 8000
+
+
+class _Recording:
+    """What is kept of one requested stream while the capture is read again."""
+
+    def __init__(self, src: str, dst: str, ssrc: int):
+        self.src, self.dst, self.ssrc = src, dst, ssrc
+        self.tracker = RtpTracker()
+        self.series = {name: [] for name in ("frame", "time", "seq", "payload_type", "marker", "seq_error",
+                                             "delta_ms", "jitter_ms", "skew_ms")}
+        self.packets = 0
+        self.seq_errors = 0
+        self.deltas: list[float] = []  # the deltas of packets without a marker, for min/mean
+        self.max_delta_ms = 0.0
+        self.max_skew_ms = 0.0
+        self.last_seq: int | None = None
+        self.last_time = 0.0
+        self.first_time = 0.0
+        # Skew is measured on the clock of the stream's first payload type.
+        self.skew_payload_type: int | None = None
+        self.skew_rate: int | None = None
+        self.skew_first_time = 0.0
+        self.skew_ts = 0  # extended timestamp (wraps unrolled) on that clock
+        self.skew_last_ts = 0
+        self.encodings: dict[int, str] = {}  # payload type -> its name (SDP rtpmap, else static), as first seen
+        # Audio: (sample offset, payload type, payload) of each G.711 packet.
+        self.audio: list[tuple[int, int, bytes]] = []
+        self.audio_codec: int | None = None
+        self.audio_first_time: float | None = None
+        self.audio_ts = 0
+        self.audio_last_ts = 0
+        self.audio_cut = False
+        self.pcm = b""
+
+
+def _signed32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - 0x100000000 if value >= 0x80000000 else value
+
+
+class _StreamRecorder:
+    """Stands where the analysis's RtpTracker stands in a PacketDecoder: the
+    decoder hands it every RTP candidate and every SDP announcement."""
+
+    def __init__(self, recordings: list[_Recording]):
+        self._wanted = {(r.src, r.dst, r.ssrc): r for r in recordings}
+        self._recordings = recordings
+        # flow -> {ssrc: recording} of the streams asked for on it (empty for the
+        # others): most packets belong to other streams and cost one lookup.
+        self._by_flow: dict[tuple, dict[int, _Recording]] = {}
+        self._announced: dict[tuple[str, int], dict[int, str]] = {}
+        for recording in recordings:
+            # Announce the stream's destination to its own tracker, with no payload
+            # types: the tracker then reports the stream from its first packet,
+            # where a stream nobody announced waits for two packets in sequence.
+            # The rates still come from the SDPs forwarded below.
+            ip, _, port = recording.dst.rpartition(":")
+            recording.tracker.expect(ip.strip("[]"), int(port), {})
+
+    def expect(self, ip: str, port: int, rtpmap: dict[int, str]) -> None:
+        self._announced.setdefault((ip, port), {}).update(rtpmap)
+        for recording in self._recordings:
+            recording.tracker.expect(ip, port, rtpmap)
+
+    def account(self, frame: int, time: float, flow: tuple, data: bytes, start: int, end: int) -> None:
+        wanted = self._by_flow.get(flow)
+        if wanted is None:
+            src, dst = hostport(flow[0], flow[1]), hostport(flow[2], flow[3])
+            wanted = self._by_flow[flow] = {ssrc: r for (s, d, ssrc), r in self._wanted.items() if (s, d) == (src, dst)}
+        if not wanted or end - start < 12:
+            return
+        first, second, seq, ts, ssrc = _RTP_HEADER.unpack_from(data, start)
+        recording = wanted.get(ssrc)
+        if recording is None or second in _RTCP_TYPES:
+            return
+        recording.tracker.account(frame, time, flow, data, start, end)
+        (stream,) = recording.tracker.streams()
+        payload_type = second & 0x7F
+        rate = self._clock_rate(payload_type, flow)
+        if payload_type not in recording.encodings:
+            encoding = self._encoding(payload_type, flow)
+            static = STATIC_PAYLOAD_TYPES.get(payload_type)
+            recording.encodings[payload_type] = (encoding.split("/")[0] if encoding
+                                                 else static[0] if static else f"payload type {payload_type}")
+        first_packet = recording.last_seq is None
+        seq_error = not first_packet and seq != (recording.last_seq + 1) & 0xFFFF
+        delta_ms = 0.0 if first_packet else (time - recording.last_time) * 1000.0
+        if first_packet:
+            recording.first_time = time
+        elif not second & 0x80:
+            # A marker opens a talkspurt: the silence before it is meant, so it is
+            # no delay (the report's max gap, and tshark's min/mean/max delta agree).
+            recording.deltas.append(delta_ms)
+            recording.max_delta_ms = max(recording.max_delta_ms, delta_ms)
+        recording.packets += 1
+        recording.seq_errors += seq_error
+        recording.last_seq, recording.last_time = seq, time
+        skew_ms = self._skew(recording, payload_type, rate, ts, time)
+        if recording.packets <= MAX_SERIES_PACKETS:
+            series = recording.series
+            series["frame"].append(frame)
+            series["time"].append(time)
+            series["seq"].append(seq)
+            series["payload_type"].append(payload_type)
+            series["marker"].append(1 if second & 0x80 else 0)
+            series["seq_error"].append(1 if seq_error else 0)
+            series["delta_ms"].append(None if first_packet else round(delta_ms, 3))
+            series["jitter_ms"].append(round(stream.jitter_ms, 3))
+            series["skew_ms"].append(None if skew_ms is None else round(skew_ms, 3))
+        self._keep_audio(recording, self._g711(payload_type, flow), time, ts, data, start, end, first)
+
+    def _clock_rate(self, payload_type: int, flow: tuple) -> int | None:
+        encoding = self._encoding(payload_type, flow)
+        if encoding is not None:
+            return rtpmap_clock_rate(encoding)
+        static = STATIC_PAYLOAD_TYPES.get(payload_type)
+        return static[1] if static else None
+
+    def _encoding(self, payload_type: int, flow: tuple) -> str | None:
+        # As RtpTracker looks it up: the receiver's SDP, else the sender's own.
+        if payload_type < _FIRST_DYNAMIC_PT:
+            return None
+        for address in ((flow[2], flow[3]), (flow[0], flow[1])):
+            rtpmap = self._announced.get(address)
+            if rtpmap and payload_type in rtpmap:
+                return rtpmap[payload_type]
+        return None
+
+    def _g711(self, payload_type: int, flow: tuple) -> int | None:
+        """PCMU/PCMA for the static numbers, or a dynamic number an SDP maps to them at 8 kHz."""
+        if payload_type in (g711.PCMU, g711.PCMA):
+            return payload_type
+        encoding = self._encoding(payload_type, flow)
+        if encoding is None or rtpmap_clock_rate(encoding) != _G711_RATE:
+            return None
+        return g711.ENCODINGS.get(encoding.split("/")[0].strip().lower())
+
+    @staticmethod
+    def _skew(recording: _Recording, payload_type: int, rate: int | None, ts: int, time: float) -> float | None:
+        if recording.skew_payload_type is None and rate:
+            recording.skew_payload_type, recording.skew_rate = payload_type, rate
+            recording.skew_last_ts = ts
+            recording.skew_ts = 0
+            recording.skew_first_time = time
+        if payload_type != recording.skew_payload_type:
+            return None  # another clock (telephone events, comfort noise): no skew on it
+        recording.skew_ts += _signed32(ts - recording.skew_last_ts)
+        recording.skew_last_ts = ts
+        skew_ms = recording.skew_ts * 1000.0 / recording.skew_rate - (time - recording.skew_first_time) * 1000.0
+        if abs(skew_ms) > abs(recording.max_skew_ms):
+            recording.max_skew_ms = skew_ms
+        return skew_ms
+
+    @staticmethod
+    def _keep_audio(recording: _Recording, codec: int | None, time: float, ts: int, data: bytes,
+                    start: int, end: int, first: int) -> None:
+        if codec is None or recording.audio_cut:
+            return
+        offset = start + 12 + 4 * (first & 0x0F)  # past the CSRC list
+        if first & 0x10 and offset + 4 <= end:  # RFC 3550 5.3.1 header extension, its length in words
+            offset += 4 + 4 * ((data[offset + 2] << 8) | data[offset + 3])
+        if first & 0x20 and end > offset:  # RFC 3550 5.1 padding: its last byte counts it
+            end -= data[end - 1]
+        if offset >= end:
+            return
+        if recording.audio_first_time is None:
+            recording.audio_first_time, recording.audio_codec = time, codec
+            recording.audio_last_ts = ts
+        recording.audio_ts += _signed32(ts - recording.audio_last_ts)
+        recording.audio_last_ts = ts
+        if recording.audio_ts < 0:
+            return  # a late packet from before the first one heard
+        if recording.audio_ts + end - offset > MAX_AUDIO_SECONDS * _G711_RATE:
+            recording.audio_cut = True
+            return
+        recording.audio.append((recording.audio_ts, codec, data[offset:end]))
+
+
+class StreamMeasurement:
+    """Feed a capture in chunks; `finish()` measures each requested stream.
+
+    `streams` are the report's {src, dst, ssrc} of `calls[].media[]` ("ip:port",
+    "0x1234ABCD"); their G.711 voice is decoded too (`pcm(i)`).
+    """
+
+    def __init__(self, streams: list[dict]):
+        self._recordings = [_Recording(s["src"], s["dst"], _ssrc_number(s["ssrc"])) for s in streams]
+        self._result = CaptureResult(capture=CaptureInfo(file=""))
+        self._reader = CaptureReader()
+        self._decoder = PacketDecoder(self._result, _StreamRecorder(self._recordings))
+
+    def feed(self, data: bytes) -> None:
+        records = self._reader.feed(data)
+        if records:
+            # The analysis already reported undecodable packets; here only RTP matters.
+            self._decoder.decode_records(records, lambda frame, error: None)
+            self._forget_messages()
+
+    def _forget_messages(self) -> None:
+        # Signalling is decoded (its SDP gives payload types their clock rates)
+        # but not needed afterwards: dropping it keeps memory flat.
+        result = self._result
+        for messages in (result.sip_messages, result.dns_messages, result.icmp_errors, result.tls_connections):
+            messages.clear()
+
+    def finish(self) -> list[dict]:
+        """Per stream: {src, dst, ssrc, summary, series, audio}. RTP is not read
+        from TCP, so the decoder's TCP streams need no closing."""
+        self._reader.close()
+        return [self._measured(recording) for recording in self._recordings]
+
+    def pcm(self, index: int) -> bytes:
+        """The decoded voice of stream `index` (16-bit little-endian, 8 kHz mono), after `finish()`."""
+        return self._recordings[index].pcm
+
+    def _measured(self, recording: _Recording) -> dict:
+        streams = recording.tracker.streams()
+        stream = streams[0] if streams else None
+        deltas = recording.deltas
+        summary = {
+            "packets": recording.packets,
+            "expected": stream.expected if stream else 0,
+            "lost": stream.lost if stream else 0,
+            "seq_errors": recording.seq_errors,
+            "min_delta_ms": round(min(deltas), 3) if deltas else None,
+            "mean_delta_ms": round(sum(deltas) / len(deltas), 3) if deltas else None,
+            "max_delta_ms": round(recording.max_delta_ms, 3),
+            "mean_jitter_ms": round(stream.mean_jitter_ms, 3) if stream else 0.0,
+            "max_jitter_ms": round(stream.max_jitter_ms, 3) if stream else 0.0,
+            "max_skew_ms": round(recording.max_skew_ms, 3),
+            "clock_rate": recording.skew_rate,
+            "first_time": recording.first_time if recording.packets else None,
+            "last_time": recording.last_time if recording.packets else None,
+            "series_truncated": recording.packets > MAX_SERIES_PACKETS,
+        }
+        return {"src": recording.src, "dst": recording.dst, "ssrc": f"0x{recording.ssrc:08X}", "summary": summary,
+                "series": recording.series, "audio": self._decoded(recording)}
+
+    @staticmethod
+    def _decoded(recording: _Recording) -> dict:
+        """Packets placed by their RTP timestamp on one 8 kHz line: what is
+        missing (lost packets, silence suppression) stays silent."""
+        if not recording.audio:
+            carried = ", ".join(sorted(set(recording.encodings.values()))) or "no packets"
+            return {"playable": False,
+                    "reason": f"this stream carries {carried}, and only G.711 (PCMU, PCMA) is played",
+                    "codec": None, "rate": _G711_RATE, "start_time": None, "samples": 0, "cut": False}
+        codec = "PCMU" if recording.audio_codec == g711.PCMU else "PCMA"
+        # A redacted capture keeps RTP headers and zeroes the voice. Zero bytes
+        # are loud in both laws, and no coder sends a whole stream of them.
+        if all(payload.count(0) == len(payload) for _offset, _codec, payload in recording.audio):
+            return {"playable": False, "codec": codec, "rate": _G711_RATE, "start_time": recording.audio_first_time,
+                    "samples": 0, "cut": False,
+                    "reason": "the voice in this stream is zeroed (a redacted capture): there is nothing to play"}
+        samples = max(offset + len(payload) for offset, _codec, payload in recording.audio)
+        pcm = bytearray(2 * samples)
+        for offset, packet_codec, payload in recording.audio:
+            pcm[2 * offset : 2 * (offset + len(payload))] = g711.decode(packet_codec, payload)
+        recording.pcm = bytes(pcm)
+        recording.audio.clear()
+        return {"playable": True, "reason": None, "codec": codec, "rate": _G711_RATE,
+                "start_time": recording.audio_first_time, "samples": samples, "cut": recording.audio_cut}
+
+
+class _FrameFinder:
+    """The RtpTracker's seat in a decoder fed one frame: notes the RTP packet in it."""
+
+    def __init__(self):
+        self.found: dict | None = None
+
+    def expect(self, ip: str, port: int, rtpmap: dict[int, str]) -> None:
+        pass  # which stream a packet belongs to needs no payload types
+
+    def account(self, frame: int, time: float, flow: tuple, data: bytes, start: int, end: int) -> None:
+        if end - start >= 12 and data[start + 1] not in _RTCP_TYPES:
+            ssrc = _RTP_HEADER.unpack_from(data, start)[4]
+            self.found = {"src": hostport(flow[0], flow[1]), "dst": hostport(flow[2], flow[3]),
+                          "ssrc": f"0x{ssrc:08X}"}
+
+
+class FrameLookup:
+    """Which RTP stream holds frame `frame`: feed chunks until `feed` says the
+    frame has been read, then `finish()` -> {src, dst, ssrc} or None."""
+
+    def __init__(self, frame: int):
+        self._frame = frame
+        self._reader = CaptureReader()
+        self._finder = _FrameFinder()
+        self._decoder = PacketDecoder(CaptureResult(capture=CaptureInfo(file="")), self._finder)
+        self._done = False
+
+    def feed(self, data: bytes) -> bool:
+        if not self._done:
+            records = self._reader.feed(data)
+            if records and records[-1][0] >= self._frame:
+                self._decoder.decode_records([r for r in records if r[0] == self._frame], lambda frame, error: None)
+                self._done = True
+        return self._done
+
+    def finish(self) -> dict | None:
+        return self._finder.found
+
+
+def _ssrc_number(ssrc) -> int:
+    return ssrc if isinstance(ssrc, int) else int(str(ssrc), 16)
