@@ -43,6 +43,12 @@ class CaptureAnalysis:
         """Up to `size` bytes of an open file, read straight into the kernel; 0 at its end."""
         return self._reader.readinto(file, size)
 
+    @property
+    def kernel_memory(self):
+        """The kernel's linear memory as its host knows it (in the page, the WebAssembly.Memory
+        the worker writes file slices into, at the address `reserve` gave)."""
+        return self._reader.kernel.instance.memory
+
     def _decoded(self, records: list) -> None:
         self._decoder.decode_records(records, self._note_undecodable)
 

@@ -66,24 +66,24 @@ class _WasmtimeInstance:
         engine, module = _WasmtimeInstance._compiled
         self._store = wasmtime.Store(engine)
         exports = wasmtime.Instance(self._store, module, []).exports(self._store)
-        self._memory = exports["memory"]
+        self.memory = exports["memory"]
         self.functions = {name: _bound(exports[name], self._store) for name in FUNCTIONS}
 
     def read(self, address: int, size: int) -> bytes:
-        return bytes(self._memory.read(self._store, address, address + size))
+        return bytes(self.memory.read(self._store, address, address + size))
 
     def write(self, address: int, data: bytes) -> None:
-        self._memory.write(self._store, data, address)
+        self.memory.write(self._store, data, address)
 
     def view(self, address: int, size: int) -> memoryview:
         """Linear memory itself, for `readinto`: the file's bytes land in the kernel without a copy."""
-        return memoryview(self._memory.get_buffer_ptr(self._store, size, address)).cast("B")
+        return memoryview(self.memory.get_buffer_ptr(self._store, size, address)).cast("B")
 
     def size(self) -> int:
-        return self._memory.data_len(self._store)
+        return self.memory.data_len(self._store)
 
     def grow(self, pages: int) -> None:
-        self._memory.grow(self._store, pages)
+        self.memory.grow(self._store, pages)
 
 
 def _bound(function, store):
@@ -98,11 +98,11 @@ class _BrowserInstance:
 
         self._js = js
         exports = js.sipdiagKernel()
-        self._memory = exports.memory
+        self.memory = exports.memory
         self.functions = {name: getattr(exports, name) for name in FUNCTIONS}
 
     def _bytes(self, address: int, size: int):
-        return self._js.Uint8Array.new(self._memory.buffer, address, size)
+        return self._js.Uint8Array.new(self.memory.buffer, address, size)
 
     def read(self, address: int, size: int) -> bytes:
         return self._bytes(address, size).to_bytes()
@@ -111,10 +111,10 @@ class _BrowserInstance:
         self._bytes(address, len(data)).assign(data)
 
     def size(self) -> int:
-        return self._memory.buffer.byteLength
+        return self.memory.buffer.byteLength
 
     def grow(self, pages: int) -> None:
-        self._memory.grow(pages)
+        self.memory.grow(pages)
 
 
 class Kernel:
