@@ -4,6 +4,7 @@
     python3 build.py          # fresh clone -> dist/ (folder site) + dist/sipdiag.html (one file)
     python3 build.py serve    # build, then serve dist/ on http://127.0.0.1:8000
     python3 build.py test     # install test needs, build, run every test
+    python3 build.py kernel   # recompile the scan kernel (scan.c -> the committed scan.wasm)
 
 Nothing here talks to a CDN: Pyodide comes from npm (package.json pins it),
 everything else from this clone.
@@ -34,8 +35,13 @@ PYODIDE_DIR = ROOT / "node_modules" / "pyodide"
 PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
 ENGINE_ARCHIVE = "sipdiag.zip"
 # The scan kernel, shipped beside the engine: the worker instantiates it (py/sipdiag/capture/kernel/).
-KERNEL_WASM = ROOT / "py" / "sipdiag" / "capture" / "kernel" / "scan.wasm"
+KERNEL_DIR = ROOT / "py" / "sipdiag" / "capture" / "kernel"
+KERNEL_SOURCE, KERNEL_WASM = KERNEL_DIR / "scan.c", KERNEL_DIR / "scan.wasm"
 KERNEL_FILE = "scan.wasm"
+# Debian's clang + lld. -ffp-contract=off: no fused multiply-add, so the kernel's doubles are
+# Python's, operation by operation. tests/test_kernel.py rebuilds it and compares the bytes.
+KERNEL_FLAGS = ["--target=wasm32-unknown-unknown", "-O3", "-nostdlib", "-fno-builtin", "-ffp-contract=off",
+                "-Wall", "-Wextra", "-Werror", "-Wl,--no-entry", "-Wl,--strip-all"]
 # Fixed timestamp so the engine archive (and the single file) are reproducible.
 ZIP_EPOCH = (2020, 1, 1, 0, 0, 0)
 SERVE_PORT = 8000
@@ -104,6 +110,12 @@ def build(target: Path = DIST) -> Path:
     print(f"build: wrote {target} ({tree_size(target) / 1e6:.1f} MB, "
           f"sipdiag.html {(target / 'sipdiag.html').stat().st_size / 1e6:.1f} MB)")
     return target
+
+
+def build_kernel(out: Path = KERNEL_WASM) -> Path:
+    """scan.c -> scan.wasm (`python3 build.py kernel` after changing scan.c; commit both)."""
+    run(["clang", *KERNEL_FLAGS, "-o", str(out), str(KERNEL_SOURCE)])
+    return out
 
 
 def tree_size(path: Path) -> int:
@@ -263,6 +275,8 @@ def main(argv: list[str]) -> int:
         serve()
     elif command == "test":
         return test(argv[1:])
+    elif command == "kernel":
+        build_kernel()
     else:
         print(__doc__.strip(), file=sys.stderr)
         return 2

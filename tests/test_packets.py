@@ -11,7 +11,7 @@ import struct
 import pytest
 from packet_builders import INVITE, OK_200, addr, ethernet, ipv4, ipv6, rtp, udp
 from sipdiag.capture.decoder import PacketDecoder
-from sipdiag.capture.kernel import Kernel
+from sipdiag.capture.scan import Kernel
 from sipdiag.model import CaptureInfo, CaptureResult
 from sipdiag.protocols.rtp import RtpTracker
 

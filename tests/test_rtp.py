@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from locations import FIXTURES, SHARED_CAPTURES
-from sipdiag.capture.kernel import Kernel
+from sipdiag.capture.scan import Kernel
 from sipdiag.protocols.rtp import MAX_EVENTS_PER_STREAM
 from sipdiag.protocols.rtp import RtpTracker
 

@@ -9,7 +9,7 @@ straight into the scan kernel's memory (`reserve` an address, write there,
 from __future__ import annotations
 
 from .capture.decoder import PacketDecoder
-from .capture.kernel import Kernel, KernelReader
+from .capture.scan import Kernel, KernelReader
 from .capture.pcapfile import CaptureError
 from .model import CaptureInfo, CaptureResult
 from .protocols.rtp import RtpTracker

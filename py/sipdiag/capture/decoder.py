@@ -190,7 +190,7 @@ class PacketDecoder:
 
         `undecodable(frame, error)` hears of a packet that broke a decoder; the
         rest still count. The bulk of a VoIP capture (RTP in UDP in IP in
-        Ethernet) never gets here: the kernel accounts it (capture/kernel.py).
+        Ethernet) never gets here: the kernel accounts it (capture/scan.py).
         """
         for frame, time, linktype, data in records:
             try:

@@ -82,7 +82,7 @@ def _packed(ip: str) -> bytes | None:
 
 
 class RtpTracker:
-    """RTP/RTCP accounting of one capture, kept by a scan kernel (capture.kernel.Kernel)."""
+    """RTP/RTCP accounting of one capture, kept by a scan kernel (capture.scan.Kernel)."""
 
     def __init__(self, kernel) -> None:
         self._kernel = kernel

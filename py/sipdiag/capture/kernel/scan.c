@@ -22,7 +22,11 @@ typedef unsigned int u32;
 typedef long long i64;
 typedef unsigned long long u64;
 
+#ifdef __wasm__
 #define EXPORT(name) __attribute__((export_name(#name)))
+#else
+#define EXPORT(name)
+#endif
 
 /* Mirrors capture/pcapfile.py MAX_RECORD: a longer record is damage. */
 #define MAX_RECORD (64LL * 1024 * 1024)
@@ -126,7 +130,15 @@ static i64 unconfirmed_limit = FIRST_UNCONFIRMED_LIMIT;
 static u8 link_types_seen[65536 / 8];
 static u8 scratch[SCRATCH_SIZE + 32];
 
+#ifdef __wasm__
+/* The host's input buffer starts past every table (wasm-ld's __heap_base); the host grows memory under it. */
 extern u8 __heap_base;
+#define BUFFER ((u8 *)(((unsigned long)&__heap_base + 15) & ~15ul))
+#else
+/* The native build (fuzz_scan.c, libFuzzer + ASan + UBSan) points this at the input. */
+static u8 *native_buffer;
+#define BUFFER native_buffer
+#endif
 
 /* -- small helpers (no libc) -------------------------------------------- */
 
@@ -170,8 +182,7 @@ EXPORT(rtcp_address) struct rtcp *rtcp_address(void) { return rtcps; }
 EXPORT(static_rates_address) double *static_rates_address(void) { return static_rates; }
 EXPORT(link_types_address) u8 *link_types_address(void) { return link_types_seen; }
 EXPORT(scratch_address) u8 *scratch_address(void) { return scratch; }
-/* The host's input buffer starts here, past every table; the host grows the memory under it. */
-EXPORT(buffer_address) u8 *buffer_address(void) { return (u8 *)(((unsigned long)&__heap_base + 15) & ~15ul); }
+EXPORT(buffer_address) u8 *buffer_address(void) { return BUFFER; }
 EXPORT(record_sizes) int record_sizes(void) {
     return (int)(sizeof(struct io) | sizeof(struct stream) << 8 | sizeof(struct event) << 20);
 }

@@ -1,4 +1,4 @@
-"""Host side of the scan kernel (`capture/kernel/scan.c`, compiled to scan.wasm).
+"""Host side of the scan kernel (`capture/kernel/scan.c`, compiled to kernel/scan.wasm).
 
 The kernel walks the capture's records in its own memory, decodes the common
 path and keeps the RTP/RTCP accounting; every other record comes back here in
