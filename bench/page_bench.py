@@ -99,6 +99,7 @@ class PageRun:
     peak_renderer_mb: float  # the page's renderer process (with its worker) during the job
     peak_chromium_mb: float  # all Chromium processes during the job
     ua_peak_mb: float | None  # performance.measureUserAgentSpecificMemory, when available
+    cpu_seconds: float  # all Chromium processes during the job
 
 
 class IsolatedHandler(build.SiteHandler):
@@ -146,10 +147,12 @@ class PageBench:
             page.set_input_files(f"#{INPUT_ID}", capture)
             with BrowserMemorySampler() as memory:
                 booted_renderer, _ = memory.sample()
+                cpu_before = memory.cpu_seconds()
                 result = page.evaluate(RUN_JOB, {"id": INPUT_ID, "job": job, "intervalMs": UA_MEMORY_INTERVAL_MS})
+                cpu = memory.cpu_seconds() - cpu_before
         finally:
             context.close()
         ua_peak = result["uaPeak"]
         return PageRun(result["seconds"], result["packets"], result["detail"], boot_seconds,
                        booted_renderer / 1e6, memory.peak_renderer / 1e6, memory.peak_all / 1e6,
-                       ua_peak / 1e6 if ua_peak is not None else None)
+                       ua_peak / 1e6 if ua_peak is not None else None, cpu)

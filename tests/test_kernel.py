@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from locations import FIXTURES, REPO, SHARED_CAPTURES
-from packet_builders import ethernet, ipv4, pcap, pcapng, rtp, udp
+from packet_builders import INVITE, SDP, ethernet, ipv4, pcap, pcapng, rtp, udp
 from sipdiag.capture import scan as scan_module
 from sipdiag.capture.scan import BLOCK, DAMAGED, NEED_MORE, Kernel
 from sipdiag.engine import CaptureAnalysis, analyze_path
@@ -163,3 +163,51 @@ def test_reading_the_file_into_the_kernel_equals_feeding_bytes():
     fed = CaptureAnalysis(path.name)
     fed.feed(path.read_bytes())
     assert analyze_path(str(path)) == fed.finish()
+
+
+# -- where RtpTracker.account used to raise: the same note, the same partial counts ---------
+
+def invite_announcing(rtpmap: bytes) -> bytes:
+    """packet_builders' INVITE, its SDP offering payload type 96 with this rtpmap value."""
+    sdp = SDP.replace(b"RTP/AVP 0\r\n", b"RTP/AVP 96\r\na=rtpmap:96 " + rtpmap + b"\r\n")
+    return INVITE.replace(SDP, sdp).replace(b"Content-Length: %d" % len(SDP), b"Content-Length: %d" % len(sdp))
+
+
+def call_with_rtpmap(rtpmap: bytes) -> bytes:
+    """The INVITE at frame 1, then three RTP packets of payload type 96 to its media address."""
+    packets = [ethernet(ipv4(udp(invite_announcing(rtpmap), 5060, 5060)))]
+    packets += [ethernet(ipv4(udp(struct.pack("!BBHII", 0x80, 96, seq, seq * 160, 0x4242) + bytes(20), 5004, 4000),
+                              src="10.0.0.2", dst="10.0.0.1")) for seq in (1, 2, 3)]
+    return pcap([(100 + index, 0, packet, len(packet)) for index, packet in enumerate(packets)])
+
+
+@pytest.mark.parametrize(("rtpmap", "warnings", "last_time"), [
+    # A clock rate of 0: the jitter's division raised from the second packet on.
+    (b"X/0", [f"frame {frame}: could not be decoded (ZeroDivisionError: float division by zero)"
+              for frame in (3, 4)], 101.0),
+    (b"telephone-event/0", [f"frame {frame}: could not be decoded (ZeroDivisionError: float division by zero)"
+                            for frame in (3, 4)], 101.0),
+    # A digit str.isdigit takes and int() refuses: every packet raised before its time was kept.
+    ("X/\u00b2".encode(), [f"frame {frame}: could not be decoded (ValueError: invalid literal for int() with "
+                           "base 10: '\u00b2')" for frame in (2, 3, 4)], 0.0),
+])
+def test_an_rtpmap_python_could_not_use_gives_the_same_notes(rtpmap, warnings, last_time, tmp_path):
+    path = tmp_path / "call.pcap"
+    path.write_bytes(call_with_rtpmap(rtpmap))
+    report = analyze_path(str(path))
+    assert report["capture"]["warnings"] == warnings
+    [media] = report["calls"][0]["media"]
+    assert (media["packets"], media["first_frame"], media["last_frame"], media["last_time"]) == (3, 2, 4, last_time)
+
+
+def test_a_full_stream_table_is_a_warning_not_a_crash():
+    """More confirmed streams than the kernel keeps (scan.c MAX_STREAMS): counted up to it, then said."""
+    streams = 8192 + 3
+    packets = [ethernet(ipv4(udp(rtp(seq, ssrc=ssrc), 4000 + ssrc % 1000, 5000)))
+               for ssrc in range(streams) for seq in (1, 2)]
+    analysis = CaptureAnalysis("many.pcap")
+    analysis.feed(pcap([(1, index, packet, len(packet)) for index, packet in enumerate(packets)]))
+    result = analysis.finish_result()
+    assert len(result.rtp_streams) == 8192
+    assert result.capture.warnings == [
+        "The scan kernel's table of RTP streams is full: later ones were not counted."]

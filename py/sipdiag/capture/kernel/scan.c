@@ -150,9 +150,11 @@ static u32 rd32(const u8 *p, int big) {
 static u32 be16(const u8 *p) { return (u32)p[0] << 8 | p[1]; }
 static u32 be32(const u8 *p) { return (u32)p[0] << 24 | (u32)p[1] << 16 | (u32)p[2] << 8 | p[3]; }
 
+/* Addresses are 4 or 16 bytes: compared and hashed a 32-bit word at a time. */
+static u32 word(const u8 *p) { return (u32)p[0] | (u32)p[1] << 8 | (u32)p[2] << 16 | (u32)p[3] << 24; }
 static int same(const u8 *a, const u8 *b, i64 n) {
-    for (i64 i = 0; i < n; i++)
-        if (a[i] != b[i]) return 0;
+    for (i64 i = 0; i < n; i += 4)
+        if (word(a + i) != word(b + i)) return 0;
     return 1;
 }
 static void copy(u8 *to, const u8 *from, i64 n) {
@@ -162,14 +164,24 @@ static void clear(void *to, i64 n) {
     u8 *p = to;
     for (i64 i = 0; i < n; i++) p[i] = 0;
 }
-static u32 mix(u32 hash, const u8 *p, i64 n) { /* FNV-1a */
-    for (i64 i = 0; i < n; i++) hash = (hash ^ p[i]) * 16777619u;
+static u32 mix_word(u32 hash, u32 value) { /* one murmur3 round */
+    value *= 0xCC9E2D51u;
+    value = value << 15 | value >> 17;
+    hash ^= value * 0x1B873593u;
+    hash = hash << 13 | hash >> 19;
+    return hash * 5 + 0xE6546B64u;
+}
+static u32 mix(u32 hash, const u8 *p, i64 n) {
+    for (i64 i = 0; i < n; i += 4) hash = mix_word(hash, word(p + i));
     return hash;
 }
-static u32 mix_int(u32 hash, i64 value) {
-    u8 bytes[8];
-    for (int i = 0; i < 8; i++) bytes[i] = (u8)(value >> (8 * i));
-    return mix(hash, bytes, 8);
+static u32 mix_int(u32 hash, i64 value) { return mix_word(mix_word(hash, (u32)value), (u32)(value >> 32)); }
+static u32 finish_hash(u32 hash) { /* murmur3's finaliser: every bit reaches the slot bits */
+    hash ^= hash >> 16;
+    hash *= 0x85EBCA6Bu;
+    hash ^= hash >> 13;
+    hash *= 0xC2B2AE35u;
+    return hash ^ hash >> 16;
 }
 
 /* -- exported addresses ---------------------------------------------------- */
@@ -200,7 +212,7 @@ EXPORT(move_bytes) void move_bytes(int from, int to, int size) {
 /* -- expected endpoints (SDP) ---------------------------------------------- */
 
 static u32 endpoint_hash(i64 alen, const u8 *addr, i64 port) {
-    return mix_int(mix(mix_int(2166136261u, alen), addr, alen), port);
+    return finish_hash(mix_int(mix(mix_int(0, alen), addr, alen), port));
 }
 
 static struct endpoint *find_endpoint(i64 alen, const u8 *addr, i64 port) {
@@ -251,11 +263,11 @@ EXPORT(forget_payload_types) void forget_payload_types(void) {
 /* -- RTCP counts ---------------------------------------------------------- */
 
 static u32 flow_hash(i64 alen, const u8 *src, const u8 *dst, i64 sport, i64 dport) {
-    return mix_int(mix_int(mix(mix(mix_int(2166136261u, alen), src, alen), dst, alen), sport), dport);
+    return mix_word(mix(mix(mix_word(0, (u32)alen), src, alen), dst, alen), (u32)(sport << 16 | dport));
 }
 
 static void count_rtcp(i64 alen, const u8 *src, const u8 *dst, i64 sport, i64 dport) {
-    u32 slot = flow_hash(alen, src, dst, sport, dport) & (RTCP_SLOTS - 1);
+    u32 slot = finish_hash(flow_hash(alen, src, dst, sport, dport)) & (RTCP_SLOTS - 1);
     for (;; slot = (slot + 1) & (RTCP_SLOTS - 1)) {
         int index = rtcp_slots[slot];
         if (!index) break;
@@ -283,7 +295,7 @@ static void count_rtcp(i64 alen, const u8 *src, const u8 *dst, i64 sport, i64 dp
 /* -- RTP streams ------------------------------------------------------------- */
 
 static u32 stream_hash(const struct stream *s) {
-    return mix_int(flow_hash(s->alen, s->src, s->dst, s->sport, s->dport), s->ssrc);
+    return finish_hash(mix_word(flow_hash(s->alen, s->src, s->dst, s->sport, s->dport), (u32)s->ssrc));
 }
 
 static void index_streams(void) {
@@ -337,7 +349,7 @@ static void forget_noise(void) {
 }
 
 static struct stream *find_stream(i64 alen, const u8 *src, const u8 *dst, i64 sport, i64 dport, i64 ssrc) {
-    u32 slot = mix_int(flow_hash(alen, src, dst, sport, dport), ssrc) & (STREAM_SLOTS - 1);
+    u32 slot = finish_hash(mix_word(flow_hash(alen, src, dst, sport, dport), (u32)ssrc)) & (STREAM_SLOTS - 1);
     for (;; slot = (slot + 1) & (STREAM_SLOTS - 1)) {
         int index = stream_slots[slot];
         if (!index) break;
