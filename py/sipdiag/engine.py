@@ -9,8 +9,8 @@ straight into the scan kernel's memory (`reserve` an address, write there,
 from __future__ import annotations
 
 from .capture.decoder import PacketDecoder
-from .capture.scan import Kernel, KernelReader
 from .capture.pcapfile import CaptureError
+from .capture.scan import Kernel, KernelReader
 from .model import CaptureInfo, CaptureResult
 from .protocols.rtp import RtpTracker
 

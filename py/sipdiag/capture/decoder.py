@@ -1,10 +1,12 @@
 """Per-packet decoding: link layers and tunnels down to SIP, DNS, RTP, ICMP, TCP.
 
-This is the hot path: a capture is mostly RTP, so each packet is judged by a
-few byte comparisons (UDP port 53, an upper-case first payload byte, the RTP
-version bits, a known TCP stream) and only what can matter is decoded fully.
-Addresses stay raw bytes until a message needs them as text, and their text
-forms are cached because the same few endpoints repeat millions of times.
+The scan kernel (capture/scan.py) takes the bulk of a capture, RTP on the
+common path, and hands every other packet here. Each is still judged by a few
+byte comparisons (UDP port 53, an upper-case first payload byte, the RTP
+version bits, a known TCP stream) and only what can matter is decoded fully;
+RTP found here (in tunnels, reassembled fragments, ...) goes back to the
+kernel's accounting. Addresses stay raw bytes until a message needs them as
+text, and their text forms are cached because the same endpoints repeat.
 """
 
 from __future__ import annotations

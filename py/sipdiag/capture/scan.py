@@ -18,7 +18,7 @@ import struct
 import sys
 from pathlib import Path
 
-from .pcapfile import MAX_RECORD, CaptureReader, Interface
+from .pcapfile import CaptureReader, Interface
 
 KERNEL_WASM = Path(__file__).with_name("kernel") / "scan.wasm"
 WASM_PAGE = 65536
@@ -28,6 +28,8 @@ NEED_MORE, PACKET, BLOCK, DAMAGED, RAISED = 1, 2, 3, 4, 5
 FORMAT_PCAP, FORMAT_PCAPNG = 1, 2
 FULL_TABLES = {1: "RTP streams", 2: "RFC 4733 events", 4: "RTCP flows", 8: "SDP media addresses"}
 MAX_INTERFACES = 4096  # scan.c MAX_INTERFACES: packets of later interfaces come back to Python
+# Bytes given as `bytes` are placed in the kernel at most this much at a time (the worker's slice size).
+MAX_FEED = 4 * 1024 * 1024
 
 # scan.c `struct io`: every field 8 bytes, in this order ("d" a double, "q" an integer).
 IO_FIELDS = (
@@ -355,7 +357,3 @@ class KernelReader:
         reader.close()
         return state
 
-
-# Bytes given as `bytes` are placed in the kernel at most this much at a time.
-MAX_FEED = 4 * 1024 * 1024
-assert MAX_FEED <= MAX_RECORD
