@@ -4,6 +4,7 @@
     python3 build.py          # fresh clone -> dist/ (folder site) + dist/sipdiag.html (one file)
     python3 build.py serve    # build, then serve dist/ on http://127.0.0.1:8000
     python3 build.py test     # install test needs, build, run every test
+    python3 build.py kernel   # recompile the scan kernel (scan.c -> the committed scan.wasm)
 
 Nothing here talks to a CDN: Pyodide comes from npm (package.json pins it),
 everything else from this clone.
@@ -33,10 +34,22 @@ PYODIDE_DIR = ROOT / "node_modules" / "pyodide"
 # Only what the page loads: the CDN-only packages and the node/console files stay out.
 PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
 ENGINE_ARCHIVE = "sipdiag.zip"
+# The scan kernel, shipped beside the engine: the worker instantiates it (py/sipdiag/capture/kernel/).
+KERNEL_DIR = ROOT / "py" / "sipdiag" / "capture" / "kernel"
+KERNEL_SOURCE, KERNEL_WASM = KERNEL_DIR / "scan.c", KERNEL_DIR / "scan.wasm"
+KERNEL_FILE = "scan.wasm"
+# Debian's clang + lld. -ffp-contract=off: no fused multiply-add, so the kernel's doubles are
+# Python's, operation by operation. tests/test_kernel.py rebuilds it and compares the bytes.
+KERNEL_FLAGS = ["--target=wasm32-unknown-unknown", "-O3", "-nostdlib", "-fno-builtin", "-ffp-contract=off",
+                "-Wall", "-Wextra", "-Werror", "-Wl,--no-entry", "-Wl,--strip-all"]
 # Fixed timestamp so the engine archive (and the single file) are reproducible.
 ZIP_EPOCH = (2020, 1, 1, 0, 0, 0)
 SERVE_PORT = 8000
-APT_PACKAGES = {"chromium": "/usr/bin/chromium", "tshark": "/usr/bin/tshark"}
+# clang and lld rebuild the scan kernel (the test that the committed .wasm is its source's)
+# and build its libFuzzer harness; libclang-rt-14-dev holds libFuzzer and the sanitizers.
+APT_PACKAGES = {"chromium": "/usr/bin/chromium", "tshark": "/usr/bin/tshark", "clang": "/usr/bin/clang",
+                "lld": "/usr/bin/wasm-ld",
+                "libclang-rt-14-dev": "/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a"}
 
 # The marked parts of index.html that the single file replaces (build fails if they move).
 STYLESHEET_LINK = re.compile(r'<link rel="stylesheet" href="(static/css/[\w.-]+\.css)">')
@@ -92,10 +105,17 @@ def build(target: Path = DIST) -> Path:
     (target / "py").mkdir()
     engine = engine_archive()
     (target / "py" / ENGINE_ARCHIVE).write_bytes(engine)
+    shutil.copy2(KERNEL_WASM, target / "py" / KERNEL_FILE)
     (target / "sipdiag.html").write_text(single_file(engine), encoding="utf-8")
     print(f"build: wrote {target} ({tree_size(target) / 1e6:.1f} MB, "
           f"sipdiag.html {(target / 'sipdiag.html').stat().st_size / 1e6:.1f} MB)")
     return target
+
+
+def build_kernel(out: Path = KERNEL_WASM) -> Path:
+    """scan.c -> scan.wasm (`python3 build.py kernel` after changing scan.c; commit both)."""
+    run(["clang", *KERNEL_FLAGS, "-o", str(out), str(KERNEL_SOURCE)])
+    return out
 
 
 def tree_size(path: Path) -> int:
@@ -155,6 +175,7 @@ def single_file(engine: bytes) -> str:
     icon = (ROOT / "static" / "icons" / "sipdiag.svg").read_bytes()
     assets = {f"pyodide/{name}": packed((PYODIDE_DIR / name).read_bytes()) for name in PYODIDE_FILES}
     assets[f"py/{ENGINE_ARCHIVE}"] = packed(engine)
+    assets[f"py/{KERNEL_FILE}"] = packed(KERNEL_WASM.read_bytes())
     sample = ROOT / "static" / "sample.pcap"
     if sample.exists():
         assets["static/sample.pcap"] = packed(sample.read_bytes())
@@ -231,10 +252,12 @@ def install_test_needs() -> None:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         run(["apt-get", "update"], env=env)
         run(["apt-get", "install", "-y", "--no-install-recommends", *missing], env=env)
-    # The test extras of pyproject.toml, installed directly (no package build needed). The
-    # browser comes from Debian: the playwright package only drives it (no `playwright install`).
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
-    run([sys.executable, "-m", "pip", "install", "--quiet", *extras])
+    # The engine's dependencies (wasmtime runs the scan kernel) and the test extras of
+    # pyproject.toml, installed directly (no package build needed). The browser comes
+    # from Debian: the playwright package only drives it (no `playwright install`).
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    run([sys.executable, "-m", "pip", "install", "--quiet", *project["dependencies"],
+         *project["optional-dependencies"]["test"]])
 
 
 def test(pytest_args: list[str]) -> int:
@@ -252,6 +275,8 @@ def main(argv: list[str]) -> int:
         serve()
     elif command == "test":
         return test(argv[1:])
+    elif command == "kernel":
+        build_kernel()
     else:
         print(__doc__.strip(), file=sys.stderr)
         return 2

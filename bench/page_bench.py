@@ -64,7 +64,16 @@ RUN_JOB = """async ({ id, job, intervalMs }) => {
   const started = performance.now();
   let packets;
   let detail;
-  if (job === "analyze") {
+  if (job === "read") {
+    // The floor: the file's bytes read the way the worker reads them (File.slice chunks), nothing else.
+    const chunk = 4 * 1024 * 1024;
+    let bytes = 0;
+    for (let done = 0; done < file.size; done += chunk) {
+      bytes += (await file.slice(done, done + chunk).arrayBuffer()).byteLength;
+    }
+    packets = 0;
+    detail = `${(bytes / 1e6).toFixed(1)} MB read in ${Math.ceil(file.size / chunk)} slices`;
+  } else if (job === "analyze") {
     const report = await window.sipdiag.analyze(file);
     packets = report.capture.packets;
     detail = `${report.sip_messages.length} SIP messages`;
@@ -90,6 +99,7 @@ class PageRun:
     peak_renderer_mb: float  # the page's renderer process (with its worker) during the job
     peak_chromium_mb: float  # all Chromium processes during the job
     ua_peak_mb: float | None  # performance.measureUserAgentSpecificMemory, when available
+    cpu_seconds: float  # all Chromium processes during the job
 
 
 class IsolatedHandler(build.SiteHandler):
@@ -123,7 +133,7 @@ class PageBench:
         self.server.server_close()
 
     def run(self, job: str, capture: Path) -> PageRun:
-        """job is "analyze" or "redact"."""
+        """job is "analyze", "redact" or "read" (File.slice the file, nothing else)."""
         context = self.browser.new_context()
         try:
             page = context.new_page()
@@ -137,10 +147,12 @@ class PageBench:
             page.set_input_files(f"#{INPUT_ID}", capture)
             with BrowserMemorySampler() as memory:
                 booted_renderer, _ = memory.sample()
+                cpu_before = memory.cpu_seconds()
                 result = page.evaluate(RUN_JOB, {"id": INPUT_ID, "job": job, "intervalMs": UA_MEMORY_INTERVAL_MS})
+                cpu = memory.cpu_seconds() - cpu_before
         finally:
             context.close()
         ua_peak = result["uaPeak"]
         return PageRun(result["seconds"], result["packets"], result["detail"], boot_seconds,
                        booted_renderer / 1e6, memory.peak_renderer / 1e6, memory.peak_all / 1e6,
-                       ua_peak / 1e6 if ua_peak is not None else None)
+                       ua_peak / 1e6 if ua_peak is not None else None, cpu)

@@ -1,4 +1,8 @@
-"""Wall time and peak memory of processes: a child command, or a browser's process tree."""
+"""Wall time, CPU time and peak memory of processes: a child command, or a browser's process tree.
+
+CPU time is given beside wall time because the machine is often shared: on a
+loaded machine each process waits for a core, and CPU seconds say what the
+work itself costs."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ class CommandRun:
     peak_mb: float  # the child's maximum resident set size
     returncode: int
     stdout: bytes
+    cpu_seconds: float  # user + system
 
 
 def run_command(command: list[str], env: dict | None = None, cwd: Path | None = None,
@@ -32,13 +37,14 @@ def run_command(command: list[str], env: dict | None = None, cwd: Path | None = 
     """
     with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as maxrss:
         started = time.perf_counter()
-        completed = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", maxrss.name, *command], env=env, cwd=cwd,
+        completed = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", maxrss.name, *command], env=env, cwd=cwd,
                                    stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE if keep_stdout else subprocess.DEVNULL)
         seconds = time.perf_counter() - started
-        # On failure time writes "Command exited with non-zero status N" before the figure.
-        kilobytes = int(maxrss.read().split()[-1])
-    return CommandRun(seconds, kilobytes * 1024 / 1e6, completed.returncode, completed.stdout or b"")
+        # On failure time writes "Command exited with non-zero status N" before the figures.
+        user, system, kilobytes = maxrss.read().split()[-3:]
+    return CommandRun(seconds, int(kilobytes) * 1024 / 1e6, completed.returncode, completed.stdout or b"",
+                      float(user) + float(system))
 
 
 def children_of() -> dict[int, list[int]]:
@@ -70,6 +76,15 @@ def command_line(pid: int) -> list[str]:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").replace("\0", " ").split()
     except OSError:
         return []
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of a process, in clock ticks (0 once it ended)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def rss_bytes(pid: int) -> int:
@@ -109,6 +124,12 @@ class BrowserMemorySampler:
             if "--type=renderer" in arguments:
                 renderer = max(renderer, rss)
         return renderer, everything
+
+    def cpu_seconds(self) -> float:
+        """CPU time Chromium's processes have used so far (the difference over a job is its cost)."""
+        pids = [pid for pid in descendants(os.getpid())
+                if (arguments := command_line(pid)) and Path(arguments[0]).name == self.program_name]
+        return sum(cpu_ticks(pid) for pid in pids) / os.sysconf("SC_CLK_TCK")
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -71,10 +71,10 @@ def rtp(seq: int, ssrc: int = 0x1234, payload_type: int = 0) -> bytes:
 def pcap(packets, endian="<", nanos=False, linktype=1, snaplen=65535):
     """A pcap file of (seconds, fraction, data, original length) records."""
     magic = 0xA1B23C4D if nanos else 0xA1B2C3D4
-    out = struct.pack(endian + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)
+    out = [struct.pack(endian + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)]
     for sec, frac, data, orig in packets:
-        out += struct.pack(endian + "IIII", sec, frac, len(data), orig) + data
-    return out
+        out += [struct.pack(endian + "IIII", sec, frac, len(data), orig), data]
+    return b"".join(out)  # one join: thousands of packets stay linear
 
 
 def pcapng(packets, linktype=1, tsresol=None, tsoffset=None):

@@ -11,13 +11,14 @@ import struct
 import pytest
 from packet_builders import INVITE, OK_200, addr, ethernet, ipv4, ipv6, rtp, udp
 from sipdiag.capture.decoder import PacketDecoder
+from sipdiag.capture.scan import Kernel
 from sipdiag.model import CaptureInfo, CaptureResult
 from sipdiag.protocols.rtp import RtpTracker
 
 
 def decode(*packets: tuple[int, bytes]) -> tuple[CaptureResult, PacketDecoder, RtpTracker]:
     result = CaptureResult(capture=CaptureInfo(file="test"))
-    tracker = RtpTracker()
+    tracker = RtpTracker(Kernel())
     decoder = PacketDecoder(result, tracker)
     records = [(frame, 1000.0 + frame, linktype, data) for frame, (linktype, data) in enumerate(packets, start=1)]
     decoder.decode_records(records, reraise)

@@ -1,5 +1,6 @@
 """RTP accounting: byte-built packets with known answers, then tshark on real captures."""
 
+import ipaddress
 import re
 import struct
 import subprocess
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from locations import FIXTURES, SHARED_CAPTURES
-from sipdiag.protocols import rtp as rtp_module
+from sipdiag.capture.scan import Kernel
+from sipdiag.protocols.rtp import MAX_EVENTS_PER_STREAM
 from sipdiag.protocols.rtp import RtpTracker
 
 A, B = ("10.0.0.1", 4000), ("10.0.0.2", 5000)
@@ -20,7 +22,8 @@ def rtp(seq, ts, ssrc=0x11223344, pt=0, marker=False, payload=b"\xff" * 4):
 
 def account(tracker, frame, time, src, dst, payload):
     """One UDP payload from src to dst, as the packet decoder hands it over."""
-    tracker.account(frame, time, (*src, *dst), payload, 0, len(payload))
+    raw = [ipaddress.ip_address(ip).packed for ip in (src[0], dst[0])]
+    tracker.account(frame, time, raw[0], src[1], raw[1], dst[1], payload, 0, len(payload))
 
 
 def feed(tracker, packets, src=A, dst=B, start=100.0, spacing=0.02, first_frame=1):
@@ -34,7 +37,7 @@ def only_stream(tracker):
 
 
 def test_header_fields_from_a_literal_packet():
-    tracker = RtpTracker()
+    tracker = RtpTracker(Kernel())
     # seq 0x0102, ts 0x000000a0, ssrc 0xdeadbeef, PCMA with marker, then seq 0x0103
     account(tracker, 7, 1.0, A, B, bytes.fromhex("8088 0102 000000a0 deadbeef d5d5"))
     account(tracker, 8, 1.02, A, B, bytes.fromhex("8008 0103 00000140 deadbeef d5d5"))
@@ -48,7 +51,7 @@ def test_header_fields_from_a_literal_packet():
 
 
 def test_lone_rtp_looking_packet_is_not_a_stream_unless_sdp_announced_it():
-    tracker = RtpTracker()
+    tracker = RtpTracker(Kernel())
     feed(tracker, [rtp(10, 0)])
     feed(tracker, [rtp(99, 0, ssrc=5), rtp(7, 0, ssrc=5)], src=("10.0.0.9", 1), dst=("10.0.0.8", 2))
     assert tracker.streams() == []
@@ -57,28 +60,28 @@ def test_lone_rtp_looking_packet_is_not_a_stream_unless_sdp_announced_it():
 
 
 def test_sequence_gap_counts_as_loss():
-    tracker = RtpTracker()
+    tracker = RtpTracker(Kernel())
     feed(tracker, [rtp(seq, seq * 160) for seq in (1, 2, 4, 5, 9)])
     stream = only_stream(tracker)
     assert (stream.packets, stream.expected, stream.lost) == (5, 9, 4)
 
 
 def test_sequence_wraparound_is_not_loss():
-    tracker = RtpTracker()
+    tracker = RtpTracker(Kernel())
     feed(tracker, [rtp(seq % 65536, 0) for seq in range(65533, 65540)])
     stream = only_stream(tracker)
     assert (stream.packets, stream.expected, stream.lost) == (7, 7, 0)
 
 
 def test_late_packet_does_not_move_the_range():
-    tracker = RtpTracker()
+    tracker = RtpTracker(Kernel())
     feed(tracker, [rtp(seq, 0) for seq in (1, 2, 4, 3, 5)])
     stream = only_stream(tracker)
     assert (stream.expected, stream.lost) == (5, 0)
 
 
 def test_sender_restart_is_not_counted_as_huge_loss():
-    tracker = RtpTracker()
+    tracker = RtpTracker(Kernel())
     feed(tracker, [rtp(seq, 0) for seq in (100, 101, 102, 30000, 30001, 30002)])
     stream = only_stream(tracker)
     assert (stream.packets, stream.expected, stream.lost) == (6, 6, 0)
@@ -87,7 +90,7 @@ def test_sender_restart_is_not_counted_as_huge_loss():
 def test_jitter_follows_rfc3550_with_the_payload_clock():
     # 20 ms packets, 160 timestamp units at 8 kHz; the third packet is 10 ms late
     # (80 units): D = 80 then -80, J = 80/16 = 5, then 5 + (80 - 5)/16 = 9.6875.
-    tracker = RtpTracker()
+    tracker = RtpTracker(Kernel())
     for index, arrival in enumerate((0.0, 0.02, 0.05, 0.06)):
         account(tracker, index + 1, 100.0 + arrival, A, B, rtp(index, index * 160))
     stream = only_stream(tracker)
@@ -100,7 +103,7 @@ def test_jitter_follows_rfc3550_with_the_payload_clock():
 def test_dynamic_payload_clock_rate_comes_from_the_sdp():
     # opus at 48 kHz: 20 ms = 960 units; a 10 ms late packet is 480 units off.
     arrivals = (0.0, 0.02, 0.05)
-    announced, unknown = RtpTracker(), RtpTracker()
+    announced, unknown = RtpTracker(Kernel()), RtpTracker(Kernel())
     announced.expect(*B, {111: "opus/48000/2"})
     for tracker in (announced, unknown):
         for index, arrival in enumerate(arrivals):
@@ -111,14 +114,14 @@ def test_dynamic_payload_clock_rate_comes_from_the_sdp():
 
 
 def test_marker_packet_gap_is_a_talkspurt_not_a_gap():
-    tracker = RtpTracker()
+    tracker = RtpTracker(Kernel())
     for index, (arrival, marker) in enumerate(((0.0, False), (0.02, False), (2.0, True), (2.02, False))):
         account(tracker, index + 1, arrival, A, B, rtp(index, index * 160, marker=marker))
     assert only_stream(tracker).max_gap_ms == pytest.approx(20.0)
 
 
 def test_new_ssrc_on_the_same_flow_is_a_new_stream():
-    tracker = RtpTracker()
+    tracker = RtpTracker(Kernel())
     feed(tracker, [rtp(1, 0, ssrc=1), rtp(2, 160, ssrc=1)])
     feed(tracker, [rtp(500, 0, ssrc=2), rtp(501, 160, ssrc=2)], first_frame=3)
     assert [(s.ssrc, s.first_frame, s.packets) for s in tracker.streams()] == [(1, 1, 2), (2, 3, 2)]
@@ -127,7 +130,7 @@ def test_new_ssrc_on_the_same_flow_is_a_new_stream():
 def test_interleaved_ssrcs_on_one_flow_keep_their_own_sequence():
     # Two senders behind one address pair (a conference mixer's contributors, a
     # forked call): every switch must find the other stream's state again.
-    tracker = RtpTracker()
+    tracker = RtpTracker(Kernel())
     feed(tracker, [rtp(10, 0, ssrc=1), rtp(700, 0, ssrc=2), rtp(11, 160, ssrc=1), rtp(701, 160, ssrc=2),
                    rtp(12, 320, ssrc=1), rtp(702, 320, ssrc=2)], spacing=0.01)
     streams = tracker.streams()
@@ -137,7 +140,7 @@ def test_interleaved_ssrcs_on_one_flow_keep_their_own_sequence():
 
 
 def test_rtcp_on_the_next_port_is_counted_on_the_rtp_stream():
-    tracker = RtpTracker()
+    tracker = RtpTracker(Kernel())
     feed(tracker, [rtp(1, 0), rtp(2, 160)])
     receiver_report = bytes.fromhex("80c9 0001 11223344")
     sender_report_mux = bytes.fromhex("80c8 0006 11223344") + bytes(20)
@@ -149,7 +152,7 @@ def test_rtcp_on_the_next_port_is_counted_on_the_rtp_stream():
 
 
 def test_rfc4733_event_end_retransmissions_count_once():
-    tracker = RtpTracker()
+    tracker = RtpTracker(Kernel())
     tracker.expect(*B, {101: "telephone-event/8000"})
 
     def event(seq, ts, end, duration):
@@ -168,7 +171,7 @@ def test_rfc4733_event_end_retransmissions_count_once():
 
 
 def test_rfc4733_event_after_csrc_list_and_header_extension():
-    tracker = RtpTracker()
+    tracker = RtpTracker(Kernel())
     tracker.expect(*B, {96: "telephone-event/16000"})
     # CC=1 and X: a CSRC, then a one-word extension, then event 11 ("#"), volume 7.
     header = struct.pack("!BBHII", 0x91, 0x80 | 96, 1, 3200, 0x11223344) + struct.pack("!I", 0x55667788)
@@ -179,7 +182,7 @@ def test_rfc4733_event_after_csrc_list_and_header_extension():
 
 
 def test_rfc4733_late_end_packet_of_the_previous_event_opens_no_new_one():
-    tracker = RtpTracker()
+    tracker = RtpTracker(Kernel())
     tracker.expect(*B, {101: "telephone-event/8000"})
 
     def event(seq, ts, code, end):
@@ -191,24 +194,25 @@ def test_rfc4733_late_end_packet_of_the_previous_event_opens_no_new_one():
     assert stream.dtmf_events == 2
 
 
-def test_rfc4733_events_of_a_stream_are_bounded(monkeypatch):
-    monkeypatch.setattr(rtp_module, "MAX_EVENTS_PER_STREAM", 3)
-    tracker = RtpTracker()
+def test_rfc4733_events_of_a_stream_are_bounded():
+    tracker = RtpTracker(Kernel())
     tracker.expect(*B, {101: "telephone-event/8000"})
-    feed(tracker, [rtp(seq, seq * 800, pt=101, payload=struct.pack("!BBH", 1, 0x8A, 400)) for seq in range(1, 6)])
+    packets = MAX_EVENTS_PER_STREAM + 5
+    feed(tracker, [rtp(seq, seq * 800, pt=101, payload=struct.pack("!BBH", 1, 0x8A, 400))
+                   for seq in range(1, packets + 1)])
     stream = only_stream(tracker)
-    assert (len(stream.telephone_events), stream.dtmf_events, stream.packets) == (3, 3, 5)
+    assert (len(stream.telephone_events), stream.dtmf_events, stream.packets) == (1000, 1000, packets)
 
 
 def test_an_event_payload_type_the_sdp_did_not_name_is_audio():
-    tracker = RtpTracker()
+    tracker = RtpTracker(Kernel())
     tracker.expect(*B, {101: "opus/48000/2"})
     feed(tracker, [rtp(1, 0, pt=101, payload=struct.pack("!BBH", 5, 0x8A, 800))])
     assert (only_stream(tracker).telephone_events, only_stream(tracker).dtmf_events) == ([], 0)
 
 
 def test_short_payloads_are_ignored():
-    tracker = RtpTracker()
+    tracker = RtpTracker(Kernel())
     feed(tracker, [b"\x80\x00\x00\x01", b"\x80\x00\x00\x02\x00\x00"])
     tracker.expect(*B, {})
     assert tracker.streams() == []

@@ -26,6 +26,9 @@
 // blob worker of a file:// page cannot import the page's blob: URLs.
 
 const ENGINE_ARCHIVE = "py/sipdiag.zip";
+// The scan kernel (py/sipdiag/capture/kernel/scan.c): compiled once here, one
+// instance per analysis, which the engine reaches as js.sipdiagKernel().
+const KERNEL = "py/scan.wasm";
 const CHUNK_SIZE = 4 * 1024 * 1024;
 // Where the single file's embedded assets appear to live; never a network address.
 const EMBEDDED_ROOT = "embedded:/";
@@ -61,10 +64,16 @@ def analyze_start(job, name):
         jobs[job] = sipdiag.CaptureAnalysis(name)
     return guard(step)
 
-def analyze_feed(job, chunk):
-    def step():
-        jobs[job].feed(chunk.to_bytes())
-    return guard(step)
+# The file's slices go straight into the scan kernel's memory: the worker writes
+# each at the address analyze_reserve gives, then analyze_commit walks it.
+def analyze_memory(job):
+    return jobs[job].kernel_memory
+
+def analyze_reserve(job, size):
+    return guard(lambda: jobs[job].reserve(size))
+
+def analyze_commit(job, size):
+    return guard(lambda: jobs[job].commit(size))
 
 def analyze_finish(job):
     return guard(lambda: jobs.pop(job).finish())
@@ -229,6 +238,10 @@ async function boot(files) {
     stdout: (line) => console.log(line),
     stderr: (line) => console.warn(line),
   });
+  const kernelResponse = await fetch(root + KERNEL);
+  if (!kernelResponse.ok) throw new Error(`${KERNEL} is missing from this site (HTTP ${kernelResponse.status})`);
+  const kernel = await WebAssembly.compile(await kernelResponse.arrayBuffer());
+  self.sipdiagKernel = () => new WebAssembly.Instance(kernel, {}).exports;
   const response = await fetch(root + ENGINE_ARCHIVE);
   if (!response.ok) throw new Error(`${ENGINE_ARCHIVE} is missing from this site (HTTP ${response.status})`);
   const engine = await response.arrayBuffer();
@@ -237,7 +250,7 @@ async function boot(files) {
   const namespace = pyodide.globals.get("dict")();
   pyodide.runPython(GLUE, { globals: namespace });
   glue = new Map(
-    ["analyze_start", "analyze_feed", "analyze_finish", "redact_start", "redact_learn", "redact_finish_learning",
+    ["analyze_start", "analyze_memory", "analyze_reserve", "analyze_commit", "analyze_finish", "redact_start", "redact_learn", "redact_finish_learning",
      "redact_next_round", "redact_feed", "redact_finish", "redact_written", "redact_verify_start",
      "redact_verify_feed", "redact_verify_finish", "drop"].map((name) => [name, namespace.get(name)]),
   );
@@ -294,11 +307,21 @@ async function feedFile(id, blob, feedName, progress, afterChunk = null) {
   }
 }
 
+// The analysis reads the file into the scan kernel's memory: each slice is
+// copied once, from the File's bytes to the address the engine reserved.
 async function analyze({ id, file }) {
   call("analyze_start", id, file.name ?? "capture");
   const progress = new Progress(id, file.size, 1);
   progress.begin(0, "analyzing", 0);
-  await feedFile(id, file, "analyze_feed", progress);
+  const memory = glue.get("analyze_memory")(id); // the kernel's WebAssembly.Memory itself
+  for (let done = 0; done < file.size; ) {
+    const slice = new Uint8Array(await file.slice(done, done + CHUNK_SIZE).arrayBuffer());
+    const address = call("analyze_reserve", id, slice.length);
+    new Uint8Array(memory.buffer, address, slice.length).set(slice); // after reserve: it may grow the memory
+    call("analyze_commit", id, slice.length);
+    done += slice.length;
+    if (done < file.size) progress.post(done);
+  }
   progress.post(file.size);
   return { report: call("analyze_finish", id) };
 }

@@ -26,7 +26,7 @@ def csp_directives(html: str) -> dict[str, str]:
 
 def test_dist_holds_only_the_runtime_files_the_page_loads(site):
     assert sorted(p.name for p in (site.directory / "pyodide").iterdir()) == sorted(build.PYODIDE_FILES)
-    assert sorted(p.name for p in (site.directory / "py").iterdir()) == [build.ENGINE_ARCHIVE]
+    assert sorted(p.name for p in (site.directory / "py").iterdir()) == sorted([build.ENGINE_ARCHIVE, build.KERNEL_FILE])
 
 
 def test_every_file_shipped_is_used(browser, site):

@@ -1,10 +1,12 @@
 """Per-packet decoding: link layers and tunnels down to SIP, DNS, RTP, ICMP, TCP.
 
-This is the hot path: a capture is mostly RTP, so each packet is judged by a
-few byte comparisons (UDP port 53, an upper-case first payload byte, the RTP
-version bits, a known TCP stream) and only what can matter is decoded fully.
-Addresses stay raw bytes until a message needs them as text, and their text
-forms are cached because the same few endpoints repeat millions of times.
+The scan kernel (capture/scan.py) takes the bulk of a capture, RTP on the
+common path, and hands every other packet here. Each is still judged by a few
+byte comparisons (UDP port 53, an upper-case first payload byte, the RTP
+version bits, a known TCP stream) and only what can matter is decoded fully;
+RTP found here (in tunnels, reassembled fragments, ...) goes back to the
+kernel's accounting. Addresses stay raw bytes until a message needs them as
+text, and their text forms are cached because the same endpoints repeat.
 """
 
 from __future__ import annotations
@@ -164,7 +166,6 @@ class PacketDecoder:
         self.skipped_stretches = self.skipped_bytes = 0
         self._first_skip: tuple[int, tuple] | None = None
         self._address_text: dict[bytes, str] = {}
-        self._udp_flows: dict[bytes, tuple] = {}
         self._link_decoders = {
             LINKTYPE_ETHERNET: self._ethernet,
             LINKTYPE_LINUX_SLL: self._linux_sll,
@@ -187,27 +188,14 @@ class PacketDecoder:
     # -- entry points ------------------------------------------------------
 
     def decode_records(self, records: list, undecodable) -> None:
-        """Every (frame, time, linktype, data) record of one chunk of the capture.
+        """Every (frame, time, linktype, data) record the scan kernel handed over.
 
         `undecodable(frame, error)` hears of a packet that broke a decoder; the
-        rest still count. The fast path is inlined in this loop because it
-        runs for almost every packet: the bulk of any VoIP capture is RTP in
-        UDP in option-less, unfragmented IPv4 in Ethernet. Ten byte tests, one
-        slice for the flow, no objects built for the headers.
+        rest still count. The bulk of a VoIP capture (RTP in UDP in IP in
+        Ethernet) never gets here: the kernel accounts it (capture/scan.py).
         """
-        account = self.rtp.account
-        flows = self._udp_flows
         for frame, time, linktype, data in records:
             try:
-                if (linktype == LINKTYPE_ETHERNET and len(data) > 42 and data[12] == 8 and data[13] == 0
-                        and data[14] == 0x45 and data[23] == IP_UDP and not (data[20] & 0x3F or data[21])
-                        and 0x80 <= data[42] < 0xC0):
-                    flow = flows.get(data[26:38])
-                    if flow is None:
-                        flow = self._udp_flow(data[26:38])
-                    if flow is not None:
-                        account(frame, time, flow, data, 42, min(len(data), 34 + ((data[38] << 8) | data[39])))
-                        continue
                 decoder = self._link_decoders.get(linktype)
                 if decoder is None:
                     self.unsupported_link_types[linktype] += 1
@@ -248,17 +236,6 @@ class PacketDecoder:
         if self.tcp.untracked_connections:
             notes.append(f"{self.tcp.untracked_connections} TCP connections beyond the tracking limit were not recorded")
         return notes
-
-    def _udp_flow(self, addresses_and_ports: bytes) -> tuple | None:
-        """(src, sport, dst, dport) text for the fast path; None for DNS ports, which take the full path."""
-        sport, dport = _U16_PAIR.unpack_from(addresses_and_ports, 8)
-        if sport in DNS_PORTS or dport in DNS_PORTS:
-            return None
-        flow = (self.address_text(addresses_and_ports[:4]), sport, self.address_text(addresses_and_ports[4:8]), dport)
-        if len(self._udp_flows) >= MAX_CACHED_FLOWS:
-            self._udp_flows.clear()
-        self._udp_flows[addresses_and_ports] = flow
-        return flow
 
     def address_text(self, raw: bytes) -> str:
         text = self._address_text.get(raw)
@@ -566,8 +543,7 @@ class PacketDecoder:
         if sport in DNS_PORTS or dport in DNS_PORTS:
             self._dns(frame, time, data[payload_start:end], src, sport, dst, dport, "udp")
         elif 0x80 <= first < 0xC0:
-            self.rtp.account(frame, time, (self.address_text(src), sport, self.address_text(dst), dport), data,
-                             payload_start, end)
+            self.rtp.account(frame, time, src, sport, dst, dport, data, payload_start, end)
         elif first in _UPPER_FIRST:
             payload = data[payload_start:end]
             if looks_like_sip(payload):

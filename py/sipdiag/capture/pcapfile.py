@@ -224,22 +224,27 @@ class CaptureReader:
     # -- public ---------------------------------------------------------
 
     def feed(self, data: bytes) -> list:
+        return self._records(self.unpacked(data))
+
+    def unpacked(self, data: bytes) -> bytes:
+        """The capture's own bytes in this chunk: inflated when the file is gzip-compressed,
+        nothing once reading has stopped (the scan kernel's host walks them itself)."""
         self.bytes_read += len(data)
         if self._stopped:
-            return []
+            return b""
         if self._start is not None:
             # Wireshark opens .pcap.gz as it is; so does this reader, streaming.
             # The first two bytes decide, so they wait for each other.
             self._start += bytes(data)
             if len(self._start) < 2:
-                return []
+                return b""
             data, self._start = self._start, None
             self.compressed = data[:2] == GZIP_MAGIC
             if self.compressed:
                 self._inflate = zlib.decompressobj(wbits=31)
         if self.compressed:
             data = self._inflated(bytes(data))
-        return self._records(bytes(data))
+        return bytes(data)
 
     def _not_a_capture(self, head: bytes) -> str:
         sentence = describe_non_capture(head)

@@ -1,0 +1,103 @@
+/* libFuzzer harness for scan.c, built natively with AddressSanitizer and
+ * UndefinedBehaviorSanitizer (tests/test_kernel.py builds and runs it):
+ *
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all fuzz_scan.c
+ *
+ * It plays the host's part the way capture/kernel.py does: it splits the input
+ * into two chunks at a point the input chooses, keeps the unwalked tail of
+ * the first, reads section headers and interface blocks for the kernel, hands
+ * returned packets back through account_scratch and announces endpoints and
+ * rtpmaps taken from them, so every table and path of the kernel is reached.
+ * A walk that does not move forward is a hang: it traps.
+ */
+
+#include "scan.c"
+
+static u8 input[2 * SCRATCH_SIZE];
+
+static void reset(void) {
+    clear(&io, sizeof io);
+    clear(stream_slots, sizeof stream_slots);
+    clear(endpoint_slots, sizeof endpoint_slots);
+    clear(rtcp_slots, sizeof rtcp_slots);
+    clear(link_types_seen, sizeof link_types_seen);
+    n_endpoints = 0;
+    unconfirmed_limit = FIRST_UNCONFIRMED_LIMIT;
+    for (int pt = 0; pt < FIRST_DYNAMIC_PT; pt++) static_rates[pt] = pt == 10 || pt == 11 ? 44100.0 : 8000.0;
+}
+
+/* What the Python reader does with a block the kernel hands over, in brief. */
+static int host_block(const u8 *b, i64 pos, i64 length) {
+    if (length < 12) return 0;
+    const u8 *p = b + pos;
+    if (p[0] == 0x0A && p[1] == 0x0D && p[2] == 0x0D && p[3] == 0x0A) {
+        io.big_endian = be32(p + 8) == 0x1A2B3C4D;
+        io.n_interfaces = 0;
+    } else if (rd32(p, (int)io.big_endian) == 1 && length >= 20 && io.n_interfaces < MAX_INTERFACES) {
+        struct interface *in = &interfaces[io.n_interfaces++];
+        in->linktype = rd16(p + 8, (int)io.big_endian);
+        in->scale = (p[9] & 1) ? 1e-9 : 1e-6;
+        in->offset = (p[10] & 1) ? -9e12 : 0.0;
+    }
+    return 1;
+}
+
+static void host_packet(void) {
+    const u8 *d = BUFFER + io.data;
+    i64 n = io.caplen < 64 ? io.caplen : 64;
+    if (n < 40) return;
+    copy(scratch, d + 26, 16);
+    copy(scratch + 16, d + 10, 16);
+    copy(scratch + 32, d + n - 24, 24);
+    int index = expect(d[8] & 1 ? 16 : 4, (int)be16(d + 36));
+    set_rtpmap(index, 96 + (d[38] & 31), d[39] & 3, d[39] >> 7, (double)d[37] * 1000.0);
+    forget_payload_types();
+    account_scratch((double)io.frame, io.time, d[8] & 1 ? 16 : 4, (int)be16(d + 34), (int)be16(d + 36), 24);
+}
+
+/* Walk buffer[start:end]; returns where the unwalked tail starts, or -1 when the walk ended. */
+static i64 walk(i64 start, i64 end) {
+    while (start < end) {
+        int status = scan((int)start, (int)end);
+        if (status == NEED_MORE) return io.pos;
+        if (status == DAMAGED) return -1;
+        if (status == BLOCK) {
+            if (!host_block(BUFFER, io.pos, io.length) || io.length < 12) return -1;
+            if (io.pos + io.length <= start) __builtin_trap();
+            start = io.pos + io.length;
+            continue;
+        }
+        if (io.pos <= start) __builtin_trap(); /* PACKET and RAISED move on */
+        if (status == PACKET) host_packet();
+        start = io.pos;
+    }
+    return start;
+}
+
+int LLVMFuzzerTestOneInput(const u8 *data, unsigned long size) {
+    if (size < 5 || size > sizeof input) return 0;
+    reset();
+    u8 mode = data[0];
+    data++;
+    size--;
+    copy(input, data, (i64)size);
+    BUFFER = input;
+    i64 start = 0;
+    u32 magic = be32(data);
+    if (magic == 0xD4C3B2A1 || magic == 0xA1B2C3D4 || magic == 0x4D3CB2A1 || magic == 0xA1B23C4D) {
+        if (size < 24) return 0;
+        io.format = FORMAT_PCAP;
+        io.big_endian = magic == 0xA1B2C3D4 || magic == 0xA1B23C4D;
+        io.pcap_scale = magic == 0x4D3CB2A1 || magic == 0xA1B23C4D ? 1e-9 : 1e-6;
+        io.pcap_linktype = rd32(data + 20, (int)io.big_endian) & 0xFFFF;
+        start = 24;
+    } else {
+        io.format = FORMAT_PCAPNG;
+    }
+    /* Two chunks, as a host reading the file in pieces gives them. */
+    i64 split = start + (i64)(mode * (u64)(size - start) / 255);
+    i64 tail = walk(start, split);
+    if (tail < 0) return 0;
+    walk(tail, (i64)size);
+    return 0;
+}

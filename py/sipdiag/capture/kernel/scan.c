@@ -1,0 +1,745 @@
+/* The scan kernel: the per-packet loop of the analysis, compiled once to
+ * WebAssembly (scan.wasm) and run by both hosts (wasmtime in the CLI, the
+ * page's worker in the browser). See docs/DESIGN.md, "The scan kernel".
+ *
+ * It walks pcap records and pcapng blocks in a buffer the host fills, decodes
+ * the common path (Ethernet, VLAN/QinQ, SLL/SLL2, null/loopback, raw IP,
+ * option-free or option-carrying IPv4 without fragments, IPv6 without
+ * extension headers, UDP) and keeps RTP/RTCP accounting per stream exactly as
+ * protocols/rtp.py describes it. Every other record goes back to the host in
+ * capture order: it returns, the host handles it, and calls `scan` again.
+ *
+ * Freestanding: no libc, no allocation; every table below is fixed and lives
+ * in the module's own memory. Every read is checked against the end of its
+ * record, and every length is taken as hostile (64-bit arithmetic where a
+ * 32-bit sum could wrap). Built with -ffp-contract=off so the double
+ * arithmetic is the one Python does, in the same order.
+ */
+
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef long long i64;
+typedef unsigned long long u64;
+
+#ifdef __wasm__
+#define EXPORT(name) __attribute__((export_name(#name)))
+#else
+#define EXPORT(name)
+#endif
+
+/* Mirrors capture/pcapfile.py MAX_RECORD: a longer record is damage. */
+#define MAX_RECORD (64LL * 1024 * 1024)
+#define MAX_DATE_SECONDS 8.64e12
+
+/* Table sizes: the most the kernel keeps (the host reports a full table). */
+#define MAX_STREAMS 8192
+#define STREAM_SLOTS 16384 /* power of two, twice MAX_STREAMS */
+#define MAX_EVENTS 65536
+#define MAX_ENDPOINTS 4096
+#define ENDPOINT_SLOTS 8192
+#define MAX_RTCP 16384
+#define RTCP_SLOTS 32768
+#define MAX_INTERFACES 4096
+#define SCRATCH_SIZE (1024 * 1024)
+
+/* protocols/rtp.py's constants (RFC 3550 A.1, RFC 4733). */
+#define MAX_DROPOUT 3000
+#define MAX_MISORDER 100
+#define SEQ_MOD 65536
+#define FIRST_DYNAMIC_PT 96
+#define RECENT_EVENTS 4
+#define MAX_EVENTS_PER_STREAM 1000
+#define DEFAULT_EVENT_RATE 8000.0
+#define FIRST_UNCONFIRMED_LIMIT 4096
+
+enum status { NEED_MORE = 1, PACKET = 2, BLOCK = 3, DAMAGED = 4, RAISED = 5 };
+enum format { FORMAT_PCAP = 1, FORMAT_PCAPNG = 2 };
+/* What Python would have raised in RtpTracker.account (the host re-raises it). */
+enum rate_kind { RATE_NONE = 0, RATE_VALUE = 1, RATE_BAD_TEXT = 2, RATE_TOO_LARGE = 3 };
+enum raised { RAISED_BAD_TEXT = 1, RAISED_TOO_LARGE = 2, RAISED_ZERO_RATE = 3 };
+enum full { FULL_STREAMS = 1, FULL_EVENTS = 2, FULL_RTCP = 4, FULL_ENDPOINTS = 8 };
+
+/* The host reads and writes this block; every field is 8 bytes (its layout is
+ * capture/kernel.py's IO_FIELDS, in this order). */
+struct io {
+    i64 format, big_endian, pcap_linktype;
+    double pcap_scale;
+    i64 n_interfaces;
+    i64 status, pos, length, frame, linktype, data, caplen;
+    double time;
+    i64 yielded;
+    double first_time, last_time;
+    i64 cut_packets, cut_example, out_of_range, range_frame;
+    double range_time, range_scale, range_offset;
+    i64 raised, raised_entry, full, n_streams, n_events, n_rtcp;
+};
+
+struct interface {
+    i64 linktype;
+    double scale, offset;
+};
+
+/* One (flow, SSRC): protocols/rtp.py _StreamState (layout: rtp.py STREAM_RECORD). */
+struct stream {
+    i64 first_frame, last_frame, packets, marker_packets, ssrc, base_seq, max_seq, cycles, expected_before,
+        bad_seq, last_seq, last_ts, last_pt, confirmed, has_rate, events, rate_kind, n_events, dtmf_events,
+        jitter_samples, sport, dport, alen, n_pts;
+    double first_time, last_time, max_gap_ms, jitter, jitter_sum, max_jitter, last_rate;
+    u8 src[16], dst[16];
+    int recent[RECENT_EVENTS]; /* pool indices of the stream's latest events, oldest first */
+    u32 pt_counts[128];
+    u8 pt_order[128]; /* payload types in order of first appearance */
+};
+
+/* One RFC 4733 event (layout: rtp.py EVENT_RECORD). */
+struct event {
+    i64 stream, code, volume, duration, timestamp, first_frame, ended;
+    double clock_rate, first_time;
+};
+
+struct rtpmap_entry {
+    i64 owner, present, kind, events; /* owner: the endpoint's index */
+    double rate;
+};
+
+/* An (address, port) an SDP announced, with its dynamic payload types. */
+struct endpoint {
+    i64 alen, port;
+    u8 addr[16];
+    struct rtpmap_entry map[128 - FIRST_DYNAMIC_PT];
+};
+
+struct rtcp {
+    i64 alen, sport, dport, count;
+    u8 src[16], dst[16];
+};
+
+static struct io io;
+static struct interface interfaces[MAX_INTERFACES];
+static struct stream streams[MAX_STREAMS];
+static int stream_slots[STREAM_SLOTS]; /* index + 1; 0 is empty */
+static struct event events[MAX_EVENTS];
+static struct endpoint endpoints[MAX_ENDPOINTS];
+static int endpoint_slots[ENDPOINT_SLOTS];
+static i64 n_endpoints;
+static struct rtcp rtcps[MAX_RTCP];
+static int rtcp_slots[RTCP_SLOTS];
+static double static_rates[FIRST_DYNAMIC_PT]; /* 0: no static rate; the host fills it from sdp.py */
+static i64 unconfirmed_limit = FIRST_UNCONFIRMED_LIMIT;
+static u8 link_types_seen[65536 / 8];
+static u8 scratch[SCRATCH_SIZE + 32];
+
+#ifdef __wasm__
+/* The host's input buffer starts past every table (wasm-ld's __heap_base); the host grows memory under it. */
+extern u8 __heap_base;
+#define BUFFER ((u8 *)(((unsigned long)&__heap_base + 15) & ~15ul))
+#else
+/* The native build (fuzz_scan.c, libFuzzer + ASan + UBSan) points this at the input. */
+static u8 *native_buffer;
+#define BUFFER native_buffer
+#endif
+
+/* -- small helpers (no libc) -------------------------------------------- */
+
+static u32 rd16(const u8 *p, int big) { return big ? (u32)p[0] << 8 | p[1] : (u32)p[1] << 8 | p[0]; }
+static u32 rd32(const u8 *p, int big) {
+    return big ? (u32)p[0] << 24 | (u32)p[1] << 16 | (u32)p[2] << 8 | p[3]
+               : (u32)p[3] << 24 | (u32)p[2] << 16 | (u32)p[1] << 8 | p[0];
+}
+static u32 be16(const u8 *p) { return (u32)p[0] << 8 | p[1]; }
+static u32 be32(const u8 *p) { return (u32)p[0] << 24 | (u32)p[1] << 16 | (u32)p[2] << 8 | p[3]; }
+
+/* Addresses are 4 or 16 bytes: compared and hashed a 32-bit word at a time. */
+static u32 word(const u8 *p) { return (u32)p[0] | (u32)p[1] << 8 | (u32)p[2] << 16 | (u32)p[3] << 24; }
+static int same(const u8 *a, const u8 *b, i64 n) {
+    for (i64 i = 0; i < n; i += 4)
+        if (word(a + i) != word(b + i)) return 0;
+    return 1;
+}
+static void copy(u8 *to, const u8 *from, i64 n) {
+    for (i64 i = 0; i < n; i++) to[i] = from[i];
+}
+static void clear(void *to, i64 n) {
+    u8 *p = to;
+    for (i64 i = 0; i < n; i++) p[i] = 0;
+}
+static u32 mix_word(u32 hash, u32 value) { /* one murmur3 round */
+    value *= 0xCC9E2D51u;
+    value = value << 15 | value >> 17;
+    hash ^= value * 0x1B873593u;
+    hash = hash << 13 | hash >> 19;
+    return hash * 5 + 0xE6546B64u;
+}
+static u32 mix(u32 hash, const u8 *p, i64 n) {
+    for (i64 i = 0; i < n; i += 4) hash = mix_word(hash, word(p + i));
+    return hash;
+}
+static u32 mix_int(u32 hash, i64 value) { return mix_word(mix_word(hash, (u32)value), (u32)(value >> 32)); }
+static u32 finish_hash(u32 hash) { /* murmur3's finaliser: every bit reaches the slot bits */
+    hash ^= hash >> 16;
+    hash *= 0x85EBCA6Bu;
+    hash ^= hash >> 13;
+    hash *= 0xC2B2AE35u;
+    return hash ^ hash >> 16;
+}
+
+/* -- exported addresses ---------------------------------------------------- */
+
+EXPORT(io_address) struct io *io_address(void) { return &io; }
+EXPORT(interfaces_address) struct interface *interfaces_address(void) { return interfaces; }
+EXPORT(streams_address) struct stream *streams_address(void) { return streams; }
+EXPORT(events_address) struct event *events_address(void) { return events; }
+EXPORT(rtcp_address) struct rtcp *rtcp_address(void) { return rtcps; }
+EXPORT(static_rates_address) double *static_rates_address(void) { return static_rates; }
+EXPORT(link_types_address) u8 *link_types_address(void) { return link_types_seen; }
+EXPORT(scratch_address) u8 *scratch_address(void) { return scratch; }
+EXPORT(buffer_address) u8 *buffer_address(void) { return BUFFER; }
+EXPORT(record_sizes) int record_sizes(void) {
+    return (int)(sizeof(struct io) | sizeof(struct stream) << 8 | sizeof(struct event) << 20);
+}
+
+/* The host keeps a record that straddles two chunks by moving its start to the buffer's front. */
+EXPORT(move_bytes) void move_bytes(int from, int to, int size) {
+    u8 *b = buffer_address();
+    if (from < 0 || to < 0 || size < 0) return;
+    if (to < from)
+        for (int i = 0; i < size; i++) b[to + i] = b[from + i];
+    else
+        for (int i = size - 1; i >= 0; i--) b[to + i] = b[from + i];
+}
+
+/* -- expected endpoints (SDP) ---------------------------------------------- */
+
+static u32 endpoint_hash(i64 alen, const u8 *addr, i64 port) {
+    return finish_hash(mix_int(mix(mix_int(0, alen), addr, alen), port));
+}
+
+static struct endpoint *find_endpoint(i64 alen, const u8 *addr, i64 port) {
+    for (u32 slot = endpoint_hash(alen, addr, port) & (ENDPOINT_SLOTS - 1);; slot = (slot + 1) & (ENDPOINT_SLOTS - 1)) {
+        int index = endpoint_slots[slot];
+        if (!index) return 0;
+        struct endpoint *e = &endpoints[index - 1];
+        if (e->alen == alen && e->port == port && same(e->addr, addr, alen)) return e;
+    }
+}
+
+/* An SDP announced media at the address in scratch[0:alen], `port`; returns its
+ * index for set_rtpmap, or -1 when the table is full. */
+EXPORT(expect) int expect(int alen, int port) {
+    if (alen != 4 && alen != 16) return -1;
+    struct endpoint *found = find_endpoint(alen, scratch, port);
+    if (found) return (int)(found - endpoints);
+    if (n_endpoints >= MAX_ENDPOINTS) {
+        io.full |= FULL_ENDPOINTS;
+        return -1;
+    }
+    struct endpoint *e = &endpoints[n_endpoints++];
+    e->alen = alen;
+    e->port = port;
+    copy(e->addr, scratch, alen);
+    u32 slot = endpoint_hash(alen, scratch, port) & (ENDPOINT_SLOTS - 1);
+    while (endpoint_slots[slot]) slot = (slot + 1) & (ENDPOINT_SLOTS - 1);
+    endpoint_slots[slot] = (int)n_endpoints;
+    return (int)(e - endpoints);
+}
+
+/* What the endpoint's rtpmap says of dynamic payload type `pt` (rtp.py works out kind and rate). */
+EXPORT(set_rtpmap) void set_rtpmap(int index, int pt, int kind, int is_events, double rate) {
+    if (index < 0 || index >= n_endpoints || pt < FIRST_DYNAMIC_PT || pt > 127) return;
+    struct rtpmap_entry *entry = &endpoints[index].map[pt - FIRST_DYNAMIC_PT];
+    entry->owner = index;
+    entry->present = 1;
+    entry->kind = kind;
+    entry->events = is_events;
+    entry->rate = rate;
+}
+
+/* A payload number may mean something else now: every stream looks its rate up again. */
+EXPORT(forget_payload_types) void forget_payload_types(void) {
+    for (i64 i = 0; i < io.n_streams; i++) streams[i].last_pt = -1;
+}
+
+/* -- RTCP counts ---------------------------------------------------------- */
+
+static u32 flow_hash(i64 alen, const u8 *src, const u8 *dst, i64 sport, i64 dport) {
+    return mix_word(mix(mix(mix_word(0, (u32)alen), src, alen), dst, alen), (u32)(sport << 16 | dport));
+}
+
+static void count_rtcp(i64 alen, const u8 *src, const u8 *dst, i64 sport, i64 dport) {
+    u32 slot = finish_hash(flow_hash(alen, src, dst, sport, dport)) & (RTCP_SLOTS - 1);
+    for (;; slot = (slot + 1) & (RTCP_SLOTS - 1)) {
+        int index = rtcp_slots[slot];
+        if (!index) break;
+        struct rtcp *r = &rtcps[index - 1];
+        if (r->alen == alen && r->sport == sport && r->dport == dport && same(r->src, src, alen) &&
+            same(r->dst, dst, alen)) {
+            r->count++;
+            return;
+        }
+    }
+    if (io.n_rtcp >= MAX_RTCP) {
+        io.full |= FULL_RTCP;
+        return;
+    }
+    struct rtcp *r = &rtcps[io.n_rtcp++];
+    r->alen = alen;
+    r->sport = sport;
+    r->dport = dport;
+    r->count = 1;
+    copy(r->src, src, alen);
+    copy(r->dst, dst, alen);
+    rtcp_slots[slot] = (int)io.n_rtcp;
+}
+
+/* -- RTP streams ------------------------------------------------------------- */
+
+static u32 stream_hash(const struct stream *s) {
+    return finish_hash(mix_word(flow_hash(s->alen, s->src, s->dst, s->sport, s->dport), (u32)s->ssrc));
+}
+
+static void index_streams(void) {
+    clear(stream_slots, sizeof stream_slots);
+    for (i64 i = 0; i < io.n_streams; i++) {
+        u32 slot = stream_hash(&streams[i]) & (STREAM_SLOTS - 1);
+        while (stream_slots[slot]) slot = (slot + 1) & (STREAM_SLOTS - 1);
+        stream_slots[slot] = (int)(i + 1);
+    }
+}
+
+static int is_expected(const struct stream *s) {
+    return find_endpoint(s->alen, s->dst, s->dport) || find_endpoint(s->alen, s->src, s->sport);
+}
+
+/* rtp.py _forget_noise: random UDP that starts like RTP would grow the table
+ * without end. The kept streams keep their order, and their events theirs. */
+static void forget_noise(void) {
+    static int moved_to[MAX_STREAMS];
+    i64 kept = 0;
+    for (i64 i = 0; i < io.n_streams; i++) {
+        struct stream *s = &streams[i];
+        if (s->confirmed || is_expected(s) || s->packets > 1) {
+            moved_to[i] = (int)kept;
+            if (kept != i) copy((u8 *)&streams[kept], (u8 *)s, sizeof *s);
+            kept++;
+        } else {
+            moved_to[i] = -1;
+        }
+    }
+    i64 kept_events = 0;
+    for (i64 i = 0; i < io.n_events; i++) {
+        int owner = moved_to[events[i].stream];
+        if (owner < 0) continue;
+        if (kept_events != i) copy((u8 *)&events[kept_events], (u8 *)&events[i], sizeof events[i]);
+        events[kept_events].stream = owner;
+        kept_events++;
+    }
+    io.n_events = kept_events;
+    io.n_streams = kept;
+    /* The latest events of each stream, found again in the compacted pool. */
+    for (i64 i = 0; i < kept; i++)
+        for (int r = 0; r < RECENT_EVENTS; r++) streams[i].recent[r] = -1;
+    for (i64 i = 0; i < kept_events; i++) {
+        struct stream *s = &streams[events[i].stream];
+        for (int r = 0; r < RECENT_EVENTS - 1; r++) s->recent[r] = s->recent[r + 1];
+        s->recent[RECENT_EVENTS - 1] = (int)i;
+    }
+    index_streams();
+    unconfirmed_limit = 2 * kept > FIRST_UNCONFIRMED_LIMIT ? 2 * kept : FIRST_UNCONFIRMED_LIMIT;
+}
+
+static struct stream *find_stream(i64 alen, const u8 *src, const u8 *dst, i64 sport, i64 dport, i64 ssrc) {
+    u32 slot = finish_hash(mix_word(flow_hash(alen, src, dst, sport, dport), (u32)ssrc)) & (STREAM_SLOTS - 1);
+    for (;; slot = (slot + 1) & (STREAM_SLOTS - 1)) {
+        int index = stream_slots[slot];
+        if (!index) break;
+        struct stream *s = &streams[index - 1];
+        if (s->ssrc == ssrc && s->sport == sport && s->dport == dport && s->alen == alen &&
+            same(s->src, src, alen) && same(s->dst, dst, alen))
+            return s;
+    }
+    return 0;
+}
+
+static struct stream *new_stream(i64 frame, double time, i64 alen, const u8 *src, const u8 *dst, i64 sport,
+                                 i64 dport, i64 ssrc, i64 seq) {
+    if (io.n_streams >= unconfirmed_limit) forget_noise();
+    if (io.n_streams >= MAX_STREAMS) {
+        io.full |= FULL_STREAMS;
+        return 0;
+    }
+    struct stream *s = &streams[io.n_streams++];
+    clear(s, sizeof *s);
+    s->alen = alen;
+    copy(s->src, src, alen);
+    copy(s->dst, dst, alen);
+    s->sport = sport;
+    s->dport = dport;
+    s->ssrc = ssrc;
+    s->first_frame = frame;
+    s->first_time = time;
+    s->base_seq = s->max_seq = s->last_seq = seq;
+    s->bad_seq = -1;
+    s->last_pt = -1;
+    for (int r = 0; r < RECENT_EVENTS; r++) s->recent[r] = -1;
+    u32 slot = stream_hash(s) & (STREAM_SLOTS - 1);
+    while (stream_slots[slot]) slot = (slot + 1) & (STREAM_SLOTS - 1);
+    stream_slots[slot] = (int)io.n_streams;
+    return s;
+}
+
+static i64 modulo(i64 value, i64 by) { return ((value % by) + by) % by; }
+
+/* rtp.py _update_sequence: RFC 3550 A.1 without probation. */
+static void update_sequence(struct stream *s, i64 seq) {
+    if (seq == modulo(s->last_seq + 1, SEQ_MOD)) s->confirmed = 1;
+    s->last_seq = seq;
+    i64 delta = modulo(seq - s->max_seq, SEQ_MOD);
+    if (delta < MAX_DROPOUT) {
+        if (seq < s->max_seq) s->cycles += SEQ_MOD;
+        s->max_seq = seq;
+    } else if (delta <= SEQ_MOD - MAX_MISORDER) {
+        if (seq == s->bad_seq) {
+            s->expected_before += s->cycles + s->max_seq - s->base_seq + 1;
+            s->base_seq = seq - 1;
+            s->max_seq = seq;
+            s->cycles = 0;
+            s->bad_seq = -1;
+        } else {
+            s->bad_seq = modulo(seq + 1, SEQ_MOD);
+        }
+    }
+}
+
+static void telephone_event(struct stream *s, i64 frame, double time, const u8 *d, i64 start, i64 end, i64 ts) {
+    i64 first = d[start];
+    i64 offset = start + 12 + 4 * (first & 0x0F);
+    if ((first & 0x10) && offset + 4 <= end) offset += 4 + 4 * (i64)be16(d + offset + 2);
+    if (offset + 4 > end) return;
+    i64 code = d[offset], flags = d[offset + 1], duration = be16(d + offset + 2);
+    struct event *e = 0;
+    for (int r = RECENT_EVENTS - 1; r >= 0 && !e; r--)
+        if (s->recent[r] >= 0 && events[s->recent[r]].timestamp == ts) e = &events[s->recent[r]];
+    if (!e) {
+        if (s->n_events >= MAX_EVENTS_PER_STREAM) return;
+        if (io.n_events >= MAX_EVENTS) {
+            io.full |= FULL_EVENTS;
+            return;
+        }
+        e = &events[io.n_events];
+        e->stream = s - streams;
+        e->code = code;
+        e->volume = flags & 0x3F;
+        e->duration = duration;
+        e->clock_rate = s->has_rate && s->last_rate != 0.0 ? s->last_rate : DEFAULT_EVENT_RATE;
+        e->timestamp = ts;
+        e->first_frame = frame;
+        e->first_time = time;
+        e->ended = 0;
+        for (int r = 0; r < RECENT_EVENTS - 1; r++) s->recent[r] = s->recent[r + 1];
+        s->recent[RECENT_EVENTS - 1] = (int)io.n_events;
+        io.n_events++;
+        s->n_events++;
+    } else {
+        if (duration > e->duration) e->duration = duration;
+        e->volume = flags & 0x3F;
+    }
+    if ((flags & 0x80) && !e->ended) {
+        e->ended = 1;
+        s->dtmf_events++;
+    }
+}
+
+static const struct rtpmap_entry *rtpmap(i64 pt, const struct stream *s) {
+    /* The receiver's SDP defines the numbers; with symmetric RTP the sender's says the same. */
+    const struct endpoint *e = find_endpoint(s->alen, s->dst, s->dport);
+    if (e && e->map[pt - FIRST_DYNAMIC_PT].present) return &e->map[pt - FIRST_DYNAMIC_PT];
+    e = find_endpoint(s->alen, s->src, s->sport);
+    if (e && e->map[pt - FIRST_DYNAMIC_PT].present) return &e->map[pt - FIRST_DYNAMIC_PT];
+    return 0;
+}
+
+/* rtp.py RtpTracker.account for the UDP payload d[start:end] (end may lie
+ * before start: the Ethernet fast path of the old decoder allowed it).
+ * Returns 0, or RAISED when Python would have raised (io.raised says what). */
+static int account(i64 frame, double time, i64 alen, const u8 *src, const u8 *dst, i64 sport, i64 dport,
+                   const u8 *d, i64 start, i64 end) {
+    if (end - start < 12) {
+        if (end - start >= 8 && d[start + 1] >= 200 && d[start + 1] < 205) count_rtcp(alen, src, dst, sport, dport);
+        return 0;
+    }
+    i64 second = d[start + 1], seq = be16(d + start + 2), ts = be32(d + start + 4), ssrc = be32(d + start + 8);
+    if (second >= 200 && second < 205) {
+        count_rtcp(alen, src, dst, sport, dport);
+        return 0;
+    }
+    struct stream *s = find_stream(alen, src, dst, sport, dport, ssrc);
+    if (s) {
+        update_sequence(s, seq);
+    } else {
+        s = new_stream(frame, time, alen, src, dst, sport, dport, ssrc, seq);
+        if (!s) return 0;
+    }
+    s->packets++;
+    s->last_frame = frame;
+    i64 pt = second & 0x7F;
+    if (!s->pt_counts[pt]++) s->pt_order[s->n_pts++] = (u8)pt;
+    if (second & 0x80) {
+        s->marker_packets++;
+    } else if (s->packets > 1) {
+        double gap_ms = (time - s->last_time) * 1000.0;
+        if (gap_ms > s->max_gap_ms) s->max_gap_ms = gap_ms;
+    }
+    int has_rate = (int)s->has_rate;
+    double rate = s->last_rate;
+    if (pt != s->last_pt) {
+        int had_rate = has_rate;
+        double previous_rate = rate;
+        const struct rtpmap_entry *entry = pt >= FIRST_DYNAMIC_PT ? rtpmap(pt, s) : 0;
+        if (entry && entry->kind == RATE_BAD_TEXT) {
+            io.raised = RAISED_BAD_TEXT;
+            io.raised_entry = entry->owner * 128 + pt;
+            return RAISED;
+        }
+        if (entry) {
+            has_rate = entry->kind != RATE_NONE;
+            rate = entry->rate;
+            s->rate_kind = entry->kind;
+            s->events = entry->events;
+        } else {
+            has_rate = pt < FIRST_DYNAMIC_PT && static_rates[pt] != 0.0;
+            rate = has_rate ? static_rates[pt] : 0.0;
+            s->rate_kind = has_rate ? RATE_VALUE : RATE_NONE;
+            s->events = 0;
+        }
+        s->has_rate = has_rate;
+        s->last_rate = rate;
+        s->last_pt = pt;
+        if (has_rate != had_rate || (has_rate && rate != previous_rate)) has_rate = 0;
+    }
+    if (has_rate) {
+        if (s->rate_kind == RATE_TOO_LARGE) {
+            io.raised = RAISED_TOO_LARGE;
+            return RAISED;
+        }
+        i64 ts_delta = (ts - s->last_ts) & 0xFFFFFFFFLL;
+        if (ts_delta >= 0x80000000LL) ts_delta -= 0x100000000LL;
+        double difference = (time - s->last_time) * rate - (double)ts_delta;
+        double jitter = s->jitter;
+        jitter += ((difference >= 0 ? difference : -difference) - jitter) / 16.0;
+        s->jitter = jitter;
+        if (rate == 0.0) {
+            io.raised = RAISED_ZERO_RATE;
+            return RAISED;
+        }
+        double jitter_ms = jitter * 1000.0 / rate;
+        s->jitter_sum += jitter_ms;
+        s->jitter_samples++;
+        if (jitter_ms > s->max_jitter) s->max_jitter = jitter_ms;
+    }
+    s->last_time = time;
+    s->last_ts = ts;
+    if (s->events) telephone_event(s, frame, time, d, start, end, ts);
+    return 0;
+}
+
+/* A UDP payload the host decoded itself (tunnels, fragments, ...): the
+ * addresses at scratch[0:16] and scratch[16:32], the payload from scratch[32]. */
+EXPORT(account_scratch) int account_scratch(double frame, double time, int alen, int sport, int dport, int length) {
+    if ((alen != 4 && alen != 16) || length < 0 || length > SCRATCH_SIZE) return 0;
+    return account((i64)frame, time, alen, scratch, scratch + 16, sport, dport, scratch + 32, 0, length);
+}
+
+/* -- the common decode path ------------------------------------------------ */
+
+static int dns_port(i64 port) { return port == 53 || port == 5353; }
+
+/* Each returns 1 when the packet was accounted here (or RAISED), 0 when the
+ * host must decode it: the kernel takes only packets whose whole effect in
+ * capture/decoder.py would be one RtpTracker.account call. */
+
+static int udp(i64 frame, double time, const u8 *d, i64 start, i64 end, i64 alen, const u8 *src, const u8 *dst) {
+    if (start + 8 > end) return 0;
+    i64 sport = be16(d + start), dport = be16(d + start + 2), length = be16(d + start + 4);
+    i64 payload = start + 8;
+    if (8 < length && start + length < end) end = start + length;
+    if (payload >= end || dns_port(sport) || dns_port(dport) || d[payload] < 0x80 || d[payload] >= 0xC0) return 0;
+    return account(frame, time, alen, src, dst, sport, dport, d, payload, end) == RAISED ? RAISED : 1;
+}
+
+static int ipv4(i64 frame, double time, const u8 *d, i64 len, i64 offset) {
+    if (len < offset + 20) return 0;
+    i64 header = (d[offset] & 0x0F) * 4;
+    if (d[offset] >> 4 != 4 || header < 20 || len < offset + header) return 0;
+    i64 total = be16(d + offset + 2), fragment = be16(d + offset + 6), protocol = d[offset + 9];
+    i64 end = header <= total && offset + total <= len ? offset + total : len;
+    if (fragment & 0x3FFF || protocol != 17) return 0;
+    return udp(frame, time, d, offset + header, end, 4, d + offset + 12, d + offset + 16);
+}
+
+static int ipv6(i64 frame, double time, const u8 *d, i64 len, i64 offset) {
+    if (len < offset + 40 || d[offset] >> 4 != 6) return 0;
+    i64 payload = be16(d + offset + 4), next = d[offset + 6], start = offset + 40;
+    i64 end = payload && start + payload <= len ? start + payload : len;
+    if (next != 17) return 0;
+    return udp(frame, time, d, start, end, 16, d + offset + 8, d + offset + 24);
+}
+
+static int raw_ip(i64 frame, double time, const u8 *d, i64 len, i64 offset) {
+    if (len <= offset) return 0;
+    if (d[offset] >> 4 == 4) return ipv4(frame, time, d, len, offset);
+    if (d[offset] >> 4 == 6) return ipv6(frame, time, d, len, offset);
+    return 0;
+}
+
+static int ethertype(i64 frame, double time, const u8 *d, i64 len, i64 type, i64 offset) {
+    while ((type == 0x8100 || type == 0x88A8 || type == 0x9100) && len >= offset + 4) {
+        type = be16(d + offset + 2);
+        offset += 4;
+    }
+    if (type == 0x0800) return ipv4(frame, time, d, len, offset);
+    if (type == 0x86DD) return ipv6(frame, time, d, len, offset);
+    return 0;
+}
+
+static int decode(i64 frame, double time, i64 linktype, const u8 *d, i64 len) {
+    switch (linktype) {
+    case 1:
+        /* The old decoder's inlined fast path, with its own idea of the payload's end. */
+        if (len > 42 && d[12] == 8 && d[13] == 0 && d[14] == 0x45 && d[23] == 17 && !((d[20] & 0x3F) || d[21]) &&
+            d[42] >= 0x80 && d[42] < 0xC0) {
+            i64 sport = be16(d + 34), dport = be16(d + 36);
+            if (!dns_port(sport) && !dns_port(dport)) {
+                i64 end = 34 + (i64)be16(d + 38);
+                if (end > len) end = len;
+                return account(frame, time, 4, d + 26, d + 30, sport, dport, d, 42, end) == RAISED ? RAISED : 1;
+            }
+        }
+        return len >= 14 ? ethertype(frame, time, d, len, be16(d + 12), 14) : 0;
+    case 113:
+        return len >= 16 ? ethertype(frame, time, d, len, be16(d + 14), 16) : 0;
+    case 276:
+        return len >= 20 ? ethertype(frame, time, d, len, be16(d), 20) : 0;
+    case 0:
+    case 108:
+        return len > 4 ? raw_ip(frame, time, d, len, 4) : 0;
+    case 12:
+    case 14:
+    case 101:
+    case 228:
+    case 229:
+        return raw_ip(frame, time, d, len, 0);
+    default:
+        return 0;
+    }
+}
+
+/* -- the record walk --------------------------------------------------------- */
+
+static int stop(int status, i64 pos, i64 length) {
+    io.status = status;
+    io.pos = pos;
+    io.length = length;
+    return status;
+}
+
+/* A packet record read: numbered, timed, counted; accounted here or handed over. */
+static int packet(i64 next, i64 linktype, double time, i64 data, i64 caplen, i64 orig, u8 *buffer) {
+    i64 frame = ++io.frame;
+    if (caplen < orig) {
+        if (!io.cut_packets) io.cut_example = frame;
+        io.cut_packets++;
+    }
+    link_types_seen[(linktype & 0xFFFF) >> 3] |= (u8)(1 << (linktype & 7));
+    if (!io.yielded) io.first_time = time;
+    io.yielded++;
+    io.last_time = time;
+    int done = decode(frame, time, linktype, buffer + data, caplen);
+    if (done == 1) return 0;
+    io.linktype = linktype;
+    io.data = data;
+    io.caplen = caplen;
+    io.time = time;
+    return stop(done == RAISED ? RAISED : PACKET, next, 0);
+}
+
+static int scan_pcap(u8 *b, i64 pos, i64 end) {
+    int big = (int)io.big_endian;
+    for (;;) {
+        if (pos + 16 > end) return stop(NEED_MORE, pos, 0);
+        i64 caplen = rd32(b + pos + 8, big), orig = rd32(b + pos + 12, big);
+        if (caplen > MAX_RECORD) return stop(DAMAGED, pos, 16);
+        i64 next = pos + 16 + caplen;
+        if (next > end) return stop(NEED_MORE, pos, 16 + caplen);
+        double time = (double)rd32(b + pos, big) + (double)rd32(b + pos + 4, big) * io.pcap_scale;
+        if (packet(next, io.pcap_linktype, time, pos + 16, caplen, orig, b)) return (int)io.status;
+        pos = next;
+    }
+}
+
+static int scan_pcapng(u8 *b, i64 pos, i64 end) {
+    for (;;) {
+        if (pos + 12 > end) return stop(NEED_MORE, pos, 0);
+        const u8 *p = b + pos;
+        int big = (int)io.big_endian;
+        if (p[0] == 0x0A && p[1] == 0x0D && p[2] == 0x0D && p[3] == 0x0A) {
+            /* A section header: its own byte-order mark says how to read its length. */
+            if (be32(p + 8) == 0x1A2B3C4D) big = 1;
+            else if (be32(p + 8) == 0x4D3C2B1A) big = 0;
+            else return stop(BLOCK, pos, 12);
+        }
+        i64 type = rd32(p, big), length = rd32(p + 4, big);
+        if (length < 12 || length % 4 || length > MAX_RECORD) return stop(BLOCK, pos, 12);
+        if (pos + length > end) return stop(NEED_MORE, pos, length);
+        i64 body = pos + 8, size = length - 12, next = pos + length;
+        i64 interface, high, low, caplen, orig, start;
+        if (type == 6 || type == 2) {
+            if (size < 20) return stop(BLOCK, pos, length);
+            if (type == 6) {
+                interface = rd32(b + body, big);
+                high = rd32(b + body + 4, big);
+                low = rd32(b + body + 8, big);
+            } else {
+                interface = rd16(b + body, big);
+                high = rd32(b + body + 4, big);
+                low = rd32(b + body + 8, big);
+            }
+            caplen = rd32(b + body + 12, big);
+            orig = rd32(b + body + 16, big);
+            start = 20;
+        } else if (type == 3) {
+            if (size < 4) return stop(BLOCK, pos, length);
+            interface = high = low = 0;
+            orig = rd32(b + body, big);
+            caplen = orig < size - 4 ? orig : size - 4;
+            start = 4;
+        } else {
+            return stop(BLOCK, pos, length);
+        }
+        /* Damaged packet blocks and unknown interfaces are the host's to tell. */
+        if (start + caplen > size || interface >= io.n_interfaces) return stop(BLOCK, pos, length);
+        const struct interface *in = &interfaces[interface];
+        double time = (double)((u64)high << 32 | (u64)low) * in->scale + in->offset;
+        if (!(-MAX_DATE_SECONDS <= time && time <= MAX_DATE_SECONDS)) {
+            if (!io.out_of_range) {
+                io.range_frame = io.frame + 1;
+                io.range_time = time;
+                io.range_scale = in->scale;
+                io.range_offset = in->offset;
+            }
+            io.out_of_range++;
+        }
+        if (packet(next, in->linktype, time, body + start, caplen, orig, b)) return (int)io.status;
+        pos = next;
+    }
+}
+
+/* Walk the records in buffer[pos:end] until one needs the host or more bytes are needed.
+ * io.pos says where to resume (after a PACKET or RAISED record) or where the record
+ * concerned starts (BLOCK, DAMAGED, NEED_MORE), io.length how long it is, if known. */
+EXPORT(scan) int scan(int pos, int end) {
+    u8 *b = buffer_address();
+    io.raised = 0;
+    if (pos < 0 || end < pos) return stop(NEED_MORE, pos < 0 ? 0 : pos, 0);
+    return io.format == FORMAT_PCAP ? scan_pcap(b, pos, end) : scan_pcapng(b, pos, end);
+}
