@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 from locations import FIXTURES, REPO, SHARED_CAPTURES
-from packet_builders import INVITE, SDP, ethernet, ipv4, pcap, pcapng, rtp, udp
+from packet_builders import INVITE, SDP, ethernet, ipv4, ipv6, pcap, pcapng, rtp, udp
 from sipdiag.capture import scan as scan_module
-from sipdiag.capture.scan import BLOCK, DAMAGED, NEED_MORE, Kernel
+from sipdiag.capture.scan import BLOCK, DAMAGED, NEED_MORE, Kernel, KernelReader
 from sipdiag.engine import CaptureAnalysis, analyze_path
+from sipdiag.protocols.rtp import RtpTracker
 
 sys.path.insert(0, str(REPO))
 import build  # build.py compiles the kernel
@@ -211,3 +212,78 @@ def test_a_full_stream_table_is_a_warning_not_a_crash():
     assert len(result.rtp_streams) == 8192
     assert result.capture.warnings == [
         "The scan kernel's table of RTP streams is full: later ones were not counted."]
+
+
+# -- watched streams: each packet comes back once accounted (rtp_stream.py's re-read) ------
+
+def watch_capture() -> tuple[bytes, list[int]]:
+    """Three streams that share ports: 0xAB over IPv4 (frames 1, 4, 7, 10), 0xCD on its flow,
+    0xAB over IPv6. Returns the file and the IPv4 0xAB stream's frames."""
+    packets = []
+    for seq in (1, 2, 3, 4):
+        packets += [ethernet(ipv4(udp(rtp(seq, ssrc=0xAB), 4000, 5000))),
+                    ethernet(ipv4(udp(rtp(seq, ssrc=0xCD), 4000, 5000))),
+                    ethernet(ipv6(udp(rtp(seq, ssrc=0xAB), 4000, 5000)), ethertype=0x86DD)]
+    # 20 ms apart, each a little late: the jitter grows packet by packet.
+    records = [(1, 20_000 * index + 300 * index * index, packet, len(packet)) for index, packet in enumerate(packets)]
+    return pcap(records), [1, 4, 7, 10]
+
+
+def walk_watching(data: bytes, watch_after: int | None = None) -> tuple[list, list]:
+    """The kernel walks `data` watching 10.0.0.1:4000 -> 10.0.0.2:5000 0xAB (from the start, or once
+    `watch_after` bytes are walked); returns what came back per watched packet and the streams."""
+    kernel = Kernel()
+    tracker = RtpTracker(kernel)
+    came_back = []
+
+    def watched(frame, time):
+        number, jitter_ms, packet = tracker.watched_packet()
+        came_back.append((frame, number, round(jitter_ms, 9), packet))
+
+    reader = KernelReader(kernel, lambda records: None, lambda frame, error: None, tracker.raised, watched)
+    split = len(data) if watch_after is None else watch_after
+    if watch_after is None:
+        assert tracker.watch("10.0.0.1", 4000, "10.0.0.2", 5000, 0xAB) == 1
+    reader.feed(data[:split])
+    if watch_after is not None:
+        assert tracker.watch("10.0.0.1", 4000, "10.0.0.2", 5000, 0xAB) == 1
+    reader.feed(data[split:])
+    reader.close()
+    return came_back, tracker.streams()
+
+
+def test_a_watched_streams_packets_come_back_accounted():
+    data, frames = watch_capture()
+    came_back, streams = walk_watching(data)
+    assert [frame for frame, _number, _jitter, _packet in came_back] == frames
+    assert {number for _frame, number, _jitter, _packet in came_back} == {1}
+    assert [packet for *_, packet in came_back] == [rtp(seq, ssrc=0xAB) for seq in (1, 2, 3, 4)]
+    # The jitter after each packet is the kernel's: its last one is what streams() reports.
+    jitters = [jitter for _frame, _number, jitter, _packet in came_back]
+    assert jitters[0] == 0.0 and jitters == sorted(jitters) and jitters[-1] > 0
+    [watched] = [s for s in streams if (s.src_ip, s.ssrc) == ("10.0.0.1", 0xAB)]
+    assert jitters[-1] == round(watched.jitter_ms, 9)
+    # Watching changes no count: the streams are those of a walk that watched nothing.
+    analysis = CaptureAnalysis("watch.pcap")
+    analysis.feed(data)
+    assert streams == analysis.finish_result().rtp_streams
+
+
+def test_a_stream_watched_after_it_began_comes_back_from_then_on():
+    data, frames = watch_capture()
+    record = 16 + len(ethernet(ipv4(udp(rtp(1), 4000, 5000))))
+    after_two_rounds = 24 + 2 * (2 * record + 16 + len(ethernet(ipv6(udp(rtp(1), 4000, 5000)), ethertype=0x86DD)))
+    came_back, _streams = walk_watching(data, watch_after=after_two_rounds)
+    assert [frame for frame, *_ in came_back] == frames[2:]
+
+
+def test_watch_numbers_one_per_stream_and_a_full_table():
+    tracker = RtpTracker(Kernel())
+    assert tracker.watch("10.0.0.1", 4000, "10.0.0.2", 5000, 0xAB) == 1
+    assert tracker.watch("10.0.0.1", 4000, "10.0.0.2", 5000, 0xCD) == 2
+    assert tracker.watch("2001:db8::1", 4000, "2001:db8::2", 5000, 0xAB) == 3
+    assert tracker.watch("10.0.0.1", 4000, "10.0.0.2", 5000, 0xAB) == 1  # the same stream again
+    assert tracker.watch("10.0.0.1", 4000, "2001:db8::2", 5000, 0xAB) is None  # no packet has both
+    assert tracker.watch("host.example", 4000, "10.0.0.2", 5000, 0xAB) is None
+    numbers = [tracker.watch("10.0.1.1", port, "10.0.0.2", 5000, 0xFFFFFFFF) for port in range(256)]
+    assert numbers == list(range(4, 257)) + [None] * 3  # scan.c MAX_WATCHED

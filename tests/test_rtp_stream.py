@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from locations import FIXTURES, SHARED_CAPTURES
 from sipdiag import analyze_path
+from sipdiag.engine import result_for_path
 from sipdiag.protocols import g711
 from sipdiag.redaction.redactor import redact_command
 from sipdiag.rtp_stream import FrameLookup, StreamMeasurement
@@ -168,12 +169,20 @@ def test_tone_fixture_series_facts():
 @pytest.mark.parametrize("path", [TONE, FIXTURES / "calls" / "call_rtp_loss_jitter.pcap",
                                   FIXTURES / "timing" / "timing_dtmf.pcap", FIXTURES / "calls" / "call_ipv6.pcap",
                                   FIXTURES / "media" / "media_pbx_direct.pcap",
-                                  SHARED_CAPTURES / "heplify__rtp_rtcp_sip_ipv4_udp.pcap"], ids=lambda p: p.name)
+                                  SHARED_CAPTURES / "heplify__rtp_rtcp_sip_ipv4_udp.pcap",
+                                  # RTP the kernel hands back and the decoder finds (GTP-U, IP fragments; link
+                                  # types of its own): the decoder's account brings it back to the recorder.
+                                  FIXTURES / "encap" / "encap_gtpu_ipfrag.pcap",
+                                  FIXTURES / "encap" / "encap_mixed.pcapng"], ids=lambda p: p.name)
 def test_series_ends_at_the_reports_figures(path):
-    """The same RtpTracker measures the stream again: its figures are the report's."""
+    """The kernel measures the stream again: its figures are the report's, and the jitter
+    after its last packet is the analysis's RtpStream.jitter_ms."""
     media = report_streams(path)
     measured, _ = measure(path, [{key: m[key] for key in ("src", "dst", "ssrc")} for m in media], chunk=4096)
+    jitter_now = {(s.src, s.dst, f"0x{s.ssrc:08X}"): s.jitter_ms for s in result_for_path(str(path)).rtp_streams}
+    assert measured
     for row, stream in zip(media, measured):
+        assert stream["series"]["jitter_ms"][-1] == round(jitter_now[row["src"], row["dst"], row["ssrc"]], 3)
         summary = stream["summary"]
         assert (summary["packets"], summary["expected"], summary["lost"]) == (row["packets"], row["expected"],
                                                                               row["lost"])

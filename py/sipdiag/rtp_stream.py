@@ -3,11 +3,13 @@
 The report keeps one summary line per stream so it stays small; the page's
 RTP streams tab asks for a stream's per-packet series (delta, jitter, skew,
 sequence errors) and its decoded voice only when the user opens that stream.
-The capture is read again for it through the same CaptureReader and
-PacketDecoder as the analysis, chunk by chunk (sans-I/O, like
-engine.CaptureAnalysis), and each packet of the stream goes through an
-RtpTracker of its own: the jitter here is the report's jitter, by the same
-code, packet for packet.
+The capture is read again for it exactly as the analysis reads it, chunk by
+chunk (sans-I/O, like engine.CaptureAnalysis): a scan kernel of its own
+walks it and accounts every RTP packet, PacketDecoder reads what the kernel
+hands back (the SDP gives payload types their clock rates), and the kernel
+hands back as well each packet of the streams asked for (RtpTracker.watch)
+right after accounting it. The jitter here is the report's jitter, the
+kernel's, read from the stream's record packet for packet.
 
 Definitions follow Wireshark's RTP Stream Analysis:
 - delta: arrival time since the stream's previous packet;
@@ -19,10 +21,12 @@ Definitions follow Wireshark's RTP Stream Analysis:
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 
 from .capture.decoder import PacketDecoder
 from .capture.pcapfile import CaptureReader
+from .capture.scan import Kernel, KernelReader
 from .model import CaptureInfo, CaptureResult, hostport
 from .protocols import g711
 from .protocols.rtp import RtpTracker, rtpmap_clock_rate
@@ -46,7 +50,7 @@ class _Recording:
 
     def __init__(self, src: str, dst: str, ssrc: int):
         self.src, self.dst, self.ssrc = src, dst, ssrc
-        self.tracker = RtpTracker()
+        self.source, self.destination = _endpoint(src), _endpoint(dst)
         self.series = {name: [] for name in ("frame", "time", "seq", "payload_type", "marker", "seq_error",
                                              "delta_ms", "jitter_ms", "skew_ms")}
         self.packets = 0
@@ -80,46 +84,44 @@ def _signed32(value: int) -> int:
 
 
 class _StreamRecorder:
-    """Stands where the analysis's RtpTracker stands in a PacketDecoder: the
-    decoder hands it every RTP candidate and every SDP announcement."""
+    """Stands where the analysis's RtpTracker stands in a PacketDecoder, in front of
+    a tracker of its own: every SDP announcement and RTP candidate goes on to the
+    tracker, and each packet of a stream asked for is recorded once accounted."""
 
-    def __init__(self, recordings: list[_Recording]):
-        self._wanted = {(r.src, r.dst, r.ssrc): r for r in recordings}
-        self._recordings = recordings
-        # flow -> {ssrc: recording} of the streams asked for on it (empty for the
-        # others): most packets belong to other streams and cost one lookup.
-        self._by_flow: dict[tuple, dict[int, _Recording]] = {}
+    def __init__(self, tracker: RtpTracker, recordings: list[_Recording]):
+        self.tracker = tracker
         self._announced: dict[tuple[str, int], dict[int, str]] = {}
+        # The kernel's watch number -> the recordings of that stream (asked for once or more).
+        self._by_watch: dict[int, list[_Recording]] = {}
         for recording in recordings:
-            # Announce the stream's destination to its own tracker, with no payload
-            # types: the tracker then reports the stream from its first packet,
-            # where a stream nobody announced waits for two packets in sequence.
-            # The rates still come from the SDPs forwarded below.
-            ip, _, port = recording.dst.rpartition(":")
-            recording.tracker.expect(ip.strip("[]"), int(port), {})
+            number = tracker.watch(*recording.source, *recording.destination, recording.ssrc)
+            if number is not None:
+                self._by_watch.setdefault(number, []).append(recording)
 
     def expect(self, ip: str, port: int, rtpmap: dict[int, str]) -> None:
         self._announced.setdefault((ip, port), {}).update(rtpmap)
-        for recording in self._recordings:
-            recording.tracker.expect(ip, port, rtpmap)
+        self.tracker.expect(ip, port, rtpmap)
 
-    def account(self, frame: int, time: float, flow: tuple, data: bytes, start: int, end: int) -> None:
-        wanted = self._by_flow.get(flow)
-        if wanted is None:
-            src, dst = hostport(flow[0], flow[1]), hostport(flow[2], flow[3])
-            wanted = self._by_flow[flow] = {ssrc: r for (s, d, ssrc), r in self._wanted.items() if (s, d) == (src, dst)}
-        if not wanted or end - start < 12:
-            return
-        first, second, seq, ts, ssrc = _RTP_HEADER.unpack_from(data, start)
-        recording = wanted.get(ssrc)
-        if recording is None or second in _RTCP_TYPES:
-            return
-        recording.tracker.account(frame, time, flow, data, start, end)
-        (stream,) = recording.tracker.streams()
+    def account(self, frame: int, time: float, src: bytes, sport: int, dst: bytes, dport: int, data: bytes,
+                start: int, end: int) -> None:
+        """An RTP candidate the decoder found itself (tunnels, fragments, ...)."""
+        self.tracker.account(frame, time, src, sport, dst, dport, data, start, end)  # raises as in the analysis
+        self.watched(frame, time)
+
+    def watched(self, frame: int, time: float) -> None:
+        """The packet just accounted, when it belongs to a stream asked for."""
+        packet = self.tracker.watched_packet()
+        if packet is not None:
+            number, jitter_ms, rtp = packet
+            for recording in self._by_watch[number]:
+                self._record(recording, frame, time, jitter_ms, rtp)
+
+    def _record(self, recording: _Recording, frame: int, time: float, jitter_ms: float, rtp: bytes) -> None:
+        first, second, seq, ts, _ssrc = _RTP_HEADER.unpack_from(rtp)
         payload_type = second & 0x7F
-        rate = self._clock_rate(payload_type, flow)
+        rate = self._clock_rate(payload_type, recording)
         if payload_type not in recording.encodings:
-            encoding = self._encoding(payload_type, flow)
+            encoding = self._encoding(payload_type, recording)
             static = STATIC_PAYLOAD_TYPES.get(payload_type)
             recording.encodings[payload_type] = (encoding.split("/")[0] if encoding
                                                  else static[0] if static else f"payload type {payload_type}")
@@ -146,32 +148,32 @@ class _StreamRecorder:
             series["marker"].append(1 if second & 0x80 else 0)
             series["seq_error"].append(1 if seq_error else 0)
             series["delta_ms"].append(None if first_packet else round(delta_ms, 3))
-            series["jitter_ms"].append(round(stream.jitter_ms, 3))
+            series["jitter_ms"].append(round(jitter_ms, 3))
             series["skew_ms"].append(None if skew_ms is None else round(skew_ms, 3))
-        self._keep_audio(recording, self._g711(payload_type, flow), time, ts, data, start, end, first)
+        self._keep_audio(recording, self._g711(payload_type, recording), time, ts, rtp, 0, len(rtp), first)
 
-    def _clock_rate(self, payload_type: int, flow: tuple) -> int | None:
-        encoding = self._encoding(payload_type, flow)
+    def _clock_rate(self, payload_type: int, recording: _Recording) -> int | None:
+        encoding = self._encoding(payload_type, recording)
         if encoding is not None:
             return rtpmap_clock_rate(encoding)
         static = STATIC_PAYLOAD_TYPES.get(payload_type)
         return static[1] if static else None
 
-    def _encoding(self, payload_type: int, flow: tuple) -> str | None:
-        # As RtpTracker looks it up: the receiver's SDP, else the sender's own.
+    def _encoding(self, payload_type: int, recording: _Recording) -> str | None:
+        # As the kernel looks it up: the receiver's SDP, else the sender's own.
         if payload_type < _FIRST_DYNAMIC_PT:
             return None
-        for address in ((flow[2], flow[3]), (flow[0], flow[1])):
+        for address in (recording.destination, recording.source):
             rtpmap = self._announced.get(address)
             if rtpmap and payload_type in rtpmap:
                 return rtpmap[payload_type]
         return None
 
-    def _g711(self, payload_type: int, flow: tuple) -> int | None:
+    def _g711(self, payload_type: int, recording: _Recording) -> int | None:
         """PCMU/PCMA for the static numbers, or a dynamic number an SDP maps to them at 8 kHz."""
         if payload_type in (g711.PCMU, g711.PCMA):
             return payload_type
-        encoding = self._encoding(payload_type, flow)
+        encoding = self._encoding(payload_type, recording)
         if encoding is None or rtpmap_clock_rate(encoding) != _G711_RATE:
             return None
         return g711.ENCODINGS.get(encoding.split("/")[0].strip().lower())
@@ -227,15 +229,31 @@ class StreamMeasurement:
     def __init__(self, streams: list[dict]):
         self._recordings = [_Recording(s["src"], s["dst"], _ssrc_number(s["ssrc"])) for s in streams]
         self._result = CaptureResult(capture=CaptureInfo(file=""))
-        self._reader = CaptureReader()
-        self._decoder = PacketDecoder(self._result, _StreamRecorder(self._recordings))
+        kernel = Kernel()
+        self._recorder = _StreamRecorder(RtpTracker(kernel), self._recordings)
+        self._decoder = PacketDecoder(self._result, self._recorder)
+        # The analysis already reported undecodable packets; here only RTP matters.
+        self._reader = KernelReader(kernel, self._handed_back, _ignore, self._recorder.tracker.raised,
+                                    self._recorder.watched)
 
     def feed(self, data: bytes) -> None:
-        records = self._reader.feed(data)
-        if records:
-            # The analysis already reported undecodable packets; here only RTP matters.
-            self._decoder.decode_records(records, lambda frame, error: None)
-            self._forget_messages()
+        self._reader.feed(data)
+
+    def reserve(self, size: int) -> int:
+        """Where in kernel memory the next `size` bytes of the file go (then `commit`), as CaptureAnalysis."""
+        return self._reader.reserve(size)
+
+    def commit(self, size: int) -> None:
+        self._reader.commit(size)
+
+    @property
+    def kernel_memory(self):
+        """The kernel's linear memory (in the page, the WebAssembly.Memory the worker writes slices into)."""
+        return self._reader.kernel.instance.memory
+
+    def _handed_back(self, records: list) -> None:
+        self._decoder.decode_records(records, _ignore)
+        self._forget_messages()
 
     def _forget_messages(self) -> None:
         # Signalling is decoded (its SDP gives payload types their clock rates)
@@ -248,15 +266,15 @@ class StreamMeasurement:
         """Per stream: {src, dst, ssrc, summary, series, audio}. RTP is not read
         from TCP, so the decoder's TCP streams need no closing."""
         self._reader.close()
-        return [self._measured(recording) for recording in self._recordings]
+        streams = {(stream.src, stream.dst, stream.ssrc): stream for stream in self._recorder.tracker.streams()}
+        return [self._measured(recording, streams) for recording in self._recordings]
 
     def pcm(self, index: int) -> bytes:
         """The decoded voice of stream `index` (16-bit little-endian, 8 kHz mono), after `finish()`."""
         return self._recordings[index].pcm
 
-    def _measured(self, recording: _Recording) -> dict:
-        streams = recording.tracker.streams()
-        stream = streams[0] if streams else None
+    def _measured(self, recording: _Recording, streams: dict) -> dict:
+        stream = streams.get((recording.src, recording.dst, recording.ssrc))
         deltas = recording.deltas
         summary = {
             "packets": recording.packets,
@@ -312,11 +330,12 @@ class _FrameFinder:
     def expect(self, ip: str, port: int, rtpmap: dict[int, str]) -> None:
         pass  # which stream a packet belongs to needs no payload types
 
-    def account(self, frame: int, time: float, flow: tuple, data: bytes, start: int, end: int) -> None:
+    def account(self, frame: int, time: float, src: bytes, sport: int, dst: bytes, dport: int, data: bytes,
+                start: int, end: int) -> None:
         if end - start >= 12 and data[start + 1] not in _RTCP_TYPES:
             ssrc = _RTP_HEADER.unpack_from(data, start)[4]
-            self.found = {"src": hostport(flow[0], flow[1]), "dst": hostport(flow[2], flow[3]),
-                          "ssrc": f"0x{ssrc:08X}"}
+            self.found = {"src": hostport(str(ipaddress.ip_address(src)), sport),
+                          "dst": hostport(str(ipaddress.ip_address(dst)), dport), "ssrc": f"0x{ssrc:08X}"}
 
 
 class FrameLookup:
@@ -340,6 +359,16 @@ class FrameLookup:
 
     def finish(self) -> dict | None:
         return self._finder.found
+
+
+def _ignore(frame: int, error: Exception) -> None:
+    pass
+
+
+def _endpoint(text: str) -> tuple[str, int]:
+    """'ip:port' or '[v6]:port' (model.hostport) -> (ip, port)."""
+    ip, _, port = text.rpartition(":")
+    return ip.strip("[]"), int(port)
 
 
 def _ssrc_number(ssrc) -> int:

@@ -24,7 +24,7 @@ KERNEL_WASM = Path(__file__).with_name("kernel") / "scan.wasm"
 WASM_PAGE = 65536
 
 # scan.c `enum status`, `enum format`, `enum full`.
-NEED_MORE, PACKET, BLOCK, DAMAGED, RAISED = 1, 2, 3, 4, 5
+NEED_MORE, PACKET, BLOCK, DAMAGED, RAISED, WATCHED = 1, 2, 3, 4, 5, 6
 FORMAT_PCAP, FORMAT_PCAPNG = 1, 2
 FULL_TABLES = {1: "RTP streams", 2: "RFC 4733 events", 4: "RTCP flows", 8: "SDP media addresses"}
 MAX_INTERFACES = 4096  # scan.c MAX_INTERFACES: packets of later interfaces come back to Python
@@ -39,18 +39,22 @@ IO_FIELDS = (
     ("cut_packets", "q"), ("cut_example", "q"), ("out_of_range", "q"), ("range_frame", "q"),
     ("range_time", "d"), ("range_scale", "d"), ("range_offset", "d"), ("raised", "q"), ("raised_entry", "q"),
     ("full", "q"), ("n_streams", "q"), ("n_events", "q"), ("n_rtcp", "q"),
+    ("watched", "q"), ("watched_stream", "q"), ("rtp_address", "q"), ("rtp_length", "q"),
 )
 IO_INDEX = {name: index for index, (name, _) in enumerate(IO_FIELDS)}
 IO_STRUCT = struct.Struct("<" + "".join(kind for _, kind in IO_FIELDS))
 # The part a returned record needs: pos .. time.
 IO_RESULT = struct.Struct("<6qd")
 IO_RESULT_OFFSET = 8 * IO_INDEX["pos"]
+# The part a watched stream's packet needs: watched .. rtp_length.
+IO_WATCHED = struct.Struct("<4q")
+IO_WATCHED_OFFSET = 8 * IO_INDEX["watched"]
 INTERFACE_STRUCT = struct.Struct("<qdd")
 
 FUNCTIONS = (
     "io_address", "interfaces_address", "streams_address", "events_address", "rtcp_address",
     "static_rates_address", "link_types_address", "scratch_address", "buffer_address", "record_sizes",
-    "move_bytes", "expect", "set_rtpmap", "forget_payload_types", "account_scratch", "scan",
+    "move_bytes", "expect", "set_rtpmap", "forget_payload_types", "account_scratch", "watch", "scan",
 )
 
 
@@ -151,8 +155,8 @@ class Kernel:
         call = self.instance.functions
         self.call = call
         sizes = call["record_sizes"]()
-        if sizes & 0xFF != IO_STRUCT.size:
-            raise RuntimeError(f"scan.wasm's io block is {sizes & 0xFF} bytes, the host expects {IO_STRUCT.size}")
+        if sizes & 0x3FF != IO_STRUCT.size:
+            raise RuntimeError(f"scan.wasm's io block is {sizes & 0x3FF} bytes, the host expects {IO_STRUCT.size}")
         self.io = call["io_address"]()
         self.buffer = call["buffer_address"]()
         self.scratch = call["scratch_address"]()
@@ -175,6 +179,11 @@ class Kernel:
         """(pos, length, frame, linktype, data, caplen, time) of the record the walk stopped at."""
         return IO_RESULT.unpack(self.instance.read(self.io + IO_RESULT_OFFSET, IO_RESULT.size))
 
+    def watched(self) -> tuple:
+        """(watch number, stream index, RTP address, RTP length) of the packet just accounted:
+        the number is 0 unless the packet was a watched stream's (scan.c `watch`)."""
+        return IO_WATCHED.unpack(self.instance.read(self.io + IO_WATCHED_OFFSET, IO_WATCHED.size))
+
     def ensure(self, end: int) -> None:
         """Memory for the buffer up to `end` (buffer-relative)."""
         missing = self.buffer + end - self.instance.size()
@@ -192,17 +201,20 @@ class KernelReader:
     `packets(records)` receives the (frame, time, linktype, data) records the
     kernel does not account itself, in capture order; `undecodable(frame,
     error)` a packet whose accounting raised (what RtpTracker.account used to
-    raise, `raised()` builds the exception). The Python CaptureReader keeps
+    raise, `raised()` builds the exception); `watched(frame, time)` a packet the
+    kernel accounted for a stream the host watches (RtpTracker.watch: only
+    rtp_stream's re-read watches any). The Python CaptureReader keeps
     every judgement about the file: headers, pcapng blocks other than
     packets, damage, and the warnings' wording.
     """
 
-    def __init__(self, kernel: Kernel, packets, undecodable, raised) -> None:
+    def __init__(self, kernel: Kernel, packets, undecodable, raised, watched=None) -> None:
         self.kernel = kernel
         self.reader = CaptureReader()
         self._packets = packets
         self._undecodable = undecodable
         self._raised = raised
+        self._watched = watched
         self._start = 0  # the unwalked bytes are buffer[_start:_end]
         self._end = 0
         self._plain = False  # known not gzip: bytes are walked where the host put them
@@ -272,6 +284,9 @@ class KernelReader:
             elif status == RAISED:
                 self._start = pos
                 self._undecodable(frame, self._raised())
+            elif status == WATCHED:
+                self._start = pos
+                self._watched(frame, time)
             else:  # BLOCK, DAMAGED: the Python reader's to read and to word
                 self._python_reads(pos, length if status == BLOCK else 16)
                 if reader._stopped:

@@ -35,12 +35,13 @@ RAISED_BAD_TEXT, RAISED_TOO_LARGE, RAISED_ZERO_RATE = 1, 2, 3
 STREAM_FIELDS = (
     "first_frame", "last_frame", "packets", "marker_packets", "ssrc", "base_seq", "max_seq", "cycles",
     "expected_before", "bad_seq", "last_seq", "last_ts", "last_pt", "confirmed", "has_rate", "events",
-    "rate_kind", "n_events", "dtmf_events", "jitter_samples", "sport", "dport", "alen", "n_pts",
+    "rate_kind", "n_events", "dtmf_events", "jitter_samples", "sport", "dport", "alen", "n_pts", "watched",
     "first_time", "last_time", "max_gap_ms", "jitter", "jitter_sum", "max_jitter", "last_rate", "src", "dst",
 )
-STREAM_HEAD = struct.Struct("<24q7d16s16s16x")
+STREAM_HEAD = struct.Struct("<25q7d16s16s16x")
 PT_COUNTS = struct.Struct("<128I")
 STREAM_RECORD_SIZE = STREAM_HEAD.size + PT_COUNTS.size + 128
+_HAS_RATE, _JITTER, _LAST_RATE = (STREAM_FIELDS.index(name) for name in ("has_rate", "jitter", "last_rate"))
 EVENT_RECORD = struct.Struct("<7q2d")  # stream, code, volume, duration, timestamp, first_frame, ended; rate, time
 RTCP_RECORD = struct.Struct("<4q16s16s")  # alen, sport, dport, count, src, dst
 
@@ -70,6 +71,12 @@ def _rate_meaning(encoding: str) -> tuple[int, bool, float, Exception | None]:
         return RATE_TOO_LARGE, events, math.inf, error
 
 
+def _jitter_ms(has_rate: int, jitter: float, last_rate: float) -> float:
+    """A stream record's jitter in milliseconds: its timestamp units on its latest clock."""
+    rate = last_rate if has_rate else None
+    return jitter * 1000.0 / rate if rate else 0.0
+
+
 def _packed(ip: str) -> bytes | None:
     """The address bytes of text an SDP gave, when a packet's address can have that text."""
     try:
@@ -88,6 +95,10 @@ class RtpTracker:
         self._kernel = kernel
         self._instance = kernel.instance
         self._call = kernel.call
+        record_size = self._call["record_sizes"]() >> 10 & 0x7FF
+        if record_size != STREAM_RECORD_SIZE:
+            raise RuntimeError(f"scan.wasm's stream record is {record_size} bytes, rtp.py reads {STREAM_RECORD_SIZE}")
+        self._streams_address = kernel.call["streams_address"]()
         # (ip, port) an SDP announced -> {pt: "name/rate"}
         self._expected: dict[tuple[str, int], dict[int, str]] = {}
         # (kernel endpoint index, pt) -> the exception account raises for that rtpmap value
@@ -121,6 +132,30 @@ class RtpTracker:
         if self._call["account_scratch"](float(frame), time, len(src), sport, dport, len(payload)):
             raise self.raised()
 
+    def watch(self, src_ip: str, src_port: int, dst_ip: str, dst_port: int, ssrc: int) -> int | None:
+        """Have the kernel hand back this stream's packets as it accounts them (`watched_packet`).
+        Returns the watch's number (the same for the same stream), None when no packet can
+        have these addresses or the kernel's table of watches is full."""
+        src, dst = _packed(src_ip), _packed(dst_ip)
+        if src is None or dst is None or len(src) != len(dst):
+            return None
+        self._instance.write(self._kernel.scratch, src.ljust(16, b"\0") + dst)
+        return self._call["watch"](len(src), src_port, dst_port, float(ssrc)) or None
+
+    def watched_packet(self) -> tuple[int, float, bytes] | None:
+        """After the walk stopped at a watched stream's packet, or `account` took one: (the watch's
+        number, the stream's jitter in ms with this packet, the RTP packet); None for other packets."""
+        number, index, address, length = self._kernel.watched()
+        if not number:
+            return None
+        return number, self.jitter_ms(index), self._instance.read(address, length)
+
+    def jitter_ms(self, index: int) -> float:
+        """Stream `index`'s current jitter (ms), read from its record alone: as `streams()` gives it."""
+        head = STREAM_HEAD.unpack(self._instance.read(self._streams_address + index * STREAM_RECORD_SIZE,
+                                                      STREAM_HEAD.size))
+        return _jitter_ms(head[_HAS_RATE], head[_JITTER], head[_LAST_RATE])
+
     def raised(self) -> Exception:
         """What account raised before the kernel kept the count, for the packet the kernel just stopped at."""
         kind = self._kernel.get("raised")
@@ -151,7 +186,7 @@ class RtpTracker:
                 texts[raw] = str(ipaddress.ip_address(raw))
             return texts[raw]
 
-        records = read(self._call["streams_address"](), STREAM_RECORD_SIZE * state["n_streams"])
+        records = read(self._streams_address, STREAM_RECORD_SIZE * state["n_streams"])
         events_data = read(self._call["events_address"](), EVENT_RECORD.size * state["n_events"])
         events_of: dict[int, list[TelephoneEvent]] = {}
         for (owner, code, volume, duration, timestamp, first_frame, ended, rate,
@@ -182,8 +217,7 @@ class RtpTracker:
                                - record["base_seq"] + 1)
             stream.lost = max(0, stream.expected - stream.packets)
             stream.last_time = record["last_time"]
-            rate = record["last_rate"] if record["has_rate"] else None
-            stream.jitter_ms = record["jitter"] * 1000.0 / rate if rate else 0.0
+            stream.jitter_ms = _jitter_ms(record["has_rate"], record["jitter"], record["last_rate"])
             stream.max_jitter_ms = record["max_jitter"]
             samples = record["jitter_samples"]
             stream.mean_jitter_ms = record["jitter_sum"] / samples if samples else 0.0

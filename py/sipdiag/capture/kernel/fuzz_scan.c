@@ -6,8 +6,9 @@
  * It plays the host's part the way capture/kernel.py does: it splits the input
  * into two chunks at a point the input chooses, keeps the unwalked tail of
  * the first, reads section headers and interface blocks for the kernel, hands
- * returned packets back through account_scratch and announces endpoints and
- * rtpmaps taken from them, so every table and path of the kernel is reached.
+ * returned packets back through account_scratch, announces endpoints and
+ * rtpmaps taken from them and watches streams they name (their packets then
+ * come back as WATCHED), so every table and path of the kernel is reached.
  * A walk that does not move forward is a hang: it traps.
  */
 
@@ -22,6 +23,7 @@ static void reset(void) {
     clear(rtcp_slots, sizeof rtcp_slots);
     clear(link_types_seen, sizeof link_types_seen);
     n_endpoints = 0;
+    n_watched = 0;
     unconfirmed_limit = FIRST_UNCONFIRMED_LIMIT;
     for (int pt = 0; pt < FIRST_DYNAMIC_PT; pt++) static_rates[pt] = pt == 10 || pt == 11 ? 44100.0 : 8000.0;
 }
@@ -52,6 +54,7 @@ static void host_packet(void) {
     int index = expect(d[8] & 1 ? 16 : 4, (int)be16(d + 36));
     set_rtpmap(index, 96 + (d[38] & 31), d[39] & 3, d[39] >> 7, (double)d[37] * 1000.0);
     forget_payload_types();
+    watch(d[8] & 1 ? 16 : 4, (int)be16(d + 34), (int)be16(d + 36), (double)be32(d + 40));
     account_scratch((double)io.frame, io.time, d[8] & 1 ? 16 : 4, (int)be16(d + 34), (int)be16(d + 36), 24);
 }
 
@@ -67,7 +70,10 @@ static i64 walk(i64 start, i64 end) {
             start = io.pos + io.length;
             continue;
         }
-        if (io.pos <= start) __builtin_trap(); /* PACKET and RAISED move on */
+        if (io.pos <= start) __builtin_trap(); /* PACKET, RAISED and WATCHED move on */
+        if (status == WATCHED && (io.watched < 1 || io.watched > n_watched || io.rtp_length < 12 ||
+                                  io.watched_stream >= io.n_streams))
+            __builtin_trap();
         if (status == PACKET) host_packet();
         start = io.pos;
     }

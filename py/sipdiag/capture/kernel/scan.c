@@ -41,6 +41,7 @@ typedef unsigned long long u64;
 #define MAX_RTCP 16384
 #define RTCP_SLOTS 32768
 #define MAX_INTERFACES 4096
+#define MAX_WATCHED 256
 #define SCRATCH_SIZE (1024 * 1024)
 
 /* protocols/rtp.py's constants (RFC 3550 A.1, RFC 4733). */
@@ -53,7 +54,7 @@ typedef unsigned long long u64;
 #define DEFAULT_EVENT_RATE 8000.0
 #define FIRST_UNCONFIRMED_LIMIT 4096
 
-enum status { NEED_MORE = 1, PACKET = 2, BLOCK = 3, DAMAGED = 4, RAISED = 5 };
+enum status { NEED_MORE = 1, PACKET = 2, BLOCK = 3, DAMAGED = 4, RAISED = 5, WATCHED = 6 };
 enum format { FORMAT_PCAP = 1, FORMAT_PCAPNG = 2 };
 /* What Python would have raised in RtpTracker.account (the host re-raises it). */
 enum rate_kind { RATE_NONE = 0, RATE_VALUE = 1, RATE_BAD_TEXT = 2, RATE_TOO_LARGE = 3 };
@@ -61,7 +62,7 @@ enum raised { RAISED_BAD_TEXT = 1, RAISED_TOO_LARGE = 2, RAISED_ZERO_RATE = 3 };
 enum full { FULL_STREAMS = 1, FULL_EVENTS = 2, FULL_RTCP = 4, FULL_ENDPOINTS = 8 };
 
 /* The host reads and writes this block; every field is 8 bytes (its layout is
- * capture/kernel.py's IO_FIELDS, in this order). */
+ * capture/scan.py's IO_FIELDS, in this order). */
 struct io {
     i64 format, big_endian, pcap_linktype;
     double pcap_scale;
@@ -73,6 +74,9 @@ struct io {
     i64 cut_packets, cut_example, out_of_range, range_frame;
     double range_time, range_scale, range_offset;
     i64 raised, raised_entry, full, n_streams, n_events, n_rtcp;
+    /* The packet of a watched stream just accounted: the watch's number (1-based, 0: none),
+     * the stream's index, where its RTP header starts in memory and how long it is. */
+    i64 watched, watched_stream, rtp_address, rtp_length;
 };
 
 struct interface {
@@ -80,11 +84,11 @@ struct interface {
     double scale, offset;
 };
 
-/* One (flow, SSRC): protocols/rtp.py _StreamState (layout: rtp.py STREAM_RECORD). */
+/* One (flow, SSRC): protocols/rtp.py _StreamState (layout: rtp.py STREAM_FIELDS). */
 struct stream {
     i64 first_frame, last_frame, packets, marker_packets, ssrc, base_seq, max_seq, cycles, expected_before,
         bad_seq, last_seq, last_ts, last_pt, confirmed, has_rate, events, rate_kind, n_events, dtmf_events,
-        jitter_samples, sport, dport, alen, n_pts;
+        jitter_samples, sport, dport, alen, n_pts, watched;
     double first_time, last_time, max_gap_ms, jitter, jitter_sum, max_jitter, last_rate;
     u8 src[16], dst[16];
     int recent[RECENT_EVENTS]; /* pool indices of the stream's latest events, oldest first */
@@ -125,6 +129,9 @@ static int endpoint_slots[ENDPOINT_SLOTS];
 static i64 n_endpoints;
 static struct rtcp rtcps[MAX_RTCP];
 static int rtcp_slots[RTCP_SLOTS];
+/* Streams the host asked to see packet by packet (rtp_stream.py): (flow, SSRC) keys. */
+static struct stream watches[MAX_WATCHED];
+static i64 n_watched;
 static double static_rates[FIRST_DYNAMIC_PT]; /* 0: no static rate; the host fills it from sdp.py */
 static i64 unconfirmed_limit = FIRST_UNCONFIRMED_LIMIT;
 static u8 link_types_seen[65536 / 8];
@@ -196,7 +203,7 @@ EXPORT(link_types_address) u8 *link_types_address(void) { return link_types_seen
 EXPORT(scratch_address) u8 *scratch_address(void) { return scratch; }
 EXPORT(buffer_address) u8 *buffer_address(void) { return BUFFER; }
 EXPORT(record_sizes) int record_sizes(void) {
-    return (int)(sizeof(struct io) | sizeof(struct stream) << 8 | sizeof(struct event) << 20);
+    return (int)(sizeof(struct io) | sizeof(struct stream) << 10 | sizeof(struct event) << 21);
 }
 
 /* The host keeps a record that straddles two chunks by moving its start to the buffer's front. */
@@ -361,6 +368,40 @@ static struct stream *find_stream(i64 alen, const u8 *src, const u8 *dst, i64 sp
     return 0;
 }
 
+/* The watch (1-based) that names this stream's key, or 0. */
+static i64 watch_of(const struct stream *s) {
+    for (i64 i = 0; i < n_watched; i++) {
+        const struct stream *w = &watches[i];
+        if (w->ssrc == s->ssrc && w->sport == s->sport && w->dport == s->dport && w->alen == s->alen &&
+            same(w->src, s->src, s->alen) && same(w->dst, s->dst, s->alen))
+            return i + 1;
+    }
+    return 0;
+}
+
+/* The host wants the packets of the stream from scratch[0:alen]:sport to
+ * scratch[16:16+alen]:dport with this SSRC handed back as they are accounted
+ * (status WATCHED). Returns the watch's number (1-based; the same for the same
+ * key), or 0 when the table is full. Streams already seen are watched from now. */
+EXPORT(watch) int watch(int alen, int sport, int dport, double ssrc) {
+    if ((alen != 4 && alen != 16) || ssrc < 0 || ssrc > 4294967295.0) return 0;
+    struct stream key;
+    clear(&key, sizeof key);
+    key.alen = alen;
+    key.sport = sport;
+    key.dport = dport;
+    key.ssrc = (i64)ssrc;
+    copy(key.src, scratch, alen);
+    copy(key.dst, scratch + 16, alen);
+    i64 number = watch_of(&key);
+    if (number) return (int)number;
+    if (n_watched >= MAX_WATCHED) return 0;
+    copy((u8 *)&watches[n_watched++], (u8 *)&key, sizeof key);
+    struct stream *s = find_stream(alen, key.src, key.dst, sport, dport, key.ssrc);
+    if (s) s->watched = n_watched;
+    return (int)n_watched;
+}
+
 static struct stream *new_stream(i64 frame, double time, i64 alen, const u8 *src, const u8 *dst, i64 sport,
                                  i64 dport, i64 ssrc, i64 seq) {
     if (io.n_streams >= unconfirmed_limit) forget_noise();
@@ -381,6 +422,7 @@ static struct stream *new_stream(i64 frame, double time, i64 alen, const u8 *src
     s->base_seq = s->max_seq = s->last_seq = seq;
     s->bad_seq = -1;
     s->last_pt = -1;
+    s->watched = watch_of(s);
     for (int r = 0; r < RECENT_EVENTS; r++) s->recent[r] = -1;
     u32 slot = stream_hash(s) & (STREAM_SLOTS - 1);
     while (stream_slots[slot]) slot = (slot + 1) & (STREAM_SLOTS - 1);
@@ -540,12 +582,19 @@ static int account(i64 frame, double time, i64 alen, const u8 *src, const u8 *ds
     s->last_time = time;
     s->last_ts = ts;
     if (s->events) telephone_event(s, frame, time, d, start, end, ts);
+    if (s->watched) {
+        io.watched = s->watched;
+        io.watched_stream = s - streams;
+        io.rtp_address = (i64)(unsigned long)(d + start);
+        io.rtp_length = end - start;
+    }
     return 0;
 }
 
 /* A UDP payload the host decoded itself (tunnels, fragments, ...): the
  * addresses at scratch[0:16] and scratch[16:32], the payload from scratch[32]. */
 EXPORT(account_scratch) int account_scratch(double frame, double time, int alen, int sport, int dport, int length) {
+    io.watched = 0;
     if ((alen != 4 && alen != 16) || length < 0 || length > SCRATCH_SIZE) return 0;
     return account((i64)frame, time, alen, scratch, scratch + 16, sport, dport, scratch + 32, 0, length);
 }
@@ -654,13 +703,15 @@ static int packet(i64 next, i64 linktype, double time, i64 data, i64 caplen, i64
     if (!io.yielded) io.first_time = time;
     io.yielded++;
     io.last_time = time;
+    io.watched = 0;
     int done = decode(frame, time, linktype, buffer + data, caplen);
-    if (done == 1) return 0;
+    if (done == 1 && !io.watched) return 0;
     io.linktype = linktype;
     io.data = data;
     io.caplen = caplen;
     io.time = time;
-    return stop(done == RAISED ? RAISED : PACKET, next, 0);
+    /* A watched stream's packet was accounted: the host records it (io.watched ...), then resumes. */
+    return stop(done == RAISED ? RAISED : done == 1 ? WATCHED : PACKET, next, 0);
 }
 
 static int scan_pcap(u8 *b, i64 pos, i64 end) {
@@ -735,7 +786,7 @@ static int scan_pcapng(u8 *b, i64 pos, i64 end) {
 }
 
 /* Walk the records in buffer[pos:end] until one needs the host or more bytes are needed.
- * io.pos says where to resume (after a PACKET or RAISED record) or where the record
+ * io.pos says where to resume (after a PACKET, RAISED or WATCHED record) or where the record
  * concerned starts (BLOCK, DAMAGED, NEED_MORE), io.length how long it is, if known. */
 EXPORT(scan) int scan(int pos, int end) {
     u8 *b = buffer_address();
