@@ -27,7 +27,8 @@
 
 const ENGINE_ARCHIVE = "py/sipdiag.zip";
 // The scan kernel (py/sipdiag/capture/kernel/scan.c): compiled once here, one
-// instance per analysis, which the engine reaches as js.sipdiagKernel().
+// instance per analysis and per RTP stream measurement, which the engine
+// reaches as js.sipdiagKernel().
 const KERNEL = "py/scan.wasm";
 const CHUNK_SIZE = 4 * 1024 * 1024;
 // Where the single file's embedded assets appear to live; never a network address.
@@ -164,8 +165,18 @@ def drop(job):
 
 // The RTP streams tab's jobs (py/sipdiag/rtp_stream.py): the capture is read
 // again for the streams asked about, so the report need not hold their packets.
+// A measurement walks the file in a scan kernel of its own, fed as the analysis is.
 const RTP_GLUE = `
 rtp_jobs = {}
+
+def rtp_memory(job):
+    return rtp_jobs[job].kernel_memory
+
+def rtp_reserve(job, size):
+    return guard(lambda: rtp_jobs[job].reserve(size))
+
+def rtp_commit(job, size):
+    return guard(lambda: rtp_jobs[job].commit(size))
 
 def rtp_stream_start(job, streams_json):
     def step():
@@ -193,7 +204,8 @@ def rtp_pcm(job, index):
 def rtp_drop(job):
     rtp_jobs.pop(job, None)
 `;
-const RTP_GLUE_NAMES = ["rtp_stream_start", "rtp_frame_start", "rtp_feed", "rtp_finish", "rtp_pcm", "rtp_drop"];
+const RTP_GLUE_NAMES = ["rtp_memory", "rtp_reserve", "rtp_commit", "rtp_stream_start", "rtp_frame_start", "rtp_feed",
+  "rtp_finish", "rtp_pcm", "rtp_drop"];
 
 let glue = null;
 
@@ -307,22 +319,27 @@ async function feedFile(id, blob, feedName, progress, afterChunk = null) {
   }
 }
 
-// The analysis reads the file into the scan kernel's memory: each slice is
-// copied once, from the File's bytes to the address the engine reserved.
-async function analyze({ id, file }) {
-  call("analyze_start", id, file.name ?? "capture");
-  const progress = new Progress(id, file.size, 1);
-  progress.begin(0, "analyzing", 0);
-  const memory = glue.get("analyze_memory")(id); // the kernel's WebAssembly.Memory itself
+// The file read into a job's scan kernel memory: each slice is copied once,
+// from the File's bytes to the address the engine reserved. `job` names the
+// glue's functions: analyze_memory, analyze_reserve, analyze_commit, or rtp_...
+async function feedKernel(id, file, job, progress) {
+  const memory = glue.get(`${job}_memory`)(id); // the kernel's WebAssembly.Memory itself
   for (let done = 0; done < file.size; ) {
     const slice = new Uint8Array(await file.slice(done, done + CHUNK_SIZE).arrayBuffer());
-    const address = call("analyze_reserve", id, slice.length);
+    const address = call(`${job}_reserve`, id, slice.length);
     new Uint8Array(memory.buffer, address, slice.length).set(slice); // after reserve: it may grow the memory
-    call("analyze_commit", id, slice.length);
+    call(`${job}_commit`, id, slice.length);
     done += slice.length;
     if (done < file.size) progress.post(done);
   }
   progress.post(file.size);
+}
+
+async function analyze({ id, file }) {
+  call("analyze_start", id, file.name ?? "capture");
+  const progress = new Progress(id, file.size, 1);
+  progress.begin(0, "analyzing", 0);
+  await feedKernel(id, file, "analyze", progress);
   return { report: call("analyze_finish", id) };
 }
 
@@ -368,15 +385,14 @@ async function writeCopy(id, file, progress) {
   return new Blob(parts, { type: file.type || "application/octet-stream" });
 }
 
-// One stream, or a call's streams at once (one reading of the file): each
-// one's series and, for G.711, its voice decoded in Python.
+// One stream, or a call's streams at once (one reading of the file, by a
+// kernel of the job's own): each one's series and, for G.711, its voice decoded in Python.
 async function rtpStream({ id, file, stream, streams }) {
   call("rtp_stream_start", id, JSON.stringify(streams ?? [stream]));
   try {
     const progress = new Progress(id, file.size, 1);
     progress.begin(0, "measuring", 0);
-    await feedFile(id, file, "rtp_feed", progress);
-    progress.post(file.size);
+    await feedKernel(id, file, "rtp", progress);
     const measured = call("rtp_finish", id);
     measured.forEach((result, index) => {
       if (!result.audio?.playable) return;
