@@ -145,21 +145,26 @@ class _BrowserInstance:
         exports = js.sipdiagKernel()
         self.memory = exports.memory
         self.functions = {name: getattr(exports, name) for name in FUNCTIONS}
+        self._locate()
 
-    def _bytes(self, address: int, size: int):
-        return self._js.Uint8Array.new(self.memory.buffer, address, size)
+    def _locate(self) -> None:
+        # One view of all of memory, made again when it grows (its old buffer is then detached):
+        # each read is one subarray and one copy, where a new view cost several calls into JS.
+        self._heap = self._js.Uint8Array.new(self.memory.buffer)
+        self._subarray = self._heap.subarray
 
     def read(self, address: int, size: int) -> bytes:
-        return self._bytes(address, size).to_bytes()
+        return self._subarray(address, address + size).to_bytes()
 
     def write(self, address: int, data: bytes) -> None:
-        self._bytes(address, len(data)).assign(data)
+        self._subarray(address, address + len(data)).assign(data)
 
     def size(self) -> int:
-        return self.memory.buffer.byteLength
+        return self._heap.length
 
     def grow(self, pages: int) -> None:
         self.memory.grow(pages)
+        self._locate()
 
 
 class Kernel:
