@@ -1,0 +1,143 @@
+"""The one ladder layout (py/sipdiag/ladder.py) on real captures: columns per
+host or per IP:port, the legs of one call in one diagram, frame numbers and
+delta times on every arrow, SDP summaries, RTP counts per direction, ellipses."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ElementTree
+
+import pytest
+from sipdiag import engine, ladder
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.fixture(scope="module")
+def pbx_report(fixtures_dir):
+    # A PBX (10.77.0.2) joins two legs: it talks to the caller from port 5060 and
+    # to the callee from port 5062, then re-INVITEs both legs for direct media.
+    return engine.analyze_path(str(fixtures_dir / "media" / "media_pbx_direct.pcap"))
+
+
+@pytest.fixture(scope="module")
+def aaa_report(shared_captures):
+    return engine.analyze_path(str(shared_captures / "sngrep__aaa.pcap"))
+
+
+def all_call_ids(report):
+    return [call["call_id"] for call in report["calls"]]
+
+
+def parse(svg: str) -> ElementTree.Element:
+    return ElementTree.fromstring(svg)
+
+
+def with_class(root, name):
+    return [node for node in root.iter() if name in (node.get("class") or "").split()]
+
+
+def text_of(node) -> str:
+    return "".join(node.itertext())
+
+
+def test_a_host_with_two_sip_ports_is_one_column(pbx_report):
+    legs = all_call_ids(pbx_report)
+    assert pbx_report["call_groups"][0]["calls"] == legs  # the two dialogs are one call
+    drawn = ladder.layout(pbx_report, legs)
+    assert [c.key for c in drawn.columns] == ["10.77.0.1", "10.77.0.2", "10.77.0.3"]
+    pbx = drawn.columns[1]
+    assert pbx.sip_ports == [5060, 5062] and pbx.name == "sipdiag-fixture-pbx"
+    root = parse(ladder.render(drawn))
+    assert [text_of(n) for n in with_class(root, "ladder-host")] == ["10.77.0.1", "10.77.0.2", "10.77.0.3"]
+    assert [text_of(n) for n in with_class(root, "ladder-host-ports")] == ["SIP ports 5060, 5062"]
+
+
+def test_per_port_columns_split_the_host_by_port(pbx_report):
+    legs = all_call_ids(pbx_report)
+    drawn = ladder.layout(pbx_report, legs, per_port=True)
+    # SIP endpoints in order of appearance, then the RTP endpoints no SIP message used.
+    assert [c.key for c in drawn.columns] == [
+        "10.77.0.1:5060", "10.77.0.2:5060", "10.77.0.2:5062", "10.77.0.3:5060",
+        "10.77.0.3:20000", "10.77.0.2:30010", "10.77.0.1:16384", "10.77.0.2:30000"]
+    assert all(c.sip_ports == [] for c in drawn.columns)
+
+
+def test_every_message_of_the_legs_is_an_arrow_with_its_frame_and_delta(pbx_report):
+    legs = all_call_ids(pbx_report)
+    root = parse(ladder.ladder_svg(pbx_report, legs))
+    arrows = with_class(root, "ladder-arrow")
+    messages = sorted(pbx_report["sip_messages"], key=lambda m: m["time"])
+    assert [int(a.get("data-frame")) for a in arrows] == [m["frame"] for m in messages]
+    for arrow, message, previous in zip(arrows, messages, [None, *messages]):
+        assert text_of(with_class(arrow, "ladder-frame")[0]) == f"#{message['frame']}"
+        delta = 0.0 if previous is None else message["time"] - previous["time"]
+        assert text_of(with_class(arrow, "ladder-delta")[0]) == ladder.delta_text(delta)
+    # frame 337 (BYE) comes 3.5 s after frame 37 (the last ACK): seconds, not ms
+    bye = next(a for a in arrows if a.get("data-frame") == "337")
+    assert text_of(with_class(bye, "ladder-delta")[0]) == "+3.503 s"
+
+
+def test_offers_and_answers_carry_their_sdp_summary(pbx_report):
+    root = parse(ladder.ladder_svg(pbx_report, all_call_ids(pbx_report)))
+    sdp = {a.get("data-frame"): text_of(with_class(a, "ladder-sdp")[0])
+           for a in with_class(root, "ladder-arrow") if with_class(a, "ladder-sdp")}
+    with_sdp = {str(m["frame"]) for m in pbx_report["sip_messages"] if m["has_sdp"]}
+    assert set(sdp) == with_sdp
+    # frame 7: the callee's 200 OK (m=audio 20000 RTP/AVP 8 101, c=IN IP4 10.77.0.3, a=sendrecv);
+    # frame 31: the PBX re-INVITEs the caller towards the callee's media.
+    assert sdp["7"] == "PCMA 10.77.0.3:20000 sendrecv"
+    assert sdp["31"] == "PCMA 10.77.0.3:20000 sendrecv"
+    assert sdp["1"] == "PCMA 10.77.0.1:16384 sendrecv"
+
+
+def test_rtp_bands_count_packets_each_way(pbx_report):
+    root = parse(ladder.ladder_svg(pbx_report, all_call_ids(pbx_report)))
+    bands = [text_of(n.find(f"{SVG}text")) for n in with_class(root, "ladder-rtp")]
+    # The direct media (caller 10.77.0.1:16384 <-> callee 10.77.0.3:20000) is one
+    # stream each way, shared by both legs and counted once; before the
+    # re-INVITEs each endpoint sent 10 packets to the PBX and got none back.
+    direct = [m for m in pbx_report["calls"][0]["media"] if m["dst"] == "10.77.0.3:20000"][0]
+    assert bands == ["RTP PCMA → none · ← 10 pkts", "RTP PCMA → 10 pkts · ← none",
+                     f"RTP PCMA → {direct['packets']} pkts · ← 150 pkts"]
+
+
+def test_retransmissions_are_dashed_and_collapse(aaa_report):
+    call = aaa_report["calls"][0]  # INVITE retransmitted, CANCELs retransmitted, then 408
+    root = parse(ladder.ladder_svg(aaa_report, [call["call_id"]]))
+    dashed = with_class(root, "ladder-retransmission")
+    assert sorted(int(a.get("data-frame")) for a in dashed) == call["retransmission_frames"]
+    assert all(a.find(f"{SVG}line").get("stroke-dasharray") == "5 4" for a in dashed)
+    collapsed = parse(ladder.ladder_svg(aaa_report, [call["call_id"]], collapse_retransmissions=True))
+    kept = [int(a.get("data-frame")) for a in with_class(collapsed, "ladder-arrow")]
+    assert kept == [f for f in call["frames"] if f not in call["retransmission_frames"]]
+
+
+def test_long_text_ends_in_an_ellipsis_and_the_title_has_it_whole(aaa_report):
+    call = aaa_report["calls"][0]
+    root = parse(ladder.ladder_svg(aaa_report, [call["call_id"]]))
+    names = with_class(root, "ladder-host-name")
+    phone = "Nero SIPPS IP Phone Version 2.0.51.16"  # the User-Agent of 192.168.1.2
+    room = int((ladder.COLUMN_WIDTH - 12) / (ladder.LABEL_SIZE * ladder.GLYPH_EM))
+    assert text_of(names[0]) == phone[: room - 1] + "…"
+    assert len(text_of(names[0])) * ladder.LABEL_SIZE * ladder.GLYPH_EM <= ladder.COLUMN_WIDTH - 12
+    column = with_class(root, "ladder-column")[0]
+    assert phone in column.find(f"{SVG}title").text
+    assert ladder.fit("INVITE", 200, 12) == "INVITE"
+
+
+def test_all_sip_in_one_flow_graph_and_the_row_limit(aaa_report):
+    root = parse(ladder.ladder_svg(aaa_report))
+    frames = [int(a.get("data-frame")) for a in with_class(root, "ladder-arrow")]
+    assert sorted(frames) == [m["frame"] for m in aaa_report["sip_messages"]]  # REGISTERs too
+    bands = len(with_class(root, "ladder-rtp"))
+    assert bands == len({frozenset((m["src"], m["dst"])) for c in aaa_report["calls"] for m in c["media"]})
+    limited = parse(ladder.ladder_svg(aaa_report, max_rows=10))
+    assert len(with_class(limited, "ladder-arrow")) == 10
+    assert text_of(with_class(limited, "ladder-left-out")[0]) == \
+        f"{len(aaa_report['sip_messages']) + bands - 10} more rows not drawn (the first 10 are shown)"
+
+
+def test_inline_markup_for_html_has_no_namespace_name(pbx_report):
+    legs = all_call_ids(pbx_report)
+    assert ladder.ladder_svg(pbx_report, legs).startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+    assert "http" not in ladder.ladder_svg(pbx_report, legs, standalone=False)
