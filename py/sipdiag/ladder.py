@@ -329,9 +329,9 @@ def _arrow(arrow: Arrow, columns: list[Column], y: float) -> str:
         parts.append(_node("rect", {"class": "ladder-hit", "x": x1 - 4, "y": y - ROW_HEIGHT / 2 + 2,
                                     "width": COLUMN_WIDTH - 8, "height": row_height(arrow) - 4, "fill": colour,
                                     "fill-opacity": 0}))
-        parts.append(_node("path", {"d": f"M {x1} {y - 6} h {SELF_LOOP} v 12 h {-SELF_LOOP + 8}", "fill": "none",
-                                    "stroke": colour, "stroke-width": 2, **dash}))
-        parts.append(_node("path", {"d": f"M {x1} {y + 6} l 8 -5 v 10 z", "fill": colour}))
+        parts.append(_node("path", {"class": "ladder-shaft", "d": f"M {x1} {y - 6} h {SELF_LOOP} v 12 h {-SELF_LOOP + 8}",
+                                    "fill": "none", "stroke": colour, "stroke-width": 2, **dash}))
+        parts.append(_node("path", {"class": "ladder-head", "d": f"M {x1} {y + 6} l 8 -5 v 10 z", "fill": colour}))
         anchor, text_x = "start", left
     else:
         direction = 1 if x2 > x1 else -1
@@ -339,9 +339,10 @@ def _arrow(arrow: Arrow, columns: list[Column], y: float) -> str:
         parts.append(_node("rect", {"class": "ladder-hit", "x": min(x1, x2), "y": y - ROW_HEIGHT / 2 + 2,
                                     "width": abs(x2 - x1), "height": row_height(arrow) - 4, "fill": colour,
                                     "fill-opacity": 0}))
-        parts.append(_node("line", {"x1": x1, "y1": y, "x2": x2 - direction * 6, "y2": y, "stroke": colour,
-                                    "stroke-width": 2, **dash}))
-        parts.append(_node("path", {"d": f"M {x2} {y} l {-direction * 9} -5 v 10 z", "fill": colour}))
+        parts.append(_node("line", {"class": "ladder-shaft", "x1": x1, "y1": y, "x2": x2 - direction * 6, "y2": y,
+                                    "stroke": colour, "stroke-width": 2, **dash}))
+        parts.append(_node("path", {"class": "ladder-head", "d": f"M {x2} {y} l {-direction * 9} -5 v 10 z",
+                                    "fill": colour}))
         anchor, text_x = "middle", (x1 + x2) / 2
     parts.append(_node("text", {"class": "ladder-label", "x": text_x, "y": y - 5, "text-anchor": anchor,
                                 "fill": colour}, fit(label, room, LABEL_SIZE)))
@@ -375,9 +376,10 @@ def _band(band: Band, columns: list[Column], y: float) -> str:
                for m in band.rightward + band.leftward]
     first_frame = min(m["first_frame"] for m in band.rightward + band.leftward)
     return (f'<g class="ladder-rtp" data-frame="{first_frame}">' + _node("title", {}, "\n".join(tooltip))
-            + _node("rect", {"x": x1, "y": y - 10, "width": max(x2 - x1, 4), "height": 20, "rx": 4,
+            + _node("rect", {"class": "ladder-band", "x": x1, "y": y - 10, "width": max(x2 - x1, 4), "height": 20, "rx": 4,
                              "fill": COLOURS["rtp"]})
-            + _node("text", {"x": (x1 + x2) / 2, "y": y + 4, "text-anchor": "middle", "fill": COLOURS["rtp_text"],
+            + _node("text", {"class": "ladder-band-text", "x": (x1 + x2) / 2, "y": y + 4, "text-anchor": "middle",
+                             "fill": COLOURS["rtp_text"],
                              "font-size": DETAIL_SIZE}, fit(text, max(x2 - x1, COLUMN_WIDTH) - 8, DETAIL_SIZE))
             + "</g>")
 
