@@ -91,3 +91,27 @@ def test_kept_subnet_and_extra_strings_in_the_cli(tmp_path):
     assert completed.returncode == 0
     data = out.read_bytes()
     assert b"10.77.0.2" in data and b"10.77.0.1" not in data and b"kamailio" not in data.lower()
+
+
+def test_analyze_html_writes_the_readable_report(tmp_path):
+    out = tmp_path / "report.html"
+    completed = sipdiag("analyze", SAMPLE, "--html", out)
+    assert completed.returncode == 0
+    assert completed.stdout == sipdiag("analyze", SAMPLE).stdout  # the summary is printed as without --html
+    html = out.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "<title>sipdiag report: sample.pcap</title>" in html
+
+
+def test_analyze_html_refuses_a_folder_the_capture_and_writes_nothing_for_a_bad_file(tmp_path):
+    completed = sipdiag("analyze", SAMPLE, "--html", tmp_path)
+    assert (completed.returncode, completed.stderr) == (2, f"sipdiag: {tmp_path}: is a folder; name a file to write\n")
+    capture = tmp_path / "sample.pcap"
+    shutil.copyfile(SAMPLE, capture)
+    completed = sipdiag("analyze", capture, "--html", capture)
+    assert (completed.returncode, completed.stderr) == (
+        2, f"sipdiag: {capture}: this is the capture being analyzed; write the output under another name\n")
+    assert capture.read_bytes() == SAMPLE.read_bytes()
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(b"")
+    assert sipdiag("analyze", empty, "--html", tmp_path / "out.html").returncode == 2
+    assert not (tmp_path / "out.html").exists()

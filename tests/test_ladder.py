@@ -112,17 +112,39 @@ def test_retransmissions_are_dashed_and_collapse(aaa_report):
     assert kept == [f for f in call["frames"] if f not in call["retransmission_frames"]]
 
 
-def test_long_text_ends_in_an_ellipsis_and_the_title_has_it_whole(aaa_report):
+def test_columns_widen_for_their_text(aaa_report):
     call = aaa_report["calls"][0]
-    root = parse(ladder.ladder_svg(aaa_report, [call["call_id"]]))
-    names = with_class(root, "ladder-host-name")
-    phone = "Nero SIPPS IP Phone Version 2.0.51.16"  # the User-Agent of 192.168.1.2
-    room = int((ladder.COLUMN_WIDTH - 12) / (ladder.LABEL_SIZE * ladder.GLYPH_EM))
-    assert text_of(names[0]) == phone[: room - 1] + "…"
-    assert len(text_of(names[0])) * ladder.LABEL_SIZE * ladder.GLYPH_EM <= ladder.COLUMN_WIDTH - 12
-    column = with_class(root, "ladder-column")[0]
-    assert phone in column.find(f"{SVG}title").text
+    drawn = ladder.layout(aaa_report, [call["call_id"]])
+    # "Sip EXpress router (0.8.12 (i386/linux))" and the 100's reason phrase
+    # "trying -- your call is important to us" need more than the narrowest column
+    reason = next(m for m in aaa_report["sip_messages"] if m["frame"] == 228)
+    assert reason["reason"] == "trying -- your call is important to us"
+    needed = len(f"100 {reason['reason']} ⟳") * ladder.LABEL_SIZE * ladder.GLYPH_EM + 16
+    assert ladder.COLUMN_WIDTH < needed <= drawn.column_width < ladder.MAX_COLUMN_WIDTH
+    root = parse(ladder.render(drawn))
+    labels = [text_of(a.find(f"{SVG}text")) for a in with_class(root, "ladder-arrow")]
+    assert "100 trying -- your call is important to us" in labels  # whole, no ellipsis
+
+
+def test_long_text_ends_in_an_ellipsis_and_the_title_has_it_whole(fixtures_dir):
+    report = engine.analyze_path(str(fixtures_dir / "calls" / "call_fragmented_invite.pcap"))
+    phone = "sipdiag-fixture-caller (feature-rich desk phone firmware 4.2.17-build-20240118-long-version-string)"
+    assert report["calls"][0]["hosts"][0]["name"] == phone  # its User-Agent
+    drawn = ladder.layout(report, all_call_ids(report))
+    assert drawn.column_width == ladder.MAX_COLUMN_WIDTH
+    root = parse(ladder.render(drawn))
+    room = int((ladder.MAX_COLUMN_WIDTH - 12) / (ladder.LABEL_SIZE * ladder.GLYPH_EM))
+    shown = text_of(with_class(root, "ladder-host-name")[0])
+    assert shown == phone[: room - 1] + "…"
+    assert len(shown) * ladder.LABEL_SIZE * ladder.GLYPH_EM <= ladder.MAX_COLUMN_WIDTH - 12
+    assert phone in with_class(root, "ladder-column")[0].find(f"{SVG}title").text
     assert ladder.fit("INVITE", 200, 12) == "INVITE"
+
+
+def test_an_offer_with_many_codecs_counts_the_rest(aaa_report):
+    invite = next(m for m in aaa_report["sip_messages"] if m["frame"] == 223)
+    assert "m=audio 30000 RTP/AVP 0 8 97 2 3\r\n" in invite["text"]
+    assert ladder.sdp_summary(invite) == "pcmu/pcma +3 192.168.1.2:30000 sendrecv"
 
 
 def test_all_sip_in_one_flow_graph_and_the_row_limit(aaa_report):

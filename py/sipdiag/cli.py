@@ -54,7 +54,7 @@ def run_analyze(path: str, as_json: bool, html_path: str | None = None) -> int:
     from .html_report import document
 
     if html_path is not None:
-        problem = output_problem(path, html_path)
+        problem = output_problem(path, html_path, "analyzed")
         if problem:
             print(f"sipdiag: {html_path}: {problem}", file=sys.stderr)
             return 2
@@ -81,11 +81,11 @@ def print_summary(report: dict) -> None:
         print(f"[{finding['severity']}] {finding['code']}: {finding['summary']}")
 
 
-def output_problem(path: str, output: str) -> str | None:
-    """Why OUT cannot receive the copy, in the user's own words for it."""
+def output_problem(path: str, output: str, doing: str = "redacted") -> str | None:
+    """Why OUT cannot receive what is written, in the user's own words for it."""
     if os.path.exists(output):
         if os.path.samefile(path, output):
-            return "this is the capture being redacted; write the copy under another name"
+            return f"this is the capture being {doing}; write the output under another name"
         if os.path.isdir(output):
             return "is a folder; name a file to write"
         if not os.path.isfile(output):

@@ -33,7 +33,10 @@ DETAIL_SIZE = 11
 # Advance of one monospace glyph in ems (DejaVu Sans Mono and Menlo 0.602,
 # Consolas 0.55): text cut to this width never runs past its space.
 GLYPH_EM = 0.61
+# Columns are as wide as the text between neighbours needs, within these bounds
+# (past the widest, text ends in an ellipsis; the <title> has it whole).
 COLUMN_WIDTH = 230
+MAX_COLUMN_WIDTH = 420
 GUTTER = 84  # the relative times, left of the first column
 HEADER = 64  # host address, name and SIP ports
 ROW_HEIGHT = 40
@@ -92,6 +95,7 @@ class Ladder:
     rows: list[Arrow | Band]
     left_out: int  # rows beyond MAX_ROWS
     start: float  # time of the first row
+    column_width: float = COLUMN_WIDTH
 
 
 def message_label(message: dict) -> str:
@@ -123,7 +127,8 @@ def sdp_summary(message: dict) -> str | None:
         address = media.connection or session.connection or "?"
         # DTMF and comfort noise ride along with almost every offer: the tooltip has the full SDP line.
         codecs = [name for name in codec_names(media) if name.lower() not in SIDE_CODECS]
-        words = ["/".join(codecs) or media.media, hostport(address, media.port)]
+        shown = "/".join(codecs[:2]) + (f" +{len(codecs) - 2}" if len(codecs) > 2 else "")
+        words = [shown or media.media, hostport(address, media.port)]
         direction = media.direction or session.direction
         if direction:
             words.append(direction)
@@ -190,9 +195,26 @@ def layout(report: dict, call_ids: list[str] | None = None, *, per_port: bool = 
     rows.sort(key=lambda row: row.time)  # stable: a band at a message's time comes after it
     kept = rows[:max_rows]
     ordered = list(columns.values())
+    width = column_width(ordered, kept)
     for index, item in enumerate(ordered):
-        item.x = GUTTER + COLUMN_WIDTH * index + COLUMN_WIDTH / 2
-    return Ladder(ordered, kept, len(rows) - len(kept), rows[0].time if rows else 0.0)
+        item.x = GUTTER + width * index + width / 2
+    return Ladder(ordered, kept, len(rows) - len(kept), rows[0].time if rows else 0.0, width)
+
+
+def text_width(text: str, size: int) -> float:
+    return len(text) * size * GLYPH_EM
+
+
+def column_width(columns: list[Column], rows: list[Arrow | Band]) -> float:
+    """Room for the host names and for the labels of arrows between neighbouring
+    columns (an arrow across several columns has their sum)."""
+    needed = [text_width(text, LABEL_SIZE) + 12 for c in columns for text in (c.key, c.name or "")]
+    for row in rows:
+        if isinstance(row, Arrow) and abs(row.source - row.target) == 1:
+            needed.append(text_width(message_label(row.message) + " ⟳", LABEL_SIZE) + 16)
+            if row.sdp:
+                needed.append(text_width(row.sdp, DETAIL_SIZE) + 16)
+    return float(min(max([COLUMN_WIDTH, *needed]), MAX_COLUMN_WIDTH))
 
 
 def rtp_bands(calls: list[dict], column) -> list[Band]:
@@ -254,7 +276,7 @@ def render(ladder: Ladder, title: str = "Ladder diagram", standalone: bool = Tru
     """The ladder as SVG markup, referring to nothing outside itself. Standalone
     (an .svg file, or parsed as XML by the page) it declares the SVG namespace;
     inside an HTML document the parser knows <svg> and needs no namespace name."""
-    width = GUTTER + COLUMN_WIDTH * max(len(ladder.columns), 1)
+    width = round(GUTTER + ladder.column_width * max(len(ladder.columns), 1))
     heights = [row_height(row) for row in ladder.rows]
     height = HEADER + sum(heights) + FOOTER
     parts = [
@@ -265,13 +287,16 @@ def render(ladder: Ladder, title: str = "Ladder diagram", standalone: bool = Tru
                        "fill": COLOURS["background"]}),
     ]
     for column in ladder.columns:
-        parts.append(_column(column, height))
+        parts.append(_column(column, height, ladder.column_width))
     top = HEADER
     for row, height_of_row in zip(ladder.rows, heights):
         y = top + ROW_HEIGHT / 2  # the arrow's line; its label above, frame and delta (and SDP) below
         parts.append(_node("text", {"class": "ladder-time", "x": 6, "y": y + 4, "fill": COLOURS["muted"],
                                     "font-size": DETAIL_SIZE}, f"+{row.time - ladder.start:.3f} s"))
-        parts.append(_arrow(row, ladder.columns, y) if isinstance(row, Arrow) else _band(row, ladder.columns, y))
+        if isinstance(row, Arrow):
+            parts.append(_arrow(row, ladder.columns, y, ladder.column_width))
+        else:
+            parts.append(_band(row, ladder.columns, y, ladder.column_width))
         top += height_of_row
     if ladder.left_out:
         parts.append(_node("text", {"class": "ladder-left-out", "x": 6, "y": height - 8, "fill": COLOURS["muted"]},
@@ -284,8 +309,8 @@ def row_height(row: Arrow | Band) -> int:
     return ROW_HEIGHT + (SDP_LINE if isinstance(row, Arrow) and row.sdp else 0)
 
 
-def _column(column: Column, height: float) -> str:
-    room = COLUMN_WIDTH - 12
+def _column(column: Column, height: float, width: float) -> str:
+    room = width - 12
     lines = [("ladder-host", column.key, COLOURS["host"], "bold")]
     if column.name:
         lines.append(("ladder-host-name", column.name, COLOURS["muted"], None))
@@ -303,7 +328,7 @@ def _column(column: Column, height: float) -> str:
     return "".join(parts)
 
 
-def _arrow(arrow: Arrow, columns: list[Column], y: float) -> str:
+def _arrow(arrow: Arrow, columns: list[Column], y: float, width: float) -> str:
     message = arrow.message
     kind = message_kind(message)
     colour = COLOURS[kind]
@@ -324,10 +349,10 @@ def _arrow(arrow: Arrow, columns: list[Column], y: float) -> str:
     parts = [f"<g{_attributes(group)}>", _node("title", {}, "\n".join(tooltip))]
     dash = {"stroke-dasharray": "5 4"} if arrow.retransmission else {}
     if arrow.source == arrow.target:  # a host to itself (two ports of one host, per-host columns)
-        room = COLUMN_WIDTH - SELF_LOOP - 16
+        room = width - SELF_LOOP - 16
         left = x1 + SELF_LOOP + 6
         parts.append(_node("rect", {"class": "ladder-hit", "x": x1 - 4, "y": y - ROW_HEIGHT / 2 + 2,
-                                    "width": COLUMN_WIDTH - 8, "height": row_height(arrow) - 4, "fill": colour,
+                                    "width": width - 8, "height": row_height(arrow) - 4, "fill": colour,
                                     "fill-opacity": 0}))
         parts.append(_node("path", {"class": "ladder-shaft", "d": f"M {x1} {y - 6} h {SELF_LOOP} v 12 h {-SELF_LOOP + 8}",
                                     "fill": "none", "stroke": colour, "stroke-width": 2, **dash}))
@@ -366,10 +391,10 @@ def request_line_uri(message: dict) -> str:
     return words[1] if len(words) >= 3 else ""
 
 
-def _band(band: Band, columns: list[Column], y: float) -> str:
+def _band(band: Band, columns: list[Column], y: float, width: float) -> str:
     x1, x2 = columns[band.left].x, columns[band.right].x
     if band.left == band.right:
-        x1, x2 = x1 - COLUMN_WIDTH / 4, x1 + COLUMN_WIDTH / 4
+        x1, x2 = x1 - width / 4, x1 + width / 4
     text = f"RTP {band.codec} → {_direction_text(band.rightward)} · ← {_direction_text(band.leftward)}"
     tooltip = [f"{m['src']} → {m['dst']} {m.get('codec') or ''}: {m['packets']} packets, {m.get('lost') or 0} lost, "
                f"jitter {m.get('jitter_ms')} ms, frames {m.get('first_frame')}–{m.get('last_frame')}"
@@ -380,7 +405,7 @@ def _band(band: Band, columns: list[Column], y: float) -> str:
                              "fill": COLOURS["rtp"]})
             + _node("text", {"class": "ladder-band-text", "x": (x1 + x2) / 2, "y": y + 4, "text-anchor": "middle",
                              "fill": COLOURS["rtp_text"],
-                             "font-size": DETAIL_SIZE}, fit(text, max(x2 - x1, COLUMN_WIDTH) - 8, DETAIL_SIZE))
+                             "font-size": DETAIL_SIZE}, fit(text, max(x2 - x1, width) - 8, DETAIL_SIZE))
             + "</g>")
 
 
