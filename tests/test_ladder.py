@@ -52,6 +52,22 @@ def test_a_host_with_two_sip_ports_is_one_column(pbx_report):
     assert [text_of(n) for n in with_class(root, "ladder-host-ports")] == ["SIP ports 5060, 5062"]
 
 
+def test_an_sbc_that_sends_from_another_port_than_it_listens_on_is_one_column(fixtures_dir):
+    # Byte-built (tests/fixtures/ladder/generate.py): the SBC 10.77.0.9 takes the
+    # INVITE on 5060 and sends its BYE from 5080; media on 10.77.0.9:30000.
+    report = engine.analyze_path(str(fixtures_dir / "ladder" / "ladder_sbc_two_ports.pcap"))
+    call_ids = all_call_ids(report)
+    assert len(call_ids) == 1 and report["calls"][0]["outcome"] == "answered"
+    per_host = ladder.layout(report, call_ids)
+    assert [(c.key, c.sip_ports) for c in per_host.columns] == [("10.77.0.1", [5060]), ("10.77.0.9", [5060, 5080])]
+    arrows = [row for row in per_host.rows if isinstance(row, ladder.Arrow)]
+    assert {(a.message["method"] or a.message["status"], a.source, a.target) for a in arrows[-2:]} == {
+        ("BYE", 1, 0), (200, 0, 1)}  # the BYE from 5080 and its 200 run between the same two columns
+    per_port = ladder.layout(report, call_ids, per_port=True)
+    assert [c.key for c in per_port.columns] == [
+        "10.77.0.1:5060", "10.77.0.9:5060", "10.77.0.9:5080", "10.77.0.1:4000", "10.77.0.9:30000"]
+
+
 def test_per_port_columns_split_the_host_by_port(pbx_report):
     legs = all_call_ids(pbx_report)
     drawn = ladder.layout(pbx_report, legs, per_port=True)

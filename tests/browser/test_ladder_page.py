@@ -63,6 +63,22 @@ def test_the_pbx_with_two_ports_is_one_column_of_one_ladder_across_both_legs(cal
     assert dialog_frames == report["calls"][0]["frames"]
 
 
+@pytest.mark.parametrize("booted", ["page_ready", "single_file_page_ready"], ids=["http", "file"])
+def test_an_sbc_sending_from_another_port_than_it_listens_on_is_one_column(request, booted):
+    page = request.getfixturevalue(booted).page
+    capture = FIXTURES / "ladder" / "ladder_sbc_two_ports.pcap"  # byte-built: tests/fixtures/ladder/generate.py
+    open_capture(page, capture)
+    select_tab(page, "calls")  # its one call opens by itself
+    page.locator("#tab-panel .ladder-arrow").first.wait_for()
+    assert host_columns(page) == ["10.77.0.1", "10.77.0.9"]
+    assert page.locator("#tab-panel .ladder-host-ports").all_text_contents() == ["SIP ports 5060, 5080"]
+    assert page.locator("#tab-panel .ladder-band-text").all_text_contents() == ["RTP PCMU → 50 pkts · ← 50 pkts"]
+    page.locator("#tab-panel .ladder-columns").select_option("port")
+    page.locator("#tab-panel .ladder-host", has_text="10.77.0.9:5080").wait_for()
+    assert host_columns(page) == ["10.77.0.1:5060", "10.77.0.9:5060", "10.77.0.9:5080", "10.77.0.1:4000",
+                                  "10.77.0.9:30000"]
+
+
 def delta_seconds(text: str) -> float:
     number, unit = re.fullmatch(r"\+([\d.]+) (ms|s)", text).groups()
     return float(number) / (1000 if unit == "ms" else 1)
