@@ -344,9 +344,7 @@ def _arrow(arrow: Arrow, columns: list[Column], y: float, width: float) -> str:
     if arrow.sdp:
         tooltip.append(f"SDP: {arrow.sdp}")
     classes = f"ladder-arrow ladder-{kind}" + (" ladder-retransmission" if arrow.retransmission else "")
-    group = {"class": classes, "data-frame": message["frame"], "tabindex": 0, "role": "button",
-             "aria-label": f"{label}, frame {message['frame']}", "cursor": "pointer"}
-    parts = [f"<g{_attributes(group)}>", _node("title", {}, "\n".join(tooltip))]
+    parts = []  # the group's opening tag goes first, once its visible text is known
     dash = {"stroke-dasharray": "5 4"} if arrow.retransmission else {}
     if arrow.source == arrow.target:  # a host to itself (two ports of one host, per-host columns)
         room = width - SELF_LOOP - 16
@@ -369,17 +367,24 @@ def _arrow(arrow: Arrow, columns: list[Column], y: float, width: float) -> str:
         parts.append(_node("path", {"class": "ladder-head", "d": f"M {x2} {y} l {-direction * 9} -5 v 10 z",
                                     "fill": colour}))
         anchor, text_x = "middle", (x1 + x2) / 2
+    shown = [fit(label, room, LABEL_SIZE), detail]
     parts.append(_node("text", {"class": "ladder-label", "x": text_x, "y": y - 5, "text-anchor": anchor,
-                                "fill": colour}, fit(label, room, LABEL_SIZE)))
+                                "fill": colour}, shown[0]) + " ")
+    # (a space between the texts: read together, as assistive technology reads
+    # them, they must not run into one another, "s" + "PCMA" into "sPCMA")
     frame, delta = detail.split(" ", 1)
     parts.append(f'<text class="ladder-detail" x="{text_x}" y="{y + 14}" text-anchor="{anchor}" '
                  f'font-size="{DETAIL_SIZE}" fill="{COLOURS["muted"]}">'
                  f'<tspan class="ladder-frame">{escape(frame)}</tspan> <tspan class="ladder-delta">{escape(delta)}</tspan>'
-                 "</text>")
+                 "</text> ")
     if arrow.sdp:
+        shown.append(fit(arrow.sdp, room, DETAIL_SIZE))
         parts.append(_node("text", {"class": "ladder-sdp", "x": text_x, "y": y + 14 + SDP_LINE, "text-anchor": anchor,
-                                    "font-size": DETAIL_SIZE, "fill": COLOURS["muted"]},
-                           fit(arrow.sdp, room, DETAIL_SIZE)))
+                                    "font-size": DETAIL_SIZE, "fill": COLOURS["muted"]}, shown[-1]))
+    # The name a screen reader gives the arrow is the text it shows (WCAG 2.5.3), the title says the rest.
+    group = {"class": classes, "data-frame": message["frame"], "tabindex": 0, "role": "button",
+             "aria-label": " ".join(shown) + (", retransmission" if arrow.retransmission else ""), "cursor": "pointer"}
+    parts.insert(0, f"<g{_attributes(group)}>" + _node("title", {}, "\n".join(tooltip)))
     parts.append("</g>")
     return "".join(parts)
 

@@ -29,7 +29,7 @@ def test_ladder_renders_and_exports(page_ready, tmp_path):
     assert page.locator("#tab-panel svg.ladder-svg .ladder-arrow").count() == collapsed
 
     page.locator("#tab-panel svg.ladder-svg .ladder-arrow").first.click()
-    assert page.locator("#tab-panel .ladder-message-text").inner_text().startswith("INVITE sip:")
+    assert page.locator("#tab-panel .ladder-message").inner_text().startswith("INVITE sip:")
 
     with page.expect_download() as svg_download:
         page.locator("#tab-panel .ladder-export-svg").click()

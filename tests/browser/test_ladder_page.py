@@ -108,7 +108,7 @@ def test_the_selected_arrow_is_highlighted_and_its_message_shown_beside_the_ladd
     page.keyboard.press("Enter")
     panel = page.locator("#tab-panel .ladder-panel")
     assert panel.locator(".ladder-panel-heading").inner_text() == "Frame 7: 10.77.0.3:5060 → 10.77.0.2:5062 (udp)"
-    shown = panel.locator(".ladder-message-text").inner_text()
+    shown = panel.locator(".ladder-message").inner_text()
     assert shown.split("\n") == message["text"].replace("\r\n", "\n").rstrip("\n").split("\n")
     names = panel.locator(".sip-header-name").all_inner_texts()
     assert names[:6] == ["Via", "From", "To", "Call-ID", "CSeq", "Contact"]

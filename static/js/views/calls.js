@@ -202,7 +202,9 @@ function ladderSection(report, call, api) {
     el("option", { value: "host" }, "one per host"), el("option", { value: "port" }, "one per IP:port"));
   const collapse = el("input", { type: "checkbox", className: "ladder-collapse" });
   const figure = el("div", { className: "ladder-scroll" });
-  const panel = el("div", { className: "ladder-panel", "aria-live": "polite" },
+  // Focusable: on a wide screen it scrolls by itself, and the keyboard must reach that too.
+  const panel = el("div", { className: "ladder-panel", tabIndex: 0, role: "region", "aria-label": "Selected message",
+    "aria-live": "polite" },
     el("p", { className: "ladder-hint" },
       "Select an arrow (click, or Enter) to read its message here; Shift with a second arrow compares the two."));
   const byFrame = new Map(report.sip_messages.map((message) => [message.frame, message]));

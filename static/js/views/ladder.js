@@ -66,7 +66,7 @@ function lineNode(line, isHeader) {
 // The message as sngrep shows it: start line bold, header names emphasised, body as is.
 export function messageText(text) {
   const { start, headers, body } = messageParts(text);
-  return el("pre", { className: "ladder-message-text" },
+  return el("pre", { className: "ladder-message" },
     el("strong", { className: "sip-start-line" }, start), "\n",
     headers.map((line) => [lineNode(line, true), "\n"]),
     body.length ? ["\n", body.join("\n")] : []);
