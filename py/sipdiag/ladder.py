@@ -173,32 +173,70 @@ def layout(report: dict, call_ids: list[str] | None = None, *, per_port: bool = 
             ip, port = split_endpoint(host["address"])
             if host.get("name"):
                 names.setdefault(key(ip, port), host["name"])
+    # The rows first, cut to max_rows, and only then columns and SDP summaries:
+    # all SIP of a large capture must not cost a column per host it ever saw.
+    candidates = sorted([(m["time"], 0, m) for m in messages] + [(pair[0]["first_time"], 1, pair)
+                                                                 for pair in rtp_pairs(calls)],
+                        key=lambda candidate: candidate[:2])  # a band at a message's time comes after it
+    kept = candidates[:max_rows]
     columns: dict[str, Column] = {}
+    index: dict[str, int] = {}
 
     def column(ip: str, port: int, sip_port: bool) -> int:
         name = key(ip, port)
         if name not in columns:
             columns[name] = Column(name, names.get(name))
+            index[name] = len(index)
         if sip_port and not per_port and port not in columns[name].sip_ports:
             columns[name].sip_ports.append(port)
-        return list(columns).index(name)
+        return index[name]
 
     rows: list[Arrow | Band] = []
     previous = None
-    for message in messages:
-        source = column(message["src_ip"], message["src_port"], True)
-        target = column(message["dst_ip"], message["dst_port"], True)
-        delta = 0.0 if previous is None else message["time"] - previous
-        previous = message["time"]
-        rows.append(Arrow(message, source, target, delta, message["frame"] in retransmitted, sdp_summary(message)))
-    rows.extend(rtp_bands(calls, lambda text: column(*split_endpoint(text), False)))
-    rows.sort(key=lambda row: row.time)  # stable: a band at a message's time comes after it
-    kept = rows[:max_rows]
+    for _, kind, message in kept:
+        if kind == 0:
+            source = column(message["src_ip"], message["src_port"], True)
+            target = column(message["dst_ip"], message["dst_port"], True)
+            delta = 0.0 if previous is None else message["time"] - previous
+            previous = message["time"]
+            rows.append(Arrow(message, source, target, delta, message["frame"] in retransmitted,
+                              sdp_summary(message)))
+    # RTP endpoints no message used get their columns after the signalling's
+    bands = [band(pair, lambda text: column(*split_endpoint(text), False)) for _, kind, pair in kept if kind == 1]
+    rows = sorted(rows + bands, key=lambda row: row.time)  # stable, as above
     ordered = list(columns.values())
-    width = column_width(ordered, kept)
-    for index, item in enumerate(ordered):
-        item.x = GUTTER + width * index + width / 2
-    return Ladder(ordered, kept, len(rows) - len(kept), rows[0].time if rows else 0.0, width)
+    width = column_width(ordered, rows)
+    for position, item in enumerate(ordered):
+        item.x = GUTTER + width * position + width / 2
+    return Ladder(ordered, rows, len(candidates) - len(kept), rows[0].time if rows else 0.0, width)
+
+
+def rtp_pairs(calls: list[dict]) -> list[list[dict]]:
+    """The streams of these calls by pair of endpoints, a stream and its reverse
+    together, in order of their first packet. Legs of one call share streams:
+    each is counted once."""
+    streams: dict[tuple, dict] = {}
+    for call in calls:
+        for media in call.get("media") or []:
+            streams.setdefault((media["src"], media["dst"], media.get("ssrc"), media.get("first_frame")), media)
+    pairs: dict[frozenset, list[dict]] = {}
+    for media in sorted(streams.values(), key=lambda media: media["first_time"]):
+        pairs.setdefault(frozenset((media["src"], media["dst"])), []).append(media)
+    return list(pairs.values())
+
+
+def band(group: list[dict], column) -> Band:
+    """One pair's band between its columns; "→" is left to right."""
+    first = group[0]
+    ends = sorted({column(first["src"]), column(first["dst"])})
+    left, right = ends[0], ends[-1]
+    if left == right:  # both ends on one host: the first stream's direction reads as "→"
+        rightward = [m for m in group if m["src"] == first["src"]]
+    else:
+        rightward = [m for m in group if column(m["src"]) == left]
+    leftward = [m for m in group if m not in rightward]
+    codecs = sorted({m.get("codec") or "/".join(map(str, m.get("payload_types", []))) for m in group})
+    return Band(first["first_time"], left, right, ", ".join(codecs), rightward, leftward)
 
 
 def text_width(text: str, size: int) -> float:
@@ -215,30 +253,6 @@ def column_width(columns: list[Column], rows: list[Arrow | Band]) -> float:
             if row.sdp:
                 needed.append(text_width(row.sdp, DETAIL_SIZE) + 16)
     return float(min(max([COLUMN_WIDTH, *needed]), MAX_COLUMN_WIDTH))
-
-
-def rtp_bands(calls: list[dict], column) -> list[Band]:
-    """One band per pair of RTP endpoints, a stream and its reverse together.
-    Legs of one call share streams: each is counted once."""
-    streams: dict[tuple, dict] = {}
-    for call in calls:
-        for media in call.get("media") or []:
-            streams.setdefault((media["src"], media["dst"], media.get("ssrc"), media.get("first_frame")), media)
-    pairs: dict[frozenset, list[dict]] = {}
-    for media in sorted(streams.values(), key=lambda media: media["first_time"]):  # columns in time order
-        pairs.setdefault(frozenset((media["src"], media["dst"])), []).append(media)
-    bands = []
-    for group in pairs.values():
-        first = min(group, key=lambda media: media["first_time"])
-        ends = sorted({column(first["src"]), column(first["dst"])})
-        left, right = ends[0], ends[-1]
-        rightward = [m for m in group if column(m["src"]) == left and (column(m["dst"]) == right)]
-        if left == right:  # both ends on one host: the first stream's direction reads as "→"
-            rightward = [m for m in group if m["src"] == first["src"]]
-        leftward = [m for m in group if m not in rightward]
-        codecs = sorted({m.get("codec") or "/".join(map(str, m.get("payload_types", []))) for m in group})
-        bands.append(Band(first["first_time"], left, right, ", ".join(codecs), rightward, leftward))
-    return bands
 
 
 def delta_text(seconds: float) -> str:
