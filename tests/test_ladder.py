@@ -68,6 +68,21 @@ def test_an_sbc_that_sends_from_another_port_than_it_listens_on_is_one_column(fi
         "10.77.0.1:5060", "10.77.0.9:5060", "10.77.0.9:5080", "10.77.0.1:4000", "10.77.0.9:30000"]
 
 
+def test_a_host_talking_to_itself_gets_loops_and_its_own_band(shared_captures):
+    # eyeBeam on 127.0.0.1:13764 registered with a server on 127.0.0.1:5060, and
+    # RTP between two ports of 192.168.6.199: per host, each is one column.
+    report = engine.analyze_path(str(shared_captures / "redrabbit__h263-over-rtp.pcap"))
+    drawn = ladder.layout(report, all_call_ids(report))
+    assert [(c.key, c.sip_ports) for c in drawn.columns] == [("127.0.0.1", [13764, 5060]), ("192.168.6.199", [])]
+    root = parse(ladder.render(drawn))
+    arrows = with_class(root, "ladder-arrow")
+    assert len(arrows) == 4 and all(a.find(f"{SVG}path").get("fill") == "none" for a in arrows)  # loops, not lines
+    band = with_class(root, "ladder-rtp")[0]
+    rect, text = band.find(f"{SVG}rect"), with_class(band, "ladder-band-text")[0]
+    assert float(rect.get("width")) == pytest.approx(drawn.column_width - 16, abs=0.01)
+    assert text_of(text) == "RTP H263 → 45 pkts · ← none"
+
+
 def test_per_port_columns_split_the_host_by_port(pbx_report):
     legs = all_call_ids(pbx_report)
     drawn = ladder.layout(pbx_report, legs, per_port=True)

@@ -268,8 +268,15 @@ def fit(text: str, width: float, size: int) -> str:
     return text if len(text) <= room else text[: room - 1] + "…"
 
 
+def _number(value) -> str:
+    """A coordinate to 0.01 px, without float noise ("237.55999999999995") or trailing zeros."""
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
 def _attributes(values: dict) -> str:
-    return "".join(f' {name}="{escape(str(value))}"' for name, value in values.items())
+    return "".join(f' {name}="{escape(_number(value))}"' for name, value in values.items())
 
 
 def _node(tag: str, values: dict, text: str | None = None) -> str:
@@ -387,7 +394,7 @@ def _arrow(arrow: Arrow, columns: list[Column], y: float, width: float) -> str:
     # (a space between the texts: read together, as assistive technology reads
     # them, they must not run into one another, "s" + "PCMA" into "sPCMA")
     frame, delta = detail.split(" ", 1)
-    parts.append(f'<text class="ladder-detail" x="{text_x}" y="{y + 14}" text-anchor="{anchor}" '
+    parts.append(f'<text class="ladder-detail" x="{_number(text_x)}" y="{_number(y + 14)}" text-anchor="{anchor}" '
                  f'font-size="{DETAIL_SIZE}" fill="{COLOURS["muted"]}">'
                  f'<tspan class="ladder-frame">{escape(frame)}</tspan> <tspan class="ladder-delta">{escape(delta)}</tspan>'
                  "</text> ")
@@ -413,7 +420,7 @@ def request_line_uri(message: dict) -> str:
 def _band(band: Band, columns: list[Column], y: float, width: float) -> str:
     x1, x2 = columns[band.left].x, columns[band.right].x
     if band.left == band.right:
-        x1, x2 = x1 - width / 4, x1 + width / 4
+        x1, x2 = x1 - width / 2 + 8, x1 + width / 2 - 8  # both ends on one host: the column's width
     text = f"RTP {band.codec} → {_direction_text(band.rightward)} · ← {_direction_text(band.leftward)}"
     tooltip = [f"{m['src']} → {m['dst']} {m.get('codec') or ''}: {m['packets']} packets, {m.get('lost') or 0} lost, "
                f"jitter {m.get('jitter_ms')} ms, frames {m.get('first_frame')}–{m.get('last_frame')}"
@@ -424,7 +431,7 @@ def _band(band: Band, columns: list[Column], y: float, width: float) -> str:
                              "fill": COLOURS["rtp"]})
             + _node("text", {"class": "ladder-band-text", "x": (x1 + x2) / 2, "y": y + 4, "text-anchor": "middle",
                              "fill": COLOURS["rtp_text"],
-                             "font-size": DETAIL_SIZE}, fit(text, max(x2 - x1, width) - 8, DETAIL_SIZE))
+                             "font-size": DETAIL_SIZE}, fit(text, max(x2 - x1, width - 16) - 8, DETAIL_SIZE))
             + "</g>")
 
 
