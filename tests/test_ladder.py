@@ -176,6 +176,9 @@ def test_an_offer_with_many_codecs_counts_the_rest(aaa_report):
     invite = next(m for m in aaa_report["sip_messages"] if m["frame"] == 223)
     assert "m=audio 30000 RTP/AVP 0 8 97 2 3\r\n" in invite["text"]
     assert ladder.sdp_summary(invite) == "pcmu/pcma +3 192.168.1.2:30000 sendrecv"
+    root = parse(ladder.ladder_svg(aaa_report, [aaa_report["calls"][0]["call_id"]]))
+    arrow = next(a for a in with_class(root, "ladder-arrow") if a.get("data-frame") == "223")
+    assert "SDP: pcmu/pcma/iLBC/G726-32/GSM 192.168.1.2:30000 sendrecv" in arrow.find(f"{SVG}title").text
 
 
 def test_all_sip_in_one_flow_graph_and_the_row_limit(aaa_report):

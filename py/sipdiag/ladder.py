@@ -115,7 +115,7 @@ def message_kind(message: dict) -> str:
     return "success" if status < 300 else "failure"
 
 
-def sdp_summary(message: dict) -> str | None:
+def sdp_summary(message: dict, codecs_shown: int | None = 2) -> str | None:
     """"PCMA/telephone-event 10.77.0.3:20000 sendrecv" per m= line, from the message's own text."""
     if not message.get("has_sdp") or not message.get("text"):
         return None
@@ -126,8 +126,11 @@ def sdp_summary(message: dict) -> str | None:
     for media in session.media:
         address = media.connection or session.connection or "?"
         # DTMF and comfort noise ride along with almost every offer: the tooltip has the full SDP line.
-        codecs = [name for name in codec_names(media) if name.lower() not in SIDE_CODECS]
-        shown = "/".join(codecs[:2]) + (f" +{len(codecs) - 2}" if len(codecs) > 2 else "")
+        codecs = codec_names(media)
+        if codecs_shown is not None:  # on the arrow; the tooltip lists them all
+            codecs = [name for name in codecs if name.lower() not in SIDE_CODECS]
+        limit = len(codecs) if codecs_shown is None else codecs_shown
+        shown = "/".join(codecs[:limit]) + (f" +{len(codecs) - limit}" if len(codecs) > limit else "")
         words = [shown or media.media, hostport(address, media.port)]
         direction = media.direction or session.direction
         if direction:
@@ -363,7 +366,7 @@ def _arrow(arrow: Arrow, columns: list[Column], y: float, width: float) -> str:
                f"{hostport(message['src_ip'], message['src_port'])} → {hostport(message['dst_ip'], message['dst_port'])}"
                f" ({message.get('transport', 'udp')})"]
     if arrow.sdp:
-        tooltip.append(f"SDP: {arrow.sdp}")
+        tooltip.append(f"SDP: {sdp_summary(message, None)}")
     classes = f"ladder-arrow ladder-{kind}" + (" ladder-retransmission" if arrow.retransmission else "")
     parts = []  # the group's opening tag goes first, once its visible text is known
     dash = {"stroke-dasharray": "5 4"} if arrow.retransmission else {}
