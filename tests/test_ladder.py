@@ -4,7 +4,7 @@ delta times on every arrow, SDP summaries, RTP counts per direction, ellipses.""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 import pytest
 from sipdiag import engine, ladder
@@ -127,7 +127,7 @@ def test_rtp_bands_count_packets_each_way(pbx_report):
     # The direct media (caller 10.77.0.1:16384 <-> callee 10.77.0.3:20000) is one
     # stream each way, shared by both legs and counted once; before the
     # re-INVITEs each endpoint sent 10 packets to the PBX and got none back.
-    direct = [m for m in pbx_report["calls"][0]["media"] if m["dst"] == "10.77.0.3:20000"][0]
+    direct = next(m for m in pbx_report["calls"][0]["media"] if m["dst"] == "10.77.0.3:20000")
     assert bands == ["RTP PCMA → none · ← 10 pkts", "RTP PCMA → 10 pkts · ← none",
                      f"RTP PCMA → {direct['packets']} pkts · ← 150 pkts"]
 

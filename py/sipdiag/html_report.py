@@ -126,11 +126,11 @@ def document(report: dict, title: str = "sipdiag report") -> str:
     messages = report.get("sip_messages", [])
     sections = [
         f"<h1>{_e(title)}: {_e(capture.get('file'))}</h1>",
-        f"<p>{_e(capture.get('format'))}, {_e(capture.get('packets'))} packets, {len(messages)} SIP messages, "
-        f"{len(report.get('registrations', []))} registrations, {len(report.get('calls', []))} calls, "
-        f"{len(report.get('dns', []))} DNS queries; from {_e(when(capture.get('first_time')))} "
-        f"to {_e(when(capture.get('last_time')))}. Generated on this computer by sipdiag from the capture named "
-        f"above; nothing in this file loads anything from elsewhere.</p>",
+        (f"<p>{_e(capture.get('format'))}, {_e(capture.get('packets'))} packets, {len(messages)} SIP messages, "
+         f"{len(report.get('registrations', []))} registrations, {len(report.get('calls', []))} calls, "
+         f"{len(report.get('dns', []))} DNS queries; from {_e(when(capture.get('first_time')))} "
+         f"to {_e(when(capture.get('last_time')))}. Generated on this computer by sipdiag from the capture named "
+         f"above; nothing in this file loads anything from elsewhere.</p>"),
     ]
     findings = ordered_findings(report.get("findings", []))
     sections.append(f"<h2>Findings ({len(findings)})</h2>"

@@ -304,9 +304,9 @@ def render(ladder: Ladder, title: str = "Ladder diagram", standalone: bool = Tru
     heights = [row_height(row) for row in ladder.rows]
     height = HEADER + sum(heights) + FOOTER
     parts = [
-        f'<svg{SVG_NAMESPACE if standalone else ""} class="ladder-svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="{escape(FONT)}" font-size="{LABEL_SIZE}" '
-        f'role="group" aria-label="{escape(title)}">',
+        (f'<svg{SVG_NAMESPACE if standalone else ""} class="ladder-svg" width="{width}" height="{height}" '
+         f'viewBox="0 0 {width} {height}" font-family="{escape(FONT)}" font-size="{LABEL_SIZE}" '
+         f'role="group" aria-label="{escape(title)}">'),
         _node("rect", {"class": "ladder-bg", "x": 0, "y": 0, "width": width, "height": height,
                        "fill": COLOURS["background"]}),
     ]
@@ -363,8 +363,8 @@ def _arrow(arrow: Arrow, columns: list[Column], y: float, width: float) -> str:
                   else f"{message['method']} {request_line_uri(message)}".strip() + (" (SDP)" if message.get("has_sdp") else ""))
     tooltip = [f"{full_label}{' (retransmission)' if arrow.retransmission else ''}",
                f"frame {message['frame']}, {delta_text(arrow.delta)} after the previous message",
-               f"{hostport(message['src_ip'], message['src_port'])} → {hostport(message['dst_ip'], message['dst_port'])}"
-               f" ({message.get('transport', 'udp')})"]
+               (f"{hostport(message['src_ip'], message['src_port'])} → "
+                f"{hostport(message['dst_ip'], message['dst_port'])} ({message.get('transport', 'udp')})")]
     if arrow.sdp:
         tooltip.append(f"SDP: {sdp_summary(message, None)}")
     classes = f"ladder-arrow ladder-{kind}" + (" ladder-retransmission" if arrow.retransmission else "")
