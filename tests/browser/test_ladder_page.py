@@ -162,3 +162,53 @@ def test_the_page_draws_exactly_what_the_cli_draws(calls_tab, per_port):
     # and the diagram on screen is that markup (the DOM adds only the selection state)
     shown = calls_tab.locator("#tab-panel .ladder-svg .ladder-arrow").count()
     assert shown == svg.count('class="ladder-arrow')
+
+
+PIXEL_SCRIPT = """async (data) => {
+  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  const image = await createImageBitmap(new Blob([bytes], { type: "image/png" }));
+  const canvas = new OffscreenCanvas(image.width, image.height);
+  const context = canvas.getContext("2d");
+  context.drawImage(image, 0, 0);
+  return [image.width, image.height, [...context.getImageData(2, 2, 1, 1).data]];
+}"""
+
+
+def test_exports_in_the_dark_theme_are_the_engines_light_drawing(calls_tab, tmp_path):
+    page = calls_tab
+    report = cli_report(PBX)
+    legs = report["call_groups"][0]["calls"]
+    page.emulate_media(color_scheme="dark")
+    try:
+        background = page.locator("#tab-panel .ladder-svg .ladder-bg").evaluate("(node) => getComputedStyle(node).fill")
+        assert background == "rgb(30, 34, 40)"  # on screen the ladder takes the dark theme's surface
+        with page.expect_download() as svg_download:
+            page.locator("#tab-panel .ladder-export-svg").click()
+        saved = tmp_path / "ladder.svg"
+        svg_download.value.save_as(saved)
+        assert saved.read_text(encoding="utf-8") == ladder_svg(report, legs)  # the engine's markup, light colours
+        with page.expect_download() as png_download:
+            page.locator("#tab-panel .ladder-export-png").click()
+        png = tmp_path / "ladder.png"
+        png_download.value.save_as(png)
+        width, height, pixel = page.evaluate(PIXEL_SCRIPT, base64.b64encode(png.read_bytes()).decode("ascii"))
+        root = page.locator("#tab-panel .ladder-svg")
+        assert (width, height) == (int(root.get_attribute("width")), int(root.get_attribute("height")))
+        assert pixel == [255, 255, 255, 255]  # the white background of the drawing, not the dark page
+    finally:
+        page.emulate_media(color_scheme="light")
+
+
+def test_the_keyboard_selects_compares_and_returns_to_one_message(calls_tab):
+    page = calls_tab
+    heading = page.locator("#tab-panel .ladder-panel .ladder-panel-heading")
+    page.locator('#tab-panel .ladder-arrow[data-frame="2"]').focus()
+    page.keyboard.press("Enter")
+    page.locator('#tab-panel .ladder-arrow[data-frame="4"]').focus()
+    page.keyboard.press("Shift+Enter")
+    assert heading.inner_text() == "Frame 2 compared with frame 4"
+    page.locator('#tab-panel .ladder-arrow[data-frame="5"]').focus()
+    page.keyboard.press("Enter")
+    assert heading.inner_text() == "Frame 5: 10.77.0.2:5060 → 10.77.0.1:5060 (udp)"
+    assert page.locator("#tab-panel .ladder-arrow[aria-pressed=true]").evaluate_all(
+        "(arrows) => arrows.map((a) => +a.dataset.frame)") == [5]
