@@ -66,7 +66,7 @@ def test_one_ladder_per_call_drawn_by_the_pages_renderer(report):
     arrows = sum(1 for tag, attrs in page.tags if tag == "g" and "ladder-arrow" in attrs.get("class", ""))
     assert arrows == sum(len(c["frames"]) for c in report["calls"])
     for call in report["calls"]:  # exactly what ladder.py gives the page
-        assert ladder_svg(report, [call["call_id"]], standalone=False) in html
+        assert ladder_svg(report, [call["call_id"]], inline=True) in html
 
 
 def test_text_is_escaped():

@@ -196,4 +196,9 @@ def test_all_sip_in_one_flow_graph_and_the_row_limit(aaa_report):
 def test_inline_markup_for_html_has_no_namespace_name(pbx_report):
     legs = all_call_ids(pbx_report)
     assert ladder.ladder_svg(pbx_report, legs).startswith('<svg xmlns="http://www.w3.org/2000/svg"')
-    assert "http" not in ladder.ladder_svg(pbx_report, legs, standalone=False)
+    inline = ladder.ladder_svg(pbx_report, legs, inline=True)
+    assert "http" not in inline
+    # in a static document an arrow is no control: not focusable, no button
+    root = ElementTree.fromstring(inline)
+    arrows = with_class(root, "ladder-arrow")
+    assert arrows and all(a.get("tabindex") is None and a.get("role") == "group" for a in arrows)

@@ -113,7 +113,7 @@ def ladders_html(report: dict) -> str:
         legs = "".join(f"<li>{_e(call.get('caller'))} → {_e(call.get('callee'))}: {_e(call.get('outcome'))} "
                        f"({_e(call.get('from_uri'))} → {_e(call.get('to_uri'))})</li>" for call in group)
         parts.append(f"<h3>{heading}</h3>" + (f"<ul>{legs}</ul>" if len(group) > 1 else "")
-                     + f'<div class="ladder">{ladder_svg(report, ids, standalone=False)}</div>')
+                     + f'<div class="ladder">{ladder_svg(report, ids, inline=True)}</div>')
     if len(groups) > MAX_LADDERS:
         parts.append(f"<p>{len(groups) - MAX_LADDERS} more calls are in the table above; their ladders are not "
                      f"drawn here (the first {MAX_LADDERS} are).</p>")

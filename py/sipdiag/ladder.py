@@ -296,15 +296,17 @@ def _direction_text(streams: list[dict]) -> str:
     return f"{packets} pkts" + (f" ({lost} lost)" if lost else "")
 
 
-def render(ladder: Ladder, title: str = "Ladder diagram", standalone: bool = True) -> str:
-    """The ladder as SVG markup, referring to nothing outside itself. Standalone
-    (an .svg file, or parsed as XML by the page) it declares the SVG namespace;
-    inside an HTML document the parser knows <svg> and needs no namespace name."""
+def render(ladder: Ladder, title: str = "Ladder diagram", inline: bool = False) -> str:
+    """The ladder as SVG markup, referring to nothing outside itself. For the
+    page (parsed as XML there, and exported as an .svg file) it declares the SVG
+    namespace and its arrows are controls the page wires up; `inline` in a
+    static HTML document (the readable report) the parser knows <svg> without a
+    namespace name, and an arrow is no button, as nothing there answers a click."""
     width = round(GUTTER + ladder.column_width * max(len(ladder.columns), 1))
     heights = [row_height(row) for row in ladder.rows]
     height = HEADER + sum(heights) + FOOTER
     parts = [
-        (f'<svg{SVG_NAMESPACE if standalone else ""} class="ladder-svg" width="{width}" height="{height}" '
+        (f'<svg{"" if inline else SVG_NAMESPACE} class="ladder-svg" width="{width}" height="{height}" '
          f'viewBox="0 0 {width} {height}" font-family="{escape(FONT)}" font-size="{LABEL_SIZE}" '
          f'role="group" aria-label="{escape(title)}">'),
         _node("rect", {"class": "ladder-bg", "x": 0, "y": 0, "width": width, "height": height,
@@ -318,7 +320,7 @@ def render(ladder: Ladder, title: str = "Ladder diagram", standalone: bool = Tru
         parts.append(_node("text", {"class": "ladder-time", "x": 6, "y": y + 4, "fill": COLOURS["muted"],
                                     "font-size": DETAIL_SIZE}, f"+{row.time - ladder.start:.3f} s"))
         if isinstance(row, Arrow):
-            parts.append(_arrow(row, ladder.columns, y, ladder.column_width))
+            parts.append(_arrow(row, ladder.columns, y, ladder.column_width, not inline))
         else:
             parts.append(_band(row, ladder.columns, y, ladder.column_width))
         top += height_of_row
@@ -352,7 +354,7 @@ def _column(column: Column, height: float, width: float) -> str:
     return "".join(parts)
 
 
-def _arrow(arrow: Arrow, columns: list[Column], y: float, width: float) -> str:
+def _arrow(arrow: Arrow, columns: list[Column], y: float, width: float, control: bool) -> str:
     message = arrow.message
     kind = message_kind(message)
     colour = COLOURS[kind]
@@ -406,8 +408,9 @@ def _arrow(arrow: Arrow, columns: list[Column], y: float, width: float) -> str:
         parts.append(_node("text", {"class": "ladder-sdp", "x": text_x, "y": y + 14 + SDP_LINE, "text-anchor": anchor,
                                     "font-size": DETAIL_SIZE, "fill": COLOURS["muted"]}, shown[-1]))
     # The name a screen reader gives the arrow is the text it shows (WCAG 2.5.3), the title says the rest.
-    group = {"class": classes, "data-frame": message["frame"], "tabindex": 0, "role": "button",
-             "aria-label": " ".join(shown) + (", retransmission" if arrow.retransmission else ""), "cursor": "pointer"}
+    group = {"class": classes, "data-frame": message["frame"],
+             **({"tabindex": 0, "role": "button", "cursor": "pointer"} if control else {"role": "group"}),
+             "aria-label": " ".join(shown) + (", retransmission" if arrow.retransmission else "")}
     parts.insert(0, f"<g{_attributes(group)}>" + _node("title", {}, "\n".join(tooltip)))
     parts.append("</g>")
     return "".join(parts)
@@ -439,9 +442,9 @@ def _band(band: Band, columns: list[Column], y: float, width: float) -> str:
 
 
 def ladder_svg(report: dict, call_ids: list[str] | None = None, *, per_port: bool = False,
-               collapse_retransmissions: bool = False, max_rows: int = MAX_ROWS, standalone: bool = True) -> str:
+               collapse_retransmissions: bool = False, max_rows: int = MAX_ROWS, inline: bool = False) -> str:
     """layout + render: what the page, the HTML report and the evidence pack show."""
     ladder = layout(report, call_ids, per_port=per_port, collapse_retransmissions=collapse_retransmissions,
                     max_rows=max_rows)
     what = "every SIP message" if call_ids is None else ", ".join(call_ids)
-    return render(ladder, f"Ladder diagram of {what}", standalone)
+    return render(ladder, f"Ladder diagram of {what}", inline)

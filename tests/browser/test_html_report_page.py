@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from locations import REPO, SHARED_CAPTURES
+from locations import FIXTURES, REPO, SHARED_CAPTURES
 from pagekit import cli_report, open_capture, select_tab
 
 CAPTURE = SHARED_CAPTURES / "sngrep__aaa.pcap"  # registrations, failed calls, DNS: findings of every severity
@@ -93,3 +93,22 @@ def test_the_html_reports_ladders_fit_the_paper_when_printed(browser, tmp_path):
     assert widths and max(widths) <= 700
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 700
     context.close()
+
+
+AXE_RUN = """async () => (await axe.run(document, { resultTypes: ["violations"] })).violations
+  .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
+  .map((violation) => `${violation.id}: ${violation.nodes.slice(0, 3).map((node) => node.target.join(" ")).join(", ")}`)"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_serious_violation_in_the_html_report(browser, tmp_path, scheme):
+    saved = tmp_path / "report.html"
+    saved.write_bytes(cli_html(FIXTURES / "media" / "media_pbx_direct.pcap", saved))  # legs, RTP, SDP
+    context = browser.new_context(color_scheme=scheme)
+    page = context.new_page()
+    page.goto(saved.as_uri())
+    page.evaluate((REPO / "node_modules" / "axe-core" / "axe.min.js").read_text())
+    assert page.evaluate(AXE_RUN) == []
+    assert page.locator("svg.ladder-svg [tabindex]").count() == 0  # nothing to click there: no focus stops
+    context.close()
+
