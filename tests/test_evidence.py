@@ -6,7 +6,9 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from packet_builders import INVITE, OK_200, ethernet, ipv4, pcapng, udp
 from sipdiag import engine
+from sipdiag.html_report import document
 from sipdiag.ladder import ladder_svg
 from sipdiag.redaction.evidence import evidence_html, summary_text
 
@@ -83,3 +85,15 @@ def test_summary_text_lists_findings_and_outcomes(report):
     for finding in report["findings"]:
         assert f"{finding['code']}: {finding['summary']}" in text
     assert all(call["outcome"] in text for call in report["calls"])
+
+
+def test_times_beyond_any_date_read_as_out_of_range(tmp_path):
+    path = tmp_path / "far-future.pcapng"
+    call = [ethernet(ipv4(udp(INVITE))), ethernet(ipv4(udp(OK_200), src="10.0.0.2", dst="10.0.0.1"))]
+    # 2^62 s after 1970: far past any date (as in tests/browser/test_time_range_page.py)
+    path.write_bytes(pcapng([(n * 1_000_000, packet) for n, packet in enumerate(call)], tsoffset=1 << 62))
+    report = engine.analyze_path(str(path))
+    assert report["capture"]["first_time"] > 8.64e12 and len(report["calls"]) == 1
+    text = " ".join(parse(document(report)).text)
+    assert "from time out of range to time out of range" in text
+    assert f"time out of range {report['calls'][0]['call_id']}" in text  # the calls table's start column
