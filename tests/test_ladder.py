@@ -7,6 +7,7 @@ from __future__ import annotations
 from xml.etree import ElementTree
 
 import pytest
+from packet_builders import INVITE, OK_200, ethernet, ipv4, pcap, udp
 from sipdiag import engine, ladder
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -202,3 +203,17 @@ def test_inline_markup_for_html_has_no_namespace_name(pbx_report):
     root = ElementTree.fromstring(inline)
     arrows = with_class(root, "ladder-arrow")
     assert arrows and all(a.get("tabindex") is None and a.get("role") == "group" for a in arrows)
+
+
+def test_control_characters_in_the_capture_still_give_well_formed_svg(tmp_path):
+    # A User-Agent and a reason phrase with bytes XML 1.0 cannot hold, even escaped.
+    invite = INVITE.replace(b"CSeq: 7 INVITE\r\n", b"CSeq: 7 INVITE\r\nUser-Agent: phone\x01\x0bfirmware\r\n")
+    answer = OK_200.replace(b"SIP/2.0 200 OK", b"SIP/2.0 200 O\x02K")
+    path = tmp_path / "control.pcap"
+    path.write_bytes(pcap([(1, 0, data, len(data)) for data in (
+        ethernet(ipv4(udp(invite))), ethernet(ipv4(udp(answer), src="10.0.0.2", dst="10.0.0.1")))]))
+    report = engine.analyze_path(str(path))
+    assert report["calls"][0]["hosts"][0]["name"] == "phone\x01\x0bfirmware"
+    root = parse(ladder.ladder_svg(report, all_call_ids(report)))  # parses: well-formed XML
+    assert text_of(with_class(root, "ladder-host-name")[0]) == "phone\ufffd\ufffdfirmware"
+    assert text_of(with_class(root, "ladder-label")[1]) == "200 O\ufffdK"

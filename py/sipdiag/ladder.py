@@ -16,8 +16,9 @@ and so where an ellipsis must cut it, is known without a browser.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from html import escape
+from html import escape as escape_markup
 
 from .model import hostport
 from .protocols import sip
@@ -43,6 +44,16 @@ ROW_HEIGHT = 40
 SDP_LINE = 14  # an offer or answer gets a line more, for its SDP summary
 FOOTER = 24
 SELF_LOOP = 36  # width of an arrow from a column to itself (two ports of one host)
+
+# Characters XML 1.0 does not allow, even escaped: a capture's text (a
+# User-Agent, a reason phrase) can hold them, and the page parses the SVG as XML.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def escape(text: str) -> str:
+    """Text for SVG markup: escaped, and what XML cannot hold shown as U+FFFD."""
+    return NOT_XML.sub("\ufffd", escape_markup(text))
+
 
 # An identifier XML needs, never fetched.
 SVG_NAMESPACE = ' xmlns="http://www.w3.org/2000/svg"'
