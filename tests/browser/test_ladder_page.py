@@ -212,3 +212,17 @@ def test_the_keyboard_selects_compares_and_returns_to_one_message(calls_tab):
     assert heading.inner_text() == "Frame 5: 10.77.0.2:5060 → 10.77.0.1:5060 (udp)"
     assert page.locator("#tab-panel .ladder-arrow[aria-pressed=true]").evaluate_all(
         "(arrows) => arrows.map((a) => +a.dataset.frame)") == [5]
+
+
+def test_a_capture_without_calls_still_has_its_flow_graph(page_ready):
+    page = page_ready.page
+    capture = FIXTURES / "registration" / "reg_challenge_ok.pcap"  # REGISTER, 401, REGISTER, 200
+    open_capture(page, capture)
+    select_tab(page, "calls")
+    page.locator("#tab-panel .ladder-arrow").first.wait_for()
+    report = cli_report(capture)
+    assert not report["calls"]
+    assert page.locator("#tab-panel .ladder-scope option").all_inner_texts() == ["every SIP message"]
+    frames = page.locator("#tab-panel .ladder-arrow").evaluate_all("(arrows) => arrows.map((a) => +a.dataset.frame)")
+    assert frames == [m["frame"] for m in report["sip_messages"]] == [1, 2, 3, 4]
+    assert host_columns(page) == ["10.77.0.1", "10.77.0.2"]

@@ -53,6 +53,8 @@ function matches(call, text, outcome) {
 export function render(report, container, api) {
   if (!report.calls.length) {
     container.append(el("p", { className: "empty" }, "No calls (INVITE dialogs) in this capture."));
+    // The registrations, OPTIONS and the rest still make a flow graph.
+    if (report.sip_messages.length) container.append(el("h3", {}, "Every SIP message"), ladderSection(report, null, api));
     return;
   }
   const search = el("input", { type: "search", className: "call-filter", placeholder: "number, user or Call-ID" });
@@ -190,25 +192,26 @@ function callLegs(report, call, openCall) {
 const SCOPES = { dialog: "this dialog", legs: "the call's legs", all: "every SIP message" };
 
 // The ladder the engine draws (views/ladder.js puts it in the page): this
-// dialog, the legs of its call, or all SIP; a clicked arrow's message in the
-// side panel, Shift and a second arrow compares the two.
+// dialog, the legs of its call, or all SIP (only that without a call); a
+// clicked arrow's message in the side panel, Shift and a second arrow
+// compares the two.
 function ladderSection(report, call, api) {
-  const legs = groupCalls(report, call);
+  const legs = call ? groupCalls(report, call) : [];
+  const offered = Object.entries(SCOPES).filter(([value]) => (call || value === "all") && (value !== "legs" || legs.length > 1));
   const scope = el("select", { className: "ladder-scope" },
-    Object.entries(SCOPES).filter(([value]) => value !== "legs" || legs.length > 1)
-      .map(([value, text]) => el("option", { value }, value === "legs" ? `${text} (${legs.length})` : text)));
-  scope.value = legs.length > 1 ? "legs" : "dialog";
+    offered.map(([value, text]) => el("option", { value }, value === "legs" ? `${text} (${legs.length})` : text)));
+  scope.value = !call ? "all" : legs.length > 1 ? "legs" : "dialog";
   const columns = el("select", { className: "ladder-columns" },
     el("option", { value: "host" }, "one per host"), el("option", { value: "port" }, "one per IP:port"));
   const collapse = el("input", { type: "checkbox", className: "ladder-collapse" });
   const figure = el("div", { className: "ladder-scroll" });
   // Focusable: on a wide screen it scrolls by itself, and the keyboard must reach that too.
-  const panel = el("div", { className: "ladder-panel", tabIndex: 0, role: "region", "aria-label": "Selected message",
-    "aria-live": "polite" },
+  // Not a live region: a whole SIP message read out at every click would drown the arrow's own state.
+  const panel = el("div", { className: "ladder-panel", tabIndex: 0, role: "region", "aria-label": "Selected message" },
     el("p", { className: "ladder-hint" },
       "Select an arrow (click, or Enter) to read its message here; Shift with a second arrow compares the two."));
   const byFrame = new Map(report.sip_messages.map((message) => [message.frame, message]));
-  const name = `call-${call.call_id.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 40)}`;
+  const name = call ? `call-${call.call_id.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 40)}` : "sip-flow";
   let svgText = null;
   let svg = null;
   let selected = null;
@@ -242,7 +245,7 @@ function ladderSection(report, call, api) {
   };
   const draw = async () => {
     const request = ++drawing;
-    const calls = { dialog: [call.call_id], legs: legs.map((leg) => leg.call_id), all: null }[scope.value];
+    const calls = { dialog: [call?.call_id], legs: legs.map((leg) => leg.call_id), all: null }[scope.value];
     try {
       const text = await api.ladder(calls, { perPort: columns.value === "port", collapseRetransmissions: collapse.checked });
       if (request !== drawing) return;
