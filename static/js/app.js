@@ -45,6 +45,12 @@ function createEngine() {
   const listeners = { progress: new Set(), ready: new Set() };
   let nextId = 1;
   let readyMs = null;
+  // Each report's id in the worker, which keeps it for the ladders and the HTML report.
+  const reportIds = new WeakMap();
+  const reportId = (report) => {
+    if (!reportIds.has(report)) throw new Error("this report did not come from sipdiag.analyze");
+    return reportIds.get(report);
+  };
   let settleReady;
   const ready = new Promise((resolve, reject) => (settleReady = { resolve, reject }));
 
@@ -92,7 +98,20 @@ function createEngine() {
     },
     async analyze(fileOrBlob) {
       const result = await request({ type: "analyze", file: fileOrBlob });
+      reportIds.set(result.report, result.reportId);
       return result.report;
+    },
+    // SVG text of a ladder drawn by the engine (py/sipdiag/ladder.py): these Call-IDs in one
+    // diagram, or every SIP message when calls is null.
+    async ladder(report, { calls = null, perPort = false, collapseRetransmissions = false } = {}) {
+      const options = { per_port: perPort, collapse_retransmissions: collapseRetransmissions };
+      const result = await request({ type: "ladder", report: reportId(report), calls, options });
+      return result.svg;
+    },
+    // The readable report (py/sipdiag/html_report.py): one self-contained HTML document.
+    async htmlReport(report) {
+      const result = await request({ type: "html-report", report: reportId(report) });
+      return result.html;
     },
     // policy: "scrub" (default), "drop", "signalling" or "refuse"; an empty or null key is a random one.
     // A refused option rejects with an Error whose `option` names it.
@@ -135,6 +154,7 @@ const ui = {
   fileInput: $("file-input"),
   sampleButton: $("sample-button"),
   download: $("download-report"),
+  downloadHtml: $("download-html"),
   overlay: $("drop-overlay"),
 };
 // {file, report, panels}: panels holds each tab's content once drawn (below).
@@ -196,6 +216,8 @@ const viewApi = {
   // The RTP streams tab measures streams of this capture again (sipdiag.rtpStream / rtpFrame).
   rtpStream: (streams, options) => (current ? api.rtpStream(current.file, streams, options) : Promise.reject(new Error("no capture is open"))),
   rtpFrame: (frame) => (current ? api.rtpFrame(current.file, frame) : Promise.reject(new Error("no capture is open"))),
+  // The engine's ladder (SVG text) of this capture's calls: calls are Call-IDs, null for all SIP.
+  ladder: (calls, options) => api.ladder(current.report, { calls, ...options }),
   // Evidence links: show these frames in the message list (null shows every message).
   focusedFrames: null,
   showFrames(frames) {
@@ -310,6 +332,17 @@ function download(blob, name) {
 ui.download.addEventListener("click", () => {
   const text = JSON.stringify(current.report, null, 1) + "\n";
   download(new Blob([text], { type: "application/json" }), `${current.file.name}.sipdiag.json`);
+});
+
+// The readable report, written by the engine (the CLI's analyze --html writes the same bytes).
+ui.downloadHtml.addEventListener("click", async () => {
+  const { file, report } = current;
+  try {
+    const html = await api.htmlReport(report);
+    download(new Blob([html], { type: "text/html" }), `${file.name}.sipdiag.html`);
+  } catch (error) {
+    showError(`${file.name}: the HTML report could not be made: ${error.message}`);
+  }
 });
 
 ui.fileInput.addEventListener("change", () => {

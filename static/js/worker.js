@@ -20,6 +20,10 @@
 //     each measured stream: {src, dst, ssrc, summary, series, audio}; audio.pcm (Uint8Array of 16-bit
 //     little-endian 8 kHz samples) when audio.playable (py/sipdiag/rtp_stream.py).
 //   page -> {type:"rtp-frame", id, file, frame}  worker -> {type:"result", id, stream: {src, dst, ssrc} | null}
+//   page -> {type:"ladder", id, report, calls, options}  worker -> {type:"result", id, svg} | {type:"error", ...}
+//     report: the id of the analyze job that made it (the worker keeps the last REPORTS_KEPT);
+//     calls: Call-IDs, or null for every SIP message; options: {per_port, collapse_retransmissions}
+//   page -> {type:"html-report", id, report}             worker -> {type:"result", id, html} | {type:"error", ...}
 // `files` is present only in the single-file build: the site's files as bytes
 // ({path: Uint8Array}), served to Pyodide by an in-memory fetch (there is no
 // server). The page inflates them; the worker makes its own blob: URLs, as a
@@ -53,7 +57,7 @@ def guard(step):
         return json.dumps({"value": step()})
     except OptionError as error:
         return json.dumps({"error": str(error), "option": error.option})
-    except sipdiag.CaptureError as error:
+    except (sipdiag.CaptureError, ReportGone) as error:
         return json.dumps({"error": str(error)})
     except Exception as error:
         traceback.print_exc()  # the full story goes to the browser console for developers
@@ -75,8 +79,46 @@ def analyze_reserve(job, size):
 def analyze_commit(job, size):
     return guard(lambda: jobs[job].commit(size))
 
+# The last reports, kept for the ladders and the HTML report the page asks for
+# later (ladder.py and html_report.py draw from the report, in Python, so the
+# page and the CLI draw the same). Two: a report analyzed from the console does
+# not take away the one the page shows.
+REPORTS_KEPT = 2
+reports = {}
+
+class ReportGone(Exception):
+    """The page asked about a report the worker no longer keeps."""
+
 def analyze_finish(job):
-    return guard(lambda: jobs.pop(job).finish())
+    def step():
+        report = jobs.pop(job).finish()
+        reports[job] = report
+        while len(reports) > REPORTS_KEPT:
+            reports.pop(next(iter(reports)))
+        return report
+    return guard(step)
+
+def kept_report(report_id):
+    if report_id not in reports:
+        raise ReportGone("this capture's report is no longer held by the engine; open the capture again")
+    return reports[report_id]
+
+def ladder(report_id, call_ids_json, options_json):
+    def step():
+        from sipdiag.ladder import ladder_svg
+
+        options = json.loads(options_json)
+        return ladder_svg(kept_report(report_id), json.loads(call_ids_json),
+                          per_port=bool(options.get("per_port")),
+                          collapse_retransmissions=bool(options.get("collapse_retransmissions")))
+    return guard(step)
+
+def html_report(report_id):
+    def step():
+        from sipdiag.html_report import document
+
+        return document(kept_report(report_id))
+    return guard(step)
 
 # A redaction job is its redactor, which lives through every round, and the
 # verification of the round's written copy while that is read back.
@@ -252,7 +294,7 @@ async function boot(files) {
   glue = new Map(
     ["analyze_start", "analyze_memory", "analyze_reserve", "analyze_commit", "analyze_finish", "redact_start", "redact_learn", "redact_finish_learning",
      "redact_next_round", "redact_feed", "redact_finish", "redact_written", "redact_verify_start",
-     "redact_verify_feed", "redact_verify_finish", "drop"].map((name) => [name, namespace.get(name)]),
+     "redact_verify_feed", "redact_verify_finish", "drop", "ladder", "html_report"].map((name) => [name, namespace.get(name)]),
   );
   pyodide.runPython(RTP_GLUE, { globals: namespace });
   for (const name of RTP_GLUE_NAMES) glue.set(name, namespace.get(name));
@@ -323,7 +365,15 @@ async function analyze({ id, file }) {
     if (done < file.size) progress.post(done);
   }
   progress.post(file.size);
-  return { report: call("analyze_finish", id) };
+  return { report: call("analyze_finish", id), reportId: id };
+}
+
+function ladder({ report, calls, options }) {
+  return { svg: call("ladder", report, JSON.stringify(calls ?? null), JSON.stringify(options ?? {})) };
+}
+
+function htmlReport({ report }) {
+  return { html: call("html_report", report) };
 }
 
 // Exactly the CLI's loop (redact_command in py/sipdiag/redaction/redactor.py):
@@ -415,7 +465,7 @@ self.onmessage = async ({ data }) => {
     );
     return;
   }
-  const jobs = { analyze, redact, "rtp-stream": rtpStream, "rtp-frame": rtpFrame };
+  const jobs = { analyze, redact, ladder, "html-report": htmlReport, "rtp-stream": rtpStream, "rtp-frame": rtpFrame };
   try {
     await ready;
     postMessage({ type: "result", id: data.id, ...(await jobs[data.type](data)) });
