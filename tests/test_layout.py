@@ -23,6 +23,7 @@ ALLOWED = {
     "redaction": {"model", "protocols", "capture", "engine", "report"},
     "engine": {"model", "protocols", "capture", "report"},
     "report": {"model", "analysis"},
+    "report_tables": {"model"},
     "cli": {"capture", "engine", "redaction"},
     "__init__": {"capture", "engine"},
     "__main__": {"cli"},
