@@ -8,19 +8,30 @@ const SEVERITY_ORDER = { error: 0, warning: 1, info: 2 };
 // Evidence links shown per finding; the report keeps every frame.
 const MAX_FRAME_LINKS = 40;
 
-// Buttons that ask the shell to show these frames in the message list.
+// Buttons that open each frame where it is shown (a SIP message, a DNS query,
+// a network event, an RTP stream: the shell's router decides).
 export function frameLinks(frames, api) {
   const span = el("span", { className: "finding-frames" });
   for (const frame of frames.slice(0, MAX_FRAME_LINKS)) {
     const link = el("button", { type: "button", className: "finding-frame", "data-frame": frame }, `#${frame}`);
     link.addEventListener("click", (event) => {
       event.stopPropagation();
-      api.showFrames([frame]);
+      api.openFrame(frame);
     });
     span.append(link, " ");
   }
   if (frames.length > MAX_FRAME_LINKS) span.append(`and ${frames.length - MAX_FRAME_LINKS} more frames`);
   return span;
+}
+
+// The finding's call ladder or registration row (else its messages).
+function callLink(callId, api) {
+  const link = el("button", { type: "button", className: "finding-call", "data-call-id": callId }, `Call-ID ${callId}`);
+  link.addEventListener("click", (event) => {
+    event.stopPropagation();
+    api.openCall(callId);
+  });
+  return link;
 }
 
 // No Math.min(...frames): a finding about a flood may cite more frames than a call can take arguments.
@@ -56,8 +67,8 @@ function findingItem(finding, api) {
   }
   const facts = [];
   if (finding.status !== undefined) facts.push(`status ${finding.status}`);
-  if (finding.call_id !== undefined) facts.push(`Call-ID ${finding.call_id}`);
-  if (facts.length) item.append(el("p", { className: "finding-facts" }, facts.join(" · ")));
+  if (finding.call_id !== undefined) facts.push(callLink(finding.call_id, api));
+  if (facts.length) item.append(el("p", { className: "finding-facts" }, facts.flatMap((fact, i) => (i ? [" · ", fact] : [fact]))));
   if (finding.frames.length) {
     item.append(el("p", { className: "finding-evidence" }, "Evidence: ", frameLinks(finding.frames, api)));
   }
