@@ -260,7 +260,10 @@ async function route(hash) {
   const target = await entry.view.select(panel, kind, value, viewApi);
   // Still the place on screen (a later click may have moved on while rows loaded).
   if (target && shownHash === hash) {
-    target.scrollIntoView({ block: "center" });
+    // The place a link led to, marked (and focused, for the keyboard and screen readers).
+    document.querySelector(".route-target")?.classList.remove("route-target");
+    target.classList.add("route-target");
+    target.scrollIntoView({ block: target.offsetHeight > innerHeight / 2 ? "start" : "center" });
     target.focus({ preventScroll: true });
   }
   return target;

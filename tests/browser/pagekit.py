@@ -102,6 +102,15 @@ def select_tab(page, name: str) -> None:
     wait_for_rows(page)
 
 
+def wait_for_hash(page, expected: str) -> None:
+    """Until the URL hash is this (Back and Forward land after go_back() returns), and its rows are there."""
+    page.evaluate("""(expected) => new Promise((resolve) => {
+      const check = () => (location.hash === expected ? resolve() : setTimeout(check, 20));
+      check();
+    })""", expected)
+    wait_for_rows(page)
+
+
 def wait_for_rows(page) -> None:
     """Until every table of the panel has the rows the worker serves (they come
     asynchronously, after a tab opens, a sort, a filter or a page change)."""

@@ -54,8 +54,9 @@ function durationFact(timing) {
 }
 
 // One direction's RTP (report_tables' summary: packets and loss summed, worst jitter).
-function mediaText(summary, otherWay) {
-  if (!summary) return otherWay ? "no media back" : "no media";
+// A direction without RTP while the other has some is one-way audio: say so.
+function mediaText(summary, otherWay, missingText) {
+  if (!summary) return otherWay ? missingText : "no media";
   const loss = summary.expected ? ` (${((100 * summary.lost) / summary.expected).toFixed(1)} %)` : "";
   return `${summary.packets} packets, ${summary.lost} lost${loss}, jitter ${summary.jitter_ms} ms`;
 }
@@ -75,9 +76,8 @@ function callRow({ row: call, derived }, open) {
     el("td", {}, call.outcome.replace("_", " ")),
     el("td", {}, call.final_status ?? "–"),
     findingsCell(derived),
-    // "no media back" where RTP flowed one way only: the other direction names the problem.
-    el("td", { className: forward ? "" : "call-media-missing" }, mediaText(forward, Boolean(back))),
-    el("td", { className: back ? "" : "call-media-missing" }, mediaText(back, Boolean(forward))),
+    el("td", { className: forward ? "" : "call-media-missing" }, mediaText(forward, Boolean(back), "none from the caller")),
+    el("td", { className: back ? "" : "call-media-missing" }, mediaText(back, Boolean(forward), "no media back")),
     el("td", { className: "num" }, forward?.mos ?? "–"),
     el("td", { className: "num" }, back?.mos ?? "–"),
     el("td", {}, ms(call.timing.post_dial_delay_ms)),
@@ -100,7 +100,7 @@ export function render(report, container, api) {
     OUTCOMES.map((o) => el("option", { value: o }, o.replace("_", " "))));
   const severity = el("select", { className: "call-severity-filter" }, el("option", { value: "" }, "any"),
     SEVERITIES.map((s) => el("option", { value: s }, `worst is ${s}`)));
-  const detail = el("div", { className: "call-detail" });
+  const detail = el("div", { className: "call-detail", tabIndex: -1 });
   // userAction: a click or Enter (the URL follows); select() and the lone call open without one.
   const open = (row, call, userAction) => {
     for (const other of table.table.tBodies[0].rows) other.classList.toggle("call-selected", other === row);
