@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 from locations import SHARED_CAPTURES
 from packet_builders import ethernet, ipv4, pcap, udp
-
 from sipdiag import CaptureAnalysis, analyze_path
 from sipdiag.report_tables import ReportTables
 

@@ -191,7 +191,7 @@ def _calls_table(report: dict) -> Table:
     def media(direction: str, field: str) -> Callable[[dict, dict], object]:
         return lambda r, d: d[direction][field] if d[direction] else None
 
-    timing = lambda field: lambda r, d: (r.get("timing") or {}).get(field)  # noqa: E731
+    timing = lambda field: lambda r, d: (r.get("timing") or {}).get(field)
     columns = {
         "time": Column(NUMBER, lambda r, d: r["start_time"]),
         "from": Column(TEXT, lambda r, d: r.get("from_uri")),
@@ -213,7 +213,7 @@ def _calls_table(report: dict) -> Table:
         "severity": lambda r, d, v: d["worst_severity"] == v,
         "call_id": lambda r, d, v: r["call_id"] == v,
     }
-    searched = lambda r, d: " ".join(str(r.get(k) or "") for k in ("from_uri", "to_uri", "call_id", "caller", "callee"))  # noqa: E731
+    searched = lambda r, d: " ".join(str(r.get(k) or "") for k in ("from_uri", "to_uri", "call_id", "caller", "callee"))
     return Table(rows, derived, columns, filters, searched, finds=lambda r, d, v: r["call_id"] == v)
 
 
@@ -234,7 +234,7 @@ def _registrations_table(report: dict) -> Table:
         "time": Column(NUMBER, lambda r, d: r.get("first_time")),
     }
     filters = {"outcome": lambda r, d, v: r["outcome"] == v}
-    searched = lambda r, d: " ".join(str(r.get(k) or "") for k in ("client", "aor", "registrar", "call_id", "contact", "user_agent"))  # noqa: E731
+    searched = lambda r, d: " ".join(str(r.get(k) or "") for k in ("client", "aor", "registrar", "call_id", "contact", "user_agent"))
     # A registration row is named by its place in the report (`index`), as the URL hash names it.
     return Table(rows, [{"index": i} for i in range(len(rows))], columns, filters, searched,
                  finds=lambda r, d, v: d["index"] == v)
@@ -264,7 +264,7 @@ def _dns_table(report: dict) -> Table:
         "server": Column(TEXT, lambda r, d: r.get("server")),
     }
     filters = {"problems": lambda r, d, v: _dns_problem(r) == bool(v)}
-    searched = lambda r, d: " ".join([str(r.get(k) or "") for k in ("qname", "qtype", "server", "client")] + list(r.get("answer_data") or []))  # noqa: E731
+    searched = lambda r, d: " ".join([str(r.get(k) or "") for k in ("qname", "qtype", "server", "client")] + list(r.get("answer_data") or []))
     # The query row shows its response too: either frame finds it.
     return Table(rows, [{} for _ in rows], columns, filters, searched,
                  finds=lambda r, d, v: v in (r["frame"], r.get("response_frame")))
@@ -281,7 +281,7 @@ def _network_table(report: dict) -> Table:
         "what": Column(TEXT, lambda r, d: r["text"]),
     }
     filters = {"kind": lambda r, d, v: r["kind"] == v}
-    searched = lambda r, d: " ".join((r["kind"], r["src"], r["dst"], r["text"]))  # noqa: E731
+    searched = lambda r, d: " ".join((r["kind"], r["src"], r["dst"], r["text"]))
     return Table(rows, [{} for _ in rows], columns, filters, searched, finds=lambda r, d, v: v in r["frames"])
 
 
