@@ -14,8 +14,8 @@ const COLUMNS = [
   { label: "Outcome", column: "outcome" },
   { label: "Final status", column: "final_status" },
   { label: "Findings", column: "findings" },
-  { label: "Media → (caller to callee)", column: "media_forward" },
-  { label: "Media ← (callee to caller)", column: "media_back" },
+  { label: "Media →", column: "media_forward" },
+  { label: "Media ←", column: "media_back" },
   { label: "MOS →", column: "mos_forward" },
   { label: "MOS ←", column: "mos_back" },
   { label: "Post-dial delay", column: "post_dial_delay" },
@@ -58,7 +58,7 @@ function durationFact(timing) {
 function mediaText(summary, otherWay, missingText) {
   if (!summary) return otherWay ? missingText : "no media";
   const loss = summary.expected ? ` (${((100 * summary.lost) / summary.expected).toFixed(1)} %)` : "";
-  return `${summary.packets} packets, ${summary.lost} lost${loss}, jitter ${summary.jitter_ms} ms`;
+  return `${summary.packets} pkts, ${summary.lost} lost${loss}, jitter ${summary.jitter_ms} ms`;
 }
 
 function findingsCell(derived) {
@@ -76,14 +76,14 @@ function callRow({ row: call, derived }, open) {
     el("td", {}, call.outcome.replace("_", " ")),
     el("td", {}, call.final_status ?? "–"),
     findingsCell(derived),
-    el("td", { className: forward ? "" : "call-media-missing" }, mediaText(forward, Boolean(back), "none from the caller")),
-    el("td", { className: back ? "" : "call-media-missing" }, mediaText(back, Boolean(forward), "no media back")),
+    el("td", { className: !forward && back ? "call-media-missing" : "" }, mediaText(forward, Boolean(back), "none from the caller")),
+    el("td", { className: !back && forward ? "call-media-missing" : "" }, mediaText(back, Boolean(forward), "no media back")),
     el("td", { className: "num" }, forward?.mos ?? "–"),
     el("td", { className: "num" }, back?.mos ?? "–"),
     el("td", {}, ms(call.timing.post_dial_delay_ms)),
     el("td", {}, ms(call.timing.setup_time_ms)),
     el("td", {}, duration(call.timing)),
-    el("td", {}, (call.codecs_answered?.length ? call.codecs_answered : call.codecs_offered ?? []).join(", ")));
+    elided((call.codecs_answered?.length ? call.codecs_answered : call.codecs_offered ?? []).join(", "), "call-codecs"));
   return activatable(row, () => open(row, call, true));
 }
 
@@ -126,6 +126,8 @@ export function render(report, container, api) {
     el("div", { className: "call-filters" }, labelled("Search", search), " ", labelled("Outcome", outcome), " ",
       labelled("Findings", severity)),
     table.element,
+    el("p", { className: "call-note" }, "Media → is RTP from the caller to the callee, ← the way back (packets, lost, "
+      + "mean jitter; MOS is an E-model estimate from that direction's measured loss and jitter)."),
     detail,
   );
   drawn.set(container, { table, open, detail, shown, reset: () => {
