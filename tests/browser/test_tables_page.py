@@ -246,3 +246,23 @@ def test_back_and_forward_restore_tab_and_selection(booted, aaa):
     page.evaluate("location.hash = '#registrations/registration/0'")
     page.locator("#tab-panel tr.reg-row.route-target").wait_for()
     assert panel.locator("tr.reg-row").first.get_attribute("class").split().count("route-target") == 1
+
+
+def test_a_phone_sorts_with_the_sort_select(booted, aaa):
+    """At 390 px the rows stack and the header row is out of sight: a select sorts instead."""
+    page = booted.page
+    size = page.viewport_size
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        open_capture(page, AAA)
+        select_tab(page, "messages")
+        panel = page.locator("#tab-panel")
+        choice = panel.locator("table.messages").locator("xpath=..").locator("select.sort-select")
+        assert choice.is_visible()
+        choice.select_option("cseq:desc")
+        expected = sorted(aaa["sip_messages"], key=lambda m: m["cseq"], reverse=True)
+        assert shown_frames(page) == [m["frame"] for m in expected]
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        page.set_viewport_size(size)
+    assert not panel.locator("select.sort-select").first.is_visible()  # wide again: the headers sort

@@ -143,6 +143,17 @@ export function workerTable({ className, table, columns, makeRow, api, pageSize 
     });
     return el("th", { scope: "col", "data-column": column }, button);
   });
+  // On a narrow screen the header row is out of sight (the rows stack): this
+  // select sorts instead. app.css shows it only there.
+  const sortSelect = el("select", { className: "sort-select" }, el("option", { value: "" }, "report order"),
+    columns.filter(({ column }) => column).flatMap(({ label, column }) => [
+      el("option", { value: `${column}:asc` }, `${label} ↑`), el("option", { value: `${column}:desc` }, `${label} ↓`)]));
+  sortSelect.addEventListener("change", () => {
+    const [column, direction] = sortSelect.value.split(":");
+    state.sort = column ? [{ column, descending: direction === "desc" }] : [];
+    state.offset = 0;
+    load();
+  });
   const element = el("table", { className, "aria-busy": "true" }, el("thead", {}, el("tr", {}, headers)), body);
   const previous = el("button", { type: "button", className: "page-previous" }, "previous page");
   const next = el("button", { type: "button", className: "page-next" }, "next page");
@@ -177,6 +188,8 @@ export function workerTable({ className, table, columns, makeRow, api, pageSize 
   }
 
   function draw(page) {
+    const [first] = state.sort;
+    sortSelect.value = first ? `${first.column}:${first.descending ? "desc" : "asc"}` : "";
     for (const header of headers) {
       const sorted = state.sort[0]?.column === header.dataset.column;
       if (sorted) header.setAttribute("aria-sort", state.sort[0].descending ? "descending" : "ascending");
@@ -201,7 +214,7 @@ export function workerTable({ className, table, columns, makeRow, api, pageSize 
 
   load();
   return {
-    element: el("div", { className: "worker-table" }, element, pager),
+    element: el("div", { className: "worker-table" }, labelled("Sort by", sortSelect, "field sort-field"), element, pager),
     table: element,
     get total() {
       return total;
