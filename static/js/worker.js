@@ -83,15 +83,15 @@ def analyze_finish(job, keep):
         report = jobs.pop(job).finish()
         if keep:
             # The page's tables ask for their rows from this report; only the
-            # capture on screen is kept.
+            # capture on screen is kept. Imported here, not at boot: the engine is ready sooner.
+            from sipdiag.report_tables import ReportTables
+
             kept.clear()
             kept[job] = ReportTables(report)
         return report
     return guard(step)
 
-# The report the page shows, by the job that made it: its tables (report_tables).
-from sipdiag.report_tables import ReportTables
-
+# The report the page shows, by the job that made it: its tables (report_tables.ReportTables).
 kept = {}
 
 def kept_tables(report):
