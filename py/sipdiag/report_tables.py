@@ -89,6 +89,11 @@ class Table:
         return sorted(present, key=keys.__getitem__, reverse=descending) + empty
 
 
+def _fields_text(*names: str) -> Callable[[dict, dict], str]:
+    """What a search reads in a row: these fields' text."""
+    return lambda r, d: " ".join(str(r.get(name) or "") for name in names)
+
+
 # ---------------------------------------------------------------- SIP messages
 
 
@@ -191,7 +196,9 @@ def _calls_table(report: dict) -> Table:
     def media(direction: str, field: str) -> Callable[[dict, dict], object]:
         return lambda r, d: d[direction][field] if d[direction] else None
 
-    timing = lambda field: lambda r, d: (r.get("timing") or {}).get(field)
+    def timing(field: str) -> Callable[[dict, dict], object]:
+        return lambda r, d: (r.get("timing") or {}).get(field)
+
     columns = {
         "time": Column(NUMBER, lambda r, d: r["start_time"]),
         "from": Column(TEXT, lambda r, d: r.get("from_uri")),
@@ -213,8 +220,8 @@ def _calls_table(report: dict) -> Table:
         "severity": lambda r, d, v: d["worst_severity"] == v,
         "call_id": lambda r, d, v: r["call_id"] == v,
     }
-    searched = lambda r, d: " ".join(str(r.get(k) or "") for k in ("from_uri", "to_uri", "call_id", "caller", "callee"))
-    return Table(rows, derived, columns, filters, searched, finds=lambda r, d, v: r["call_id"] == v)
+    return Table(rows, derived, columns, filters, searched=_fields_text("from_uri", "to_uri", "call_id", "caller", "callee"),
+                 finds=lambda r, d, v: r["call_id"] == v)
 
 
 # ---------------------------------------------------------------- registrations, DNS, network events
@@ -234,9 +241,9 @@ def _registrations_table(report: dict) -> Table:
         "time": Column(NUMBER, lambda r, d: r.get("first_time")),
     }
     filters = {"outcome": lambda r, d, v: r["outcome"] == v}
-    searched = lambda r, d: " ".join(str(r.get(k) or "") for k in ("client", "aor", "registrar", "call_id", "contact", "user_agent"))
     # A registration row is named by its place in the report (`index`), as the URL hash names it.
-    return Table(rows, [{"index": i} for i in range(len(rows))], columns, filters, searched,
+    return Table(rows, [{"index": i} for i in range(len(rows))], columns, filters,
+                 searched=_fields_text("client", "aor", "registrar", "call_id", "contact", "user_agent"),
                  finds=lambda r, d, v: d["index"] == v)
 
 
@@ -264,9 +271,10 @@ def _dns_table(report: dict) -> Table:
         "server": Column(TEXT, lambda r, d: r.get("server")),
     }
     filters = {"problems": lambda r, d, v: _dns_problem(r) == bool(v)}
-    searched = lambda r, d: " ".join([str(r.get(k) or "") for k in ("qname", "qtype", "server", "client")] + list(r.get("answer_data") or []))
+    fields = _fields_text("qname", "qtype", "server", "client")
     # The query row shows its response too: either frame finds it.
-    return Table(rows, [{} for _ in rows], columns, filters, searched,
+    return Table(rows, [{} for _ in rows], columns, filters,
+                 searched=lambda r, d: " ".join([fields(r, d), *(r.get("answer_data") or [])]),
                  finds=lambda r, d, v: v in (r["frame"], r.get("response_frame")))
 
 
@@ -281,8 +289,8 @@ def _network_table(report: dict) -> Table:
         "what": Column(TEXT, lambda r, d: r["text"]),
     }
     filters = {"kind": lambda r, d, v: r["kind"] == v}
-    searched = lambda r, d: " ".join((r["kind"], r["src"], r["dst"], r["text"]))
-    return Table(rows, [{} for _ in rows], columns, filters, searched, finds=lambda r, d, v: v in r["frames"])
+    return Table(rows, [{} for _ in rows], columns, filters, searched=_fields_text("kind", "src", "dst", "text"),
+                 finds=lambda r, d, v: v in r["frames"])
 
 
 TABLES = {

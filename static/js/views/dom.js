@@ -126,7 +126,7 @@ export function pagedTable(className, columns, items, makeRow) {
 // null for a column that does not sort); `makeRow(entry)` gives the <tr> (or
 // [tr, ...detail rows]) of one {index, row, derived}; `show(find)` opens the
 // page holding the row the table's key names (report_tables' `find`).
-// Returns {element, table, total, setQuery, refresh, show, narrowed}.
+// Returns {element, table, setQuery, show, narrowed}.
 export function workerTable({ className, table, columns, makeRow, api, pageSize = PAGE_SIZE, filters = {} }) {
   const labels = columns.map((column) => column.label);
   const state = { sort: [], filters: { ...filters }, search: "", offset: 0 };
@@ -162,7 +162,6 @@ export function workerTable({ className, table, columns, makeRow, api, pageSize 
   previous.addEventListener("click", () => load({ offset: Math.max(0, state.offset - pageSize) }));
   next.addEventListener("click", () => load({ offset: state.offset + pageSize }));
   let asked = 0; // only the answer to the latest request is drawn (typing sends many)
-  let total = 0;
   let shownRows = []; // the page's rows, one per entry (detail rows left out)
 
   async function load({ offset = state.offset, find } = {}) {
@@ -181,7 +180,6 @@ export function workerTable({ className, table, columns, makeRow, api, pageSize 
     }
     if (ask !== asked) return null;
     state.offset = page.offset;
-    total = page.total;
     draw(page);
     element.setAttribute("aria-busy", "false");
     return page;
@@ -216,15 +214,11 @@ export function workerTable({ className, table, columns, makeRow, api, pageSize 
   return {
     element: el("div", { className: "worker-table" }, labelled("Sort by", sortSelect, "field sort-field"), element, pager),
     table: element,
-    get total() {
-      return total;
-    },
     // Filters and search change the rows from the first page on.
     setQuery({ filters: changed = state.filters, search = state.search }) {
       Object.assign(state, { filters: { ...changed }, search, offset: 0 });
       return load();
     },
-    refresh: () => load(),
     // The page holding the row named `find` (under the current query): its <tr>, or null.
     async show(find) {
       const page = await load({ find });
