@@ -12,7 +12,7 @@ const COLUMNS = [
   { label: "From", column: "from" },
   { label: "To", column: "to" },
   { label: "Outcome", column: "outcome" },
-  { label: "Final status", column: "final_status" },
+  { label: "Status", column: "final_status" },
   { label: "Findings", column: "findings" },
   { label: "Media →", column: "media_forward" },
   { label: "Media ←", column: "media_back" },
@@ -53,12 +53,14 @@ function durationFact(timing) {
   return `${timing.duration_s} s (${timing.duration_start === "ack" ? "ACK" : "200"} → ${end})`;
 }
 
-// One direction's RTP (report_tables' summary: packets and loss summed, worst jitter).
-// A direction without RTP while the other has some is one-way audio: say so.
+// One direction's RTP (report_tables' summary: packets and loss summed, worst
+// jitter), a line each. A direction without RTP while the other has some is
+// one-way audio: say so.
 function mediaText(summary, otherWay, missingText) {
   if (!summary) return otherWay ? missingText : "no media";
-  const loss = summary.expected ? ` (${((100 * summary.lost) / summary.expected).toFixed(1)} %)` : "";
-  return `${summary.packets} pkts, ${summary.lost} lost${loss}, jitter ${summary.jitter_ms} ms`;
+  const loss = summary.lost && summary.expected ? ` (${((100 * summary.lost) / summary.expected).toFixed(1)} %)` : "";
+  return [`${summary.packets} pkts`, `${summary.lost} lost${loss}`, `jitter ${summary.jitter_ms} ms`]
+    .map((line) => el("span", { className: "call-media-line" }, line));
 }
 
 function findingsCell(derived) {
@@ -189,10 +191,8 @@ function trunkTable(trunks) {
   if (!trunks.length) return [];
   return [
     el("h3", { className: "call-heading" }, "Trunks (RFC 6076)"),
-    el("table", { className: "trunk-table" },
-      el("thead", {}, el("tr", {}, TRUNK_COLUMNS.map((name) => el("th", {}, name)))),
-      el("tbody", {}, trunks.map((trunk) => el("tr", { className: "trunk-row" },
-        trunkCells(trunk).map((value) => el("td", {}, value)))))),
+    dataTable("trunk-table", TRUNK_COLUMNS, trunks.map((trunk) => el("tr", { className: "trunk-row" },
+      trunkCells(trunk).map((value) => el("td", {}, value))))),
     el("p", { className: "call-note" },
       "A trunk is a pair of signalling endpoints; each INVITE leg is one session request. SER: answered / requests "
       + "less redirected. SEER: answered, or 480/486/600/603, / the same. ISA: 408/500/503/504 / requests. SCR: "
