@@ -266,3 +266,28 @@ def test_a_phone_sorts_with_the_sort_select(booted, aaa):
     finally:
         page.set_viewport_size(size)
     assert not panel.locator("select.sort-select").first.is_visible()  # wide again: the headers sort
+
+
+def test_a_finding_about_a_call_id_that_is_no_call_opens_its_messages(booted, tmp_path):
+    """An OPTIONS without Via is malformed: its Call-ID is neither a call nor a
+    registration, so the finding's Call-ID opens the messages of that Call-ID."""
+    from packet_builders import ethernet, ipv4, pcap, udp
+
+    broken = (b"OPTIONS sip:probe@10.0.0.2 SIP/2.0\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\n"
+              b"Call-ID: no-via@10.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+    fine = (b"OPTIONS sip:probe@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1\r\n"
+            b"From: <sip:a@x>;tag=2\r\nTo: <sip:b@y>\r\nCall-ID: fine@10.0.0.1\r\nCSeq: 1 OPTIONS\r\n"
+            b"Content-Length: 0\r\n\r\n")
+    path = tmp_path / "options-without-via.pcap"
+    path.write_bytes(pcap([(1_700_000_000 + n, 0, ethernet(ipv4(udp(m))), len(ethernet(ipv4(udp(m)))))
+                           for n, m in enumerate([fine, broken, fine.replace(b"fine@", b"fine-2@")])]))
+    report = cli_report(path)
+    assert [f["call_id"] for f in report["findings"] if f["code"] == "SIP_MALFORMED_MESSAGE"] == ["no-via@10.0.0.1"]
+    page = booted.page
+    open_capture(page, path)
+    page.locator('#tab-panel .finding[data-code="SIP_MALFORMED_MESSAGE"] summary').click()
+    page.locator("#tab-panel .finding-call").click()
+    wait_for_hash(page, f"#messages/call/{hash_value('no-via@10.0.0.1')}")
+    page.locator("#tab-panel tr.message-row.route-target").wait_for()
+    assert shown_frames(page) == [2]
+    assert page.locator("#tab-panel input.message-call-id").input_value() == "no-via@10.0.0.1"
