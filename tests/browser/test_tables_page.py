@@ -79,6 +79,7 @@ def test_messages_sort_filter_and_search(booted, aaa):
     panel.locator("input.message-address").fill("200.68.120.81")
     assert shown_frames(page) == [m["frame"] for m in messages if "200.68.120.81" in (m["src_ip"], m["dst_ip"])]
     panel.locator("input.message-address").fill("")
+    assert shown_frames(page) == [m["frame"] for m in messages]
     # Long values are cut in the cell and whole on hover.
     cell = panel.locator("tr.message-row td.elide").last
     assert cell.get_attribute("title") == cell.inner_text() == messages[-1]["call_id"]
