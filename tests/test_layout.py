@@ -28,6 +28,7 @@ ALLOWED = {
     # The readable views of a finished report: ladders (SVG) and the HTML document.
     "ladder": {"model", "protocols"},
     "html_report": {"ladder"},
+    "report_tables": {"model"},
     "cli": {"capture", "engine", "redaction", "html_report"},
     "__init__": {"capture", "engine"},
     "__main__": {"cli"},

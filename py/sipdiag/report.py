@@ -52,6 +52,7 @@ def build_report(result: CaptureResult) -> dict:
         "trunks": trunks,
         "call_groups": call_groups.summary(call_rows),
         "dns": dns_rows,
+        "network_events": network_path.events(result, dns_rows),
         "dns_chains": dns_lookups.resolution_chains(result),
         "findings": diagnose(findings),
     }
@@ -67,6 +68,7 @@ def sip_message_row(message: SipMessage) -> dict:
         "dst_port": message.dst_port,
         "transport": message.transport,
         "method": message.method,
+        "request_uri": message.request_uri,
         "status": message.status,
         "reason": message.reason,
         "call_id": message.call_id,
@@ -74,6 +76,9 @@ def sip_message_row(message: SipMessage) -> dict:
         "cseq_method": message.cseq_method,
         "from_uri": message.from_uri,
         "to_uri": message.to_uri,
+        # The headers as written (display name and tag too): the message list shows them.
+        "from": message.header("from"),
+        "to": message.header("to"),
         "has_sdp": message.sdp is not None,
         "errors": list(message.errors),
         "text": message.raw[:MAX_MESSAGE_TEXT].decode("utf-8", "replace"),

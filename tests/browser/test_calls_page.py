@@ -1,7 +1,7 @@
 """Calls tab: the ladder of a call has one arrow per SIP message and exports SVG and PNG."""
 
 from locations import SHARED_CAPTURES
-from pagekit import cli_report, open_capture
+from pagekit import cli_report, open_capture, select_tab
 
 CAPTURE = SHARED_CAPTURES / "sngrep__aaa.pcap"
 
@@ -11,7 +11,7 @@ def test_ladder_renders_and_exports(page_ready, tmp_path):
     expected = cli_report(CAPTURE)
     page = page_ready.page
     open_capture(page, CAPTURE)
-    page.locator('#tabs [data-tab="calls"]').click()
+    select_tab(page, "calls")
     rows = page.locator("#tab-panel .call-row")
     assert rows.count() == len(expected["calls"]) == 4
     call = expected["calls"][0]  # INVITE retransmitted, CANCELs retransmitted, 408
