@@ -247,8 +247,6 @@ const viewApi = {
   async openFrame(frame) {
     const where = await viewApi.locate({ frame });
     if (!where) return go("messages", "frame", frame); // the message list says the frame is in no table
-    // The RTP tab resolves a frame to its stream; without one, the call's media rows do.
-    if (where.tab === "rtp" && !TABS.some((tab) => tab.name === "rtp")) return go("calls", "frame", frame);
     return go(where.tab, where.kind, where.value);
   },
   async openCall(callId) {
