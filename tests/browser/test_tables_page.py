@@ -138,7 +138,7 @@ def test_calls_table_sorts_and_shows_media_per_direction(booted):
         column["Media ←"]).inner_text() == "no media"
     # Clicking a row opens its ladder in view, and the URL names the call.
     rows.first.click()
-    assert panel.locator(".call-detail .ladder-svg").is_visible()
+    panel.locator(".call-detail .ladder-svg").wait_for(state="visible")  # the engine draws it (a worker request)
     assert page.evaluate("location.hash") == f"#calls/call/{hash_value(call['call_id'])}"
     top = panel.locator(".call-detail").evaluate("(node) => node.getBoundingClientRect().top")
     assert -2 <= top < page.viewport_size["height"]  # scrolled to its start (sub-pixel)
