@@ -22,19 +22,21 @@ class CommandRun:
 
 
 def run_command(command: list[str], env: dict | None = None, cwd: Path | None = None,
-                keep_stdout: bool = False) -> CommandRun:
+                keep_stdout: bool = False, stdout_path: Path | None = None) -> CommandRun:
     """Run a command to the end, with its peak RSS as GNU time measures it.
 
     Not our own wait4 rusage: Linux carries the forking parent's high-water
     RSS (this process, with Playwright loaded) into the child's ru_maxrss
     across exec. /usr/bin/time is small, so the figure it reports is the
-    command's own.
+    command's own. `stdout_path` receives the output instead of memory (a
+    report of gigabytes).
     """
-    with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as maxrss:
+    with (tempfile.NamedTemporaryFile("r", suffix=".maxrss") as maxrss,
+          open(stdout_path or os.devnull, "wb") as output):
         started = time.perf_counter()
         completed = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", maxrss.name, *command], env=env, cwd=cwd,
                                    stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE if keep_stdout else subprocess.DEVNULL)
+                                   stdout=subprocess.PIPE if keep_stdout else output)
         seconds = time.perf_counter() - started
         # On failure time writes "Command exited with non-zero status N" before the figure.
         kilobytes = int(maxrss.read().split()[-1])

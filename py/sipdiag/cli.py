@@ -49,10 +49,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_analyze(path: str, as_json: bool) -> int:
     from .engine import analyze_path
+    from .report_json import write_json
 
     report = analyze_path(path)
     if as_json:
-        json.dump(report, sys.stdout, indent=1)
+        write_json(report, sys.stdout)
         sys.stdout.write("\n")
     else:
         print_summary(report)

@@ -295,3 +295,6 @@ class CaptureResult:
     icmp_errors: list[IcmpError] = field(default_factory=list)
     tls_connections: list[TlsConnection] = field(default_factory=list)
     tcp_connections: list[TcpConnection] = field(default_factory=list)
+    # What several analyses derive from the same messages (the calls, the
+    # registration sequences, ...), kept here once computed: analysis/derived.py.
+    derived: dict = field(default_factory=dict, repr=False, compare=False)
