@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     analyze = commands.add_parser("analyze", help="analyze a capture and print the report")
     analyze.add_argument("capture")
     analyze.add_argument("--json", action="store_true", help="print the JSON report (sipdiag.report/1)")
+    analyze.add_argument("--no-text", action="store_true",
+                         help="leave each SIP message's text out of the report (and out of memory: a large "
+                              "signalling capture then needs far less)")
     redact = commands.add_parser("redact", help="write a redacted copy of a capture")
     redact.add_argument("capture")
     redact.add_argument("-o", "--output", required=True)
@@ -34,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "analyze":
-            return run_analyze(args.capture, args.json)
+            return run_analyze(args.capture, args.json, not args.no_text)
         return run_redact(args)
     except CaptureError as error:
         print(f"sipdiag: {args.capture}: {error}", file=sys.stderr)
@@ -47,11 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def run_analyze(path: str, as_json: bool) -> int:
+def run_analyze(path: str, as_json: bool, with_text: bool = True) -> int:
     from .engine import analyze_path
     from .report_json import write_json
 
-    report = analyze_path(path)
+    report = analyze_path(path, with_text)
     if as_json:
         write_json(report, sys.stdout)
         sys.stdout.write("\n")

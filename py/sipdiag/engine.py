@@ -6,9 +6,13 @@ produce the same report and memory does not grow with the file.
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Callable
+from operator import attrgetter
+
 from .capture.decoder import PacketDecoder
 from .capture.pcapfile import CaptureError, CaptureReader
-from .model import CaptureInfo, CaptureResult
+from .model import CaptureInfo, CaptureResult, SipMessage
 from .protocols.rtp import RtpTracker
 
 READ_CHUNK = 1024 * 1024
@@ -17,8 +21,15 @@ MAX_PACKET_WARNINGS = 20
 
 
 class CaptureAnalysis:
-    def __init__(self, file_name: str) -> None:
-        self._reader = CaptureReader()
+    """keep_text=False: a message whose bytes are one slice of the file keeps
+    only where they are (`SipMessage.source`), not the bytes, and the report
+    leaves the text out; `message_text(frame, read)` reads it back. Messages
+    reassembled from several packets (TCP, IP fragments, SCTP pieces),
+    unmasked (WebSocket) or from a gzip-compressed file keep their bytes."""
+
+    def __init__(self, file_name: str, keep_text: bool = True) -> None:
+        self._keep_text = keep_text
+        self._reader = CaptureReader(offsets=not keep_text)
         self._result = CaptureResult(capture=CaptureInfo(file=file_name))
         self._rtp = RtpTracker()
         self._decoder = PacketDecoder(self._result, self._rtp)
@@ -32,11 +43,45 @@ class CaptureAnalysis:
         records = self._reader.feed(data)
         if not records:
             return
+        messages = self._result.sip_messages
+        known = len(messages)
         self._decoder.decode_records(records, self._note_undecodable)
+        if not self._keep_text and len(messages) > known and not self._reader.compressed:
+            self._locate(records, self._reader.record_offsets, messages[known:])
         self._packets += len(records)
         if self._first_time is None:
             self._first_time = records[0][1]
         self._last_time = records[-1][1]
+
+    @staticmethod
+    def _locate(records: list, offsets: list[int], messages: list[SipMessage]) -> None:
+        """Where in the file each new message's bytes are, when its last packet holds them whole."""
+        index = {record[0]: number for number, record in enumerate(records)}
+        for message in messages:
+            number = index.get(message.frame)
+            if number is None:
+                continue
+            # The first occurrence: any other would be the same bytes, so the same text.
+            start = records[number][3].find(message.raw)
+            if start >= 0 and message.raw:
+                message.source = (offsets[number] + start, len(message.raw))
+                message.raw = b""
+
+    def message_text(self, frame: int, read: Callable[[int, int], bytes], index: int = 0) -> str | None:
+        """The text the report would carry for the index-th message of this frame (after
+        `finish`); `read(offset, length)` gives bytes of the file. None: no such message."""
+        from .report import message_text
+
+        messages = self._result.sip_messages
+        first = bisect.bisect_left(messages, frame, key=attrgetter("frame"))
+        position = first + index
+        if position >= len(messages) or messages[position].frame != frame:
+            return None
+        message = messages[position]
+        if message.source is None:
+            return message_text(message.raw)
+        offset, length = message.source
+        return message_text(read(offset, length))
 
     def _note_undecodable(self, frame: int, error: Exception) -> None:
         self._undecodable_count += 1
@@ -63,13 +108,13 @@ class CaptureAnalysis:
     def finish(self) -> dict:
         from .report import build_report  # the analyses are only needed for the report
 
-        return build_report(self.finish_result())
+        return build_report(self.finish_result(), with_text=self._keep_text)
 
 
-def _analysis_of(path: str) -> CaptureAnalysis:
+def _analysis_of(path: str, keep_text: bool = True) -> CaptureAnalysis:
     import os
 
-    analysis = CaptureAnalysis(os.path.basename(path))
+    analysis = CaptureAnalysis(os.path.basename(path), keep_text)
     with open(path, "rb") as capture:
         while chunk := capture.read(READ_CHUNK):
             analysis.feed(chunk)
@@ -80,8 +125,19 @@ def result_for_path(path: str) -> CaptureResult:
     return _analysis_of(path).finish_result()
 
 
-def analyze_path(path: str) -> dict:
-    return _analysis_of(path).finish()
+def analyze_path(path: str, with_text: bool = True) -> dict:
+    return _analysis_of(path, with_text).finish()
 
 
-__all__ = ["CaptureAnalysis", "CaptureError", "analyze_path", "result_for_path"]
+def file_reader(path: str) -> Callable[[int, int], bytes]:
+    """read(offset, length) over a file, for `CaptureAnalysis.message_text`."""
+
+    def read(offset: int, length: int) -> bytes:
+        with open(path, "rb") as capture:
+            capture.seek(offset)
+            return capture.read(length)
+
+    return read
+
+
+__all__ = ["CaptureAnalysis", "CaptureError", "analyze_path", "file_reader", "result_for_path"]

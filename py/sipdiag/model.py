@@ -92,6 +92,10 @@ class SipMessage:
     dst_ip: str = ""
     dst_port: int = 0
     transport: str = "udp"  # "udp", "tcp", "ws"
+    # (file offset, length) of the message's bytes when they are one slice of
+    # the file (not reassembled, unmasked or inflated): `raw` can then be let go
+    # and read back on demand (engine.CaptureAnalysis(keep_text=False)).
+    source: tuple[int, int] | None = None
 
     # Derived values are filled by sip.parse_message so analyses read plain
     # attributes instead of re-parsing headers.

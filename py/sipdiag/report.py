@@ -25,7 +25,9 @@ SCHEMA = "sipdiag.report/1"
 MAX_MESSAGE_TEXT = 64 * 1024
 
 
-def build_report(result: CaptureResult) -> dict:
+def build_report(result: CaptureResult, with_text: bool = True) -> dict:
+    """The document; `with_text=False` leaves each message's text out (the
+    engine then keeps no text, and gives it back by frame on demand)."""
     registrations, about_registrations = registration_findings.analyze(result)
     call_rows, about_calls = call_findings.analyze(result)
     dns_rows, about_dns = dns_lookups.analyze(result)
@@ -45,7 +47,7 @@ def build_report(result: CaptureResult) -> dict:
             "last_time": info.last_time,
             "warnings": list(info.warnings),
         },
-        "sip_messages": [sip_message_row(message) for message in result.sip_messages],
+        "sip_messages": [sip_message_row(message, with_text) for message in result.sip_messages],
         "registrations": registrations,
         "registrars": registrars,
         "calls": call_rows,
@@ -57,8 +59,13 @@ def build_report(result: CaptureResult) -> dict:
     }
 
 
-def sip_message_row(message: SipMessage) -> dict:
-    return {
+def message_text(raw: bytes) -> str:
+    """A message's text as the report carries it."""
+    return raw[:MAX_MESSAGE_TEXT].decode("utf-8", "replace")
+
+
+def sip_message_row(message: SipMessage, with_text: bool = True) -> dict:
+    row = {
         "frame": message.frame,
         "time": message.time,
         "src_ip": message.src_ip,
@@ -76,5 +83,7 @@ def sip_message_row(message: SipMessage) -> dict:
         "to_uri": message.to_uri,
         "has_sdp": message.sdp is not None,
         "errors": list(message.errors),
-        "text": message.raw[:MAX_MESSAGE_TEXT].decode("utf-8", "replace"),
     }
+    if with_text:
+        row["text"] = message_text(message.raw)
+    return row
