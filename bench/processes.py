@@ -19,6 +19,8 @@ class CommandRun:
     peak_mb: float  # the child's maximum resident set size
     returncode: int
     stdout: bytes
+    cpu_seconds: float = 0.0  # user + system time of the command: on a shared machine, the figure that
+                              # does not depend on what else runs
 
 
 def run_command(command: list[str], env: dict | None = None, cwd: Path | None = None,
@@ -34,13 +36,14 @@ def run_command(command: list[str], env: dict | None = None, cwd: Path | None = 
     with (tempfile.NamedTemporaryFile("r", suffix=".maxrss") as maxrss,
           open(stdout_path or os.devnull, "wb") as output):
         started = time.perf_counter()
-        completed = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", maxrss.name, *command], env=env, cwd=cwd,
+        completed = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", maxrss.name, *command], env=env, cwd=cwd,
                                    stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE if keep_stdout else output)
         seconds = time.perf_counter() - started
         # On failure time writes "Command exited with non-zero status N" before the figure.
-        kilobytes = int(maxrss.read().split()[-1])
-    return CommandRun(seconds, kilobytes * 1024 / 1e6, completed.returncode, completed.stdout or b"")
+        *_, user, system, kilobytes = maxrss.read().split()
+    return CommandRun(seconds, int(kilobytes) * 1024 / 1e6, completed.returncode, completed.stdout or b"",
+                      float(user) + float(system))
 
 
 def children_of() -> dict[int, list[int]]:

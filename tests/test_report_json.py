@@ -96,3 +96,20 @@ def test_the_cli_prints_the_report_json_dumps_would_print():
                                capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "py")})
     assert completed.returncode == 0
     assert completed.stdout == json.dumps(analyze_path(str(capture)), indent=1) + "\n"
+
+
+@pytest.mark.parametrize("rows", [[], [{"frame": 1, "text": "INVITE"}, {"frame": 2, "errors": []}]],
+                         ids=["empty", "two rows"])
+def test_an_iterator_of_rows_is_written_as_the_list_it_yields(rows):
+    stream = io.StringIO()
+    write_json({"schema": "s", "sip_messages": iter(rows), "calls": []}, stream)
+    assert stream.getvalue() == json.dumps({"schema": "s", "sip_messages": rows, "calls": []}, indent=1)
+
+
+def test_streamed_message_rows_give_the_report_bytes_and_are_made_one_at_a_time():
+    capture = FIXTURES / "calls" / "call_cancel_487.pcap"
+    streamed = analyze_path(str(capture), streamed_messages=True)
+    assert not isinstance(streamed["sip_messages"], list)
+    stream = io.StringIO()
+    write_json(streamed, stream)
+    assert stream.getvalue() == json.dumps(analyze_path(str(capture)), indent=1)

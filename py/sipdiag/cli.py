@@ -54,12 +54,12 @@ def run_analyze(path: str, as_json: bool, with_text: bool = True) -> int:
     from .engine import analyze_path
     from .report_json import write_json
 
-    report = analyze_path(path, with_text)
     if as_json:
-        write_json(report, sys.stdout)
+        # The message rows are made as they are written, never all held at once.
+        write_json(analyze_path(path, with_text, streamed_messages=True), sys.stdout)
         sys.stdout.write("\n")
     else:
-        print_summary(report)
+        print_summary(analyze_path(path, with_text))
     return 0
 
 

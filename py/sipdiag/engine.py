@@ -105,10 +105,11 @@ class CaptureAnalysis:
         self._result.tcp_connections = self._decoder.tcp.connections
         return self._result
 
-    def finish(self) -> dict:
+    def finish(self, streamed_messages: bool = False) -> dict:
+        """The report; streamed_messages: its sip_messages as a one-pass iterator (report.build_report)."""
         from .report import build_report  # the analyses are only needed for the report
 
-        return build_report(self.finish_result(), with_text=self._keep_text)
+        return build_report(self.finish_result(), with_text=self._keep_text, streamed_messages=streamed_messages)
 
 
 def _analysis_of(path: str, keep_text: bool = True) -> CaptureAnalysis:
@@ -125,8 +126,8 @@ def result_for_path(path: str) -> CaptureResult:
     return _analysis_of(path).finish_result()
 
 
-def analyze_path(path: str, with_text: bool = True) -> dict:
-    return _analysis_of(path, with_text).finish()
+def analyze_path(path: str, with_text: bool = True, streamed_messages: bool = False) -> dict:
+    return _analysis_of(path, with_text).finish(streamed_messages)
 
 
 def file_reader(path: str) -> Callable[[int, int], bytes]:

@@ -25,9 +25,12 @@ SCHEMA = "sipdiag.report/1"
 MAX_MESSAGE_TEXT = 64 * 1024
 
 
-def build_report(result: CaptureResult, with_text: bool = True) -> dict:
+def build_report(result: CaptureResult, with_text: bool = True, streamed_messages: bool = False) -> dict:
     """The document; `with_text=False` leaves each message's text out (the
-    engine then keeps no text, and gives it back by frame on demand)."""
+    engine then keeps no text, and gives it back by frame on demand).
+    `streamed_messages=True` gives `sip_messages` as a one-pass iterator of
+    rows, made as `report_json.write_json` writes them: the rows of a large
+    capture are then never all held at once (the CLI's --json)."""
     registrations, about_registrations = registration_findings.analyze(result)
     call_rows, about_calls = call_findings.analyze(result)
     dns_rows, about_dns = dns_lookups.analyze(result)
@@ -36,6 +39,7 @@ def build_report(result: CaptureResult, with_text: bool = True) -> dict:
     findings = (about_registrations + about_calls + about_dns + network_path.analyze(result)
                 + malformed.analyze(result))
     info = result.capture
+    rows = (sip_message_row(message, with_text) for message in result.sip_messages)
     return {
         "schema": SCHEMA,
         "capture": {
@@ -47,7 +51,7 @@ def build_report(result: CaptureResult, with_text: bool = True) -> dict:
             "last_time": info.last_time,
             "warnings": list(info.warnings),
         },
-        "sip_messages": [sip_message_row(message, with_text) for message in result.sip_messages],
+        "sip_messages": (rows if streamed_messages else list(rows)),
         "registrations": registrations,
         "registrars": registrars,
         "calls": call_rows,

@@ -14,6 +14,7 @@ so the text held at once is one row's.
 from __future__ import annotations
 
 from json.encoder import encode_basestring_ascii as _string
+from collections.abc import Iterator
 from typing import TextIO
 
 INDENT = " "
@@ -120,19 +121,24 @@ def encode(value, level: int = 0) -> str:
 
 
 def write_json(document: dict, stream: TextIO) -> None:
-    """json.dump(document, stream, indent=1), a top-level entry at a time and a list row by row."""
+    """json.dump(document, stream, indent=1), a top-level entry at a time and a list row by row.
+
+    A top-level value may also be an iterator (report.build_report's
+    streamed_messages): it is written as the list it yields, each row made
+    just before it is written."""
     if not document:
         stream.write("{}")
         return
     separator = "{\n" + INDENT
     for key, value in document.items():
         stream.write(separator + _key(key) + ": ")
-        if isinstance(value, (list, tuple)) and value:
+        if isinstance(value, Iterator) or (isinstance(value, (list, tuple)) and value):
             row_separator = "[\n" + INDENT * 2
             for row in value:
                 stream.write(row_separator + encode(row, 2))
                 row_separator = ",\n" + INDENT * 2
-            stream.write("\n" + INDENT + "]")
+            # An iterator that yielded nothing is an empty list.
+            stream.write("[]" if row_separator.startswith("[") else "\n" + INDENT + "]")
         else:
             stream.write(encode(value, 1))
         separator = ",\n" + INDENT
