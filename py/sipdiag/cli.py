@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -54,6 +55,11 @@ def run_analyze(path: str, as_json: bool, with_text: bool = True) -> int:
     from .engine import analyze_path
     from .report_json import write_json
 
+    # The analysis makes next to no cyclic garbage (the peak RSS is the same
+    # with the collector off: 702 MB on bench/make_signalling.py's 20,000
+    # copies), while the collector's passes over the hundreds of thousands of
+    # live messages cost 30% of the CPU time. This process ends after the report.
+    gc.disable()
     if as_json:
         # The message rows are made as they are written, never all held at once.
         write_json(analyze_path(path, with_text, streamed_messages=True), sys.stdout)
