@@ -201,18 +201,27 @@ class TcpConnections:
         return ipv4_packet(frame.data[:frame.ip_offset], ip_header, IPPROTO_TCP, bytes(header) + payload)
 
 
-def copies_for(copies: SignallingCopies, size: int | None, calls: int | None) -> int:
+# Ethernet, IPv4 and TCP headers (no options) of each segment --tcp writes.
+TCP_FRAME_HEADERS = 14 + 20 + 20
+
+
+def copies_for(copies: SignallingCopies, size: int | None, calls: int | None, tcp: bool, mss: int) -> int:
+    """The copies that make `size` bytes: each scenario once gives the bytes of a round."""
     if calls is not None:
         return calls
-    round_bytes = sum(RECORD_HEADER.size + len(data) for k in range(len(copies.scenarios))
-                      for _, data in copies.udp(k, 0.0))
+    scenarios = range(len(copies.scenarios))
+    if tcp:  # the messages back to back, each full segment with its record and frame headers
+        payload = sum(len(payload) for k in scenarios for _, _, payload in copies.messages(k, 0.0))
+        round_bytes = payload * (mss + RECORD_HEADER.size + TCP_FRAME_HEADERS) / mss
+    else:
+        round_bytes = sum(RECORD_HEADER.size + len(data) for k in scenarios for _, data in copies.udp(k, 0.0))
     return math.ceil(size * len(copies.scenarios) / round_bytes)
 
 
 def make_signalling(output: Path, size: int | None, calls: int | None, stagger: float, tcp: bool,
                     mss: int) -> tuple[PcapWriter, int, int]:
     copies = SignallingCopies(read_scenarios(SOURCES))
-    count = copies_for(copies, size, calls)
+    count = copies_for(copies, size, calls, tcp, mss)
     writer = PcapWriter(output, LINKTYPE_ETHERNET)
     messages = 0
     try:
