@@ -25,7 +25,12 @@ SCHEMA = "sipdiag.report/1"
 MAX_MESSAGE_TEXT = 64 * 1024
 
 
-def build_report(result: CaptureResult) -> dict:
+def build_report(result: CaptureResult, with_text: bool = True, streamed_messages: bool = False) -> dict:
+    """The document; `with_text=False` leaves each message's text out (the
+    engine then keeps no text, and gives it back by frame on demand).
+    `streamed_messages=True` gives `sip_messages` as a one-pass iterator of
+    rows, made as `report_json.write_json` writes them: the rows of a large
+    capture are then never all held at once (the CLI's --json)."""
     registrations, about_registrations = registration_findings.analyze(result)
     call_rows, about_calls = call_findings.analyze(result)
     dns_rows, about_dns = dns_lookups.analyze(result)
@@ -34,6 +39,7 @@ def build_report(result: CaptureResult) -> dict:
     findings = (about_registrations + about_calls + about_dns + network_path.analyze(result)
                 + malformed.analyze(result))
     info = result.capture
+    rows = (sip_message_row(message, with_text) for message in result.sip_messages)
     return {
         "schema": SCHEMA,
         "capture": {
@@ -45,7 +51,7 @@ def build_report(result: CaptureResult) -> dict:
             "last_time": info.last_time,
             "warnings": list(info.warnings),
         },
-        "sip_messages": [sip_message_row(message) for message in result.sip_messages],
+        "sip_messages": (rows if streamed_messages else list(rows)),
         "registrations": registrations,
         "registrars": registrars,
         "calls": call_rows,
@@ -58,8 +64,13 @@ def build_report(result: CaptureResult) -> dict:
     }
 
 
-def sip_message_row(message: SipMessage) -> dict:
-    return {
+def message_text(raw: bytes) -> str:
+    """A message's text as the report carries it."""
+    return raw[:MAX_MESSAGE_TEXT].decode("utf-8", "replace")
+
+
+def sip_message_row(message: SipMessage, with_text: bool = True) -> dict:
+    row = {
         "frame": message.frame,
         "time": message.time,
         "src_ip": message.src_ip,
@@ -81,5 +92,7 @@ def sip_message_row(message: SipMessage) -> dict:
         "to": message.header("to"),
         "has_sdp": message.sdp is not None,
         "errors": list(message.errors),
-        "text": message.raw[:MAX_MESSAGE_TEXT].decode("utf-8", "replace"),
     }
+    if with_text:
+        row["text"] = message_text(message.raw)
+    return row

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from ..model import CaptureResult, IcmpError, TcpConnection, TlsConnection, hostport
 from ..protocols.dns import RCODE_NAMES
 from ..protocols.tls import SIP_TLS_PORT
+from .derived import once
 from .findings import Finding, counted
 
 SIP_PORTS = {5060, SIP_TLS_PORT}
@@ -81,8 +82,22 @@ def path_clues(result: CaptureResult, server_ip: str, server_port: int) -> list[
     return clues
 
 
+class _SipEnds:
+    """Where the capture's SIP requests went and which addresses sent SIP: asked
+    once per silent registration, so computed once (derived.once)."""
+
+    def __init__(self, result: CaptureResult) -> None:
+        self.destinations = {(m.dst_ip, m.dst_port) for m in result.sip_messages if m.is_request}
+        self.source_ips = {m.src_ip for m in result.sip_messages}
+
+
 def _sip_destinations(result: CaptureResult) -> set[tuple[str, int]]:
-    return {(m.dst_ip, m.dst_port) for m in result.sip_messages if m.is_request}
+    return once(result, _SipEnds).destinations
+
+
+def sent_sip(result: CaptureResult, ip: str) -> bool:
+    """Whether any SIP message in the capture comes from this address."""
+    return ip in once(result, _SipEnds).source_ips
 
 
 def _sip_icmp_errors(result: CaptureResult) -> list[IcmpError]:
