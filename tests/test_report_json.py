@@ -61,7 +61,7 @@ EDGE_VALUES = [
     {"nan": math.nan, "inf": math.inf, "-inf": -math.inf, "tiny": 5e-324, "big": 1e300, "third": 1 / 3,
      "negative zero": -0.0, "int": -(2**70)},
     {"text": 'quote " backslash \\ newline \n tab \t nul \0 del \x7f é 中 \U0001F600 \ud800'},
-    {1: "int key", 2.5: "float key", True: "bool key", None: "null key", "s": "str key"},
+    {7: "int key", 2.5: "float key", True: "bool key", None: "null key", "s": "str key"},
     {"tuple": (1, (2, 3), ()), "bools": [True, False, None]},
     {"rows": [{"frame": 1, "errors": ["x", "y"], "nested": {"deep": [{"z": [1, {"w": None}]}]}}]},
 ]
