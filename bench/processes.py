@@ -23,26 +23,29 @@ class CommandRun:
     peak_mb: float  # the child's maximum resident set size
     returncode: int
     stdout: bytes
-    cpu_seconds: float  # user + system
+    cpu_seconds: float = 0.0  # user + system time of the command: on a shared machine, the figure that
+                              # does not depend on what else runs
 
 
 def run_command(command: list[str], env: dict | None = None, cwd: Path | None = None,
-                keep_stdout: bool = False) -> CommandRun:
+                keep_stdout: bool = False, stdout_path: Path | None = None) -> CommandRun:
     """Run a command to the end, with its peak RSS as GNU time measures it.
 
     Not our own wait4 rusage: Linux carries the forking parent's high-water
     RSS (this process, with Playwright loaded) into the child's ru_maxrss
     across exec. /usr/bin/time is small, so the figure it reports is the
-    command's own.
+    command's own. `stdout_path` receives the output instead of memory (a
+    report of gigabytes).
     """
-    with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as maxrss:
+    with (tempfile.NamedTemporaryFile("r", suffix=".maxrss") as maxrss,
+          open(stdout_path or os.devnull, "wb") as output):
         started = time.perf_counter()
         completed = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", maxrss.name, *command], env=env, cwd=cwd,
                                    stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE if keep_stdout else subprocess.DEVNULL)
+                                   stdout=subprocess.PIPE if keep_stdout else output)
         seconds = time.perf_counter() - started
-        # On failure time writes "Command exited with non-zero status N" before the figures.
-        user, system, kilobytes = maxrss.read().split()[-3:]
+        # On failure time writes "Command exited with non-zero status N" before the figure.
+        *_, user, system, kilobytes = maxrss.read().split()
     return CommandRun(seconds, int(kilobytes) * 1024 / 1e6, completed.returncode, completed.stdout or b"",
                       float(user) + float(system))
 

@@ -114,3 +114,27 @@ def test_text_output_names_each_call_of_a_cause():
         *(f"    - Call from sip:281@192.168.103.40 to sip:271@192.168.10.210 (Call-ID {call_id}@192.168.103.40): "
           "Answered call, but the capture holds no RTP at all" for call_id in ("AI1737AB5491ADC392", "AI3B1F578CA7F5E2AA")),
     ]
+
+
+def test_analyze_html_writes_the_readable_report(tmp_path):
+    out = tmp_path / "report.html"
+    completed = sipdiag("analyze", SAMPLE, "--html", out)
+    assert completed.returncode == 0
+    assert completed.stdout == sipdiag("analyze", SAMPLE).stdout  # the summary is printed as without --html
+    html = out.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "<title>sipdiag report: sample.pcap</title>" in html
+
+
+def test_analyze_html_refuses_a_folder_the_capture_and_writes_nothing_for_a_bad_file(tmp_path):
+    completed = sipdiag("analyze", SAMPLE, "--html", tmp_path)
+    assert (completed.returncode, completed.stderr) == (2, f"sipdiag: {tmp_path}: is a folder; name a file to write\n")
+    capture = tmp_path / "sample.pcap"
+    shutil.copyfile(SAMPLE, capture)
+    completed = sipdiag("analyze", capture, "--html", capture)
+    assert (completed.returncode, completed.stderr) == (
+        2, f"sipdiag: {capture}: this is the capture being analyzed; write the output under another name\n")
+    assert capture.read_bytes() == SAMPLE.read_bytes()
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(b"")
+    assert sipdiag("analyze", empty, "--html", tmp_path / "out.html").returncode == 2
+    assert not (tmp_path / "out.html").exists()

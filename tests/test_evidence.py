@@ -6,8 +6,10 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from packet_builders import INVITE, OK_200, ethernet, ipv4, pcapng, udp
 from sipdiag import engine
-from sipdiag.redaction import evidence
+from sipdiag.html_report import document
+from sipdiag.ladder import ladder_svg
 from sipdiag.redaction.evidence import evidence_html, summary_text
 
 
@@ -58,13 +60,15 @@ def test_html_has_every_finding_registration_call_and_query(report):
     assert rows == headers + len(report["registrations"]) + len(report["calls"]) + len(report["dns"])
 
 
-def test_one_ladder_per_call_with_one_arrow_per_message(report):
-    page = parse(evidence_html(report))
+def test_one_ladder_per_call_drawn_by_the_pages_renderer(report):
+    html = evidence_html(report)
+    page = parse(html)
     svgs = sum(1 for tag, _ in page.tags if tag == "svg")
-    assert svgs == len(report["calls"]) > 0
-    arrows = sum(1 for tag, attrs in page.tags if tag == "line" and "marker-end" in attrs)
-    messages = {m["frame"] for m in report["sip_messages"]}
-    assert arrows == sum(min(len([f for f in c["frames"] if f in messages]), 80) for c in report["calls"])
+    assert svgs == len(report["call_groups"]) == len(report["calls"]) > 0  # no call here has several legs
+    arrows = sum(1 for tag, attrs in page.tags if tag == "g" and "ladder-arrow" in attrs.get("class", ""))
+    assert arrows == sum(len(c["frames"]) for c in report["calls"])
+    for call in report["calls"]:  # exactly what ladder.py gives the page
+        assert ladder_svg(report, [call["call_id"]], inline=True) in html
 
 
 def test_text_is_escaped():
@@ -83,25 +87,14 @@ def test_summary_text_lists_findings_and_outcomes(report):
     assert all(call["outcome"] in text for call in report["calls"])
 
 
-def test_ladder_names_hosts_and_dashes_retransmissions(report):
-    # sngrep__aaa.pcap's first call: an INVITE and CANCELs retransmitted, then 408.
-    call = report["calls"][0]
-    svg = evidence.ladder_svg(call, {m["frame"]: m for m in report["sip_messages"]}, "first")
-    assert svg.count('stroke-dasharray="6 4"') == len(call["retransmission_frames"]) > 0
-    for host in call["hosts"]:
-        assert f">{host['address']}</text>" in svg
-        if host.get("name"):
-            assert f">{host['name'][:32]}</text>" in svg
-
-
 def test_a_cause_holds_its_instances_and_the_findings_it_explains(fixtures_dir):
     report = engine.analyze_path(str(fixtures_dir / "dns" / "dns_nxdomain_no_register.pcap"))
     html = evidence_html(report)
     cause, explained = report["findings"]
     # The explained finding sits inside its cause's box, after the cause's instances.
-    box = html.split('<div class="finding error">')[1]
+    box = html.split('<div class="finding error" data-code="DNS_FAILURE">')[1]
     assert box.index("DNS NAPTR exmaple.test answered NXDOMAIN (frames 1, 2)") < box.index("Explained by this cause")
-    assert html.count('<div class="finding error">') == 2
+    assert html.count('<div class="finding error"') == 2
     assert html.index(cause["summary"]) < html.index("Explained by this cause") < html.index(explained["summary"])
     lines = summary_text(report).splitlines()
     assert lines[lines.index("Findings:") + 1:] == [
@@ -111,3 +104,15 @@ def test_a_cause_holds_its_instances_and_the_findings_it_explains(fixtures_dir):
         "    - DNS A exmaple.test answered NXDOMAIN",
         f"  - explained by the above: [error] NO_REGISTER_DNS_SUSPECT: {explained['summary']} (frames 1, 2, 3, 4, 5, 6)",
     ]
+
+
+def test_times_beyond_any_date_read_as_out_of_range(tmp_path):
+    path = tmp_path / "far-future.pcapng"
+    call = [ethernet(ipv4(udp(INVITE))), ethernet(ipv4(udp(OK_200), src="10.0.0.2", dst="10.0.0.1"))]
+    # 2^62 s after 1970: far past any date (as in tests/browser/test_time_range_page.py)
+    path.write_bytes(pcapng([(n * 1_000_000, packet) for n, packet in enumerate(call)], tsoffset=1 << 62))
+    report = engine.analyze_path(str(path))
+    assert report["capture"]["first_time"] > 8.64e12 and len(report["calls"]) == 1
+    text = " ".join(parse(document(report)).text)
+    assert "from time out of range to time out of range" in text
+    assert f"time out of range {report['calls'][0]['call_id']}" in text  # the calls table's start column

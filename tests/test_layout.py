@@ -20,12 +20,17 @@ ALLOWED = {
     "protocols": {"model"},
     "capture": {"model", "protocols"},
     "analysis": {"model", "protocols"},
-    "redaction": {"model", "protocols", "capture", "engine", "report"},
+    "redaction": {"model", "protocols", "capture", "engine", "report", "html_report"},
     "engine": {"model", "protocols", "capture", "report"},
     # reads a capture again for one stream's packets (the page's RTP streams tab)
     "rtp_stream": {"model", "protocols", "capture"},
     "report": {"model", "analysis"},
-    "cli": {"capture", "engine", "redaction"},
+    # The readable views of a finished report: ladders (SVG) and the HTML document.
+    "ladder": {"model", "protocols"},
+    "html_report": {"ladder"},
+    "report_tables": {"model"},
+    "report_json": set(),
+    "cli": {"capture", "engine", "redaction", "html_report", "report_json"},
     "__init__": {"capture", "engine"},
     "__main__": {"cli"},
 }

@@ -4,12 +4,18 @@ import json
 
 import pytest
 from capture_payloads import tcp_segments, udp_payloads
+from locations import FIXTURES, SHARED_CAPTURES
+from sipdiag.engine import result_for_path
+from sipdiag.model import NameAddr
+from sipdiag.protocols.sdp import decimal_number
 from sipdiag.protocols.sip import (
     COMPACT_FORMS,
     SipStreamFramer,
     looks_like_sip,
     parse_digest,
     parse_message,
+    parse_name_addr,
+    parse_via,
     split_top_level,
     uri_parts,
 )
@@ -364,3 +370,47 @@ def test_framer_on_real_tcp_capture_matches_tshark(shared_captures):
     truth = json.loads((shared_captures / "tshark" / f"{name}.json").read_text())["sip"]["message_list"]
     assert found == [(e["frame"], e["method"] or e["status"], e["call_id"], e["cseq_seq"], []) for e in truth]
     assert [(framer.take_skipped(), framer.close()) for framer in framers.values()] == [((0, 0), [])] * 2
+
+
+# ---------------------------------------------------------------- the lean path, over the corpus
+
+CORPUS = sorted(p for folder in (SHARED_CAPTURES, FIXTURES) for p in folder.rglob("*")
+                if p.suffix in (".pcap", ".pcapng"))
+
+
+def _facts_from_header_list(message) -> dict:
+    """What the derived attributes must say, read the slow way: a scan of the header list per header."""
+    cseq = message.header("cseq")
+    number, _, method = (cseq or "").strip().partition(" ")
+    vias = [parse_via(item) for value in message.header_values("via") for item in split_top_level(value, ",")]
+    contacts = [item.strip() for value in message.header_values("contact") for item in split_top_level(value, ",")]
+    content_type = message.header("content-type")
+    return {
+        "call_id": message.header("call-id"),
+        "cseq": decimal_number(number) if cseq is not None else None,
+        "cseq_method": (method.strip().upper() or None) if cseq is not None and decimal_number(number) is not None
+        else None,
+        "from": parse_name_addr(message.header("from")) if message.header("from") is not None else None,
+        "to": parse_name_addr(message.header("to")) if message.header("to") is not None else None,
+        "vias": [via for via in vias if via is not None],
+        "contacts": [NameAddr(uri="*") if item == "*" else parse_name_addr(item) for item in contacts if item],
+        "expires": decimal_number(message.header("expires")) if message.header("expires") is not None else None,
+        "content_type": content_type.split(";", 1)[0].strip().lower() if content_type is not None else None,
+    }
+
+
+def test_one_pass_header_index_gives_the_facts_the_header_list_gives_on_every_corpus_message():
+    messages = [m for path in CORPUS for m in result_for_path(str(path)).sip_messages]
+    assert len(messages) >= 800  # every SIP message of the corpus (800 today): a smaller one would prove less
+    for message in messages:
+        derived = {"call_id": message.call_id, "cseq": message.cseq, "cseq_method": message.cseq_method,
+                   "from": message.from_addr, "to": message.to_addr, "vias": message.vias,
+                   "contacts": message.contacts, "expires": message.expires, "content_type": message.content_type}
+        assert derived == _facts_from_header_list(message), (message.frame, message.raw[:80])
+
+
+def test_header_names_are_shared_between_messages():
+    """One string per header name, however many messages carry it: memory follows messages' values, not names."""
+    messages = result_for_path(str(FIXTURES / "calls" / "call_408_proxy.pcap")).sip_messages
+    names = [name for message in messages for name, _ in message.headers]
+    assert len({id(name) for name in names}) == len(set(names)) < len(names)

@@ -8,10 +8,14 @@ straight into the scan kernel's memory (`reserve` an address, write there,
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Callable
+from operator import attrgetter
+
 from .capture.decoder import PacketDecoder
 from .capture.pcapfile import CaptureError
 from .capture.scan import Kernel, KernelReader
-from .model import CaptureInfo, CaptureResult
+from .model import CaptureInfo, CaptureResult, SipMessage
 from .protocols.rtp import RtpTracker
 
 READ_CHUNK = 1024 * 1024
@@ -20,12 +24,20 @@ MAX_PACKET_WARNINGS = 20
 
 
 class CaptureAnalysis:
-    def __init__(self, file_name: str) -> None:
+    """keep_text=False: a message whose bytes are one slice of the file keeps
+    only where they are (`SipMessage.source`), not the bytes, and the report
+    leaves the text out; `message_text(frame, read)` reads it back. Messages
+    reassembled from several packets (TCP, IP fragments, SCTP pieces),
+    unmasked (WebSocket) or from a gzip-compressed file keep their bytes."""
+
+    def __init__(self, file_name: str, keep_text: bool = True) -> None:
+        self._keep_text = keep_text
         self._result = CaptureResult(capture=CaptureInfo(file=file_name))
         kernel = Kernel()
         self._rtp = RtpTracker(kernel)
         self._decoder = PacketDecoder(self._result, self._rtp)
-        self._reader = KernelReader(kernel, self._decoded, self._note_undecodable, self._rtp.raised)
+        self._reader = KernelReader(kernel, self._decoded, self._note_undecodable, self._rtp.raised,
+                                    offsets=not keep_text)
         self._undecodable: list[str] = []
         self._undecodable_count = 0
 
@@ -50,7 +62,41 @@ class CaptureAnalysis:
         return self._reader.kernel.instance.memory
 
     def _decoded(self, records: list) -> None:
+        messages = self._result.sip_messages
+        known = len(messages)
         self._decoder.decode_records(records, self._note_undecodable)
+        if not self._keep_text and len(messages) > known and not self._reader.reader.compressed:
+            self._locate(records, self._reader.record_offsets, messages[known:])
+
+    @staticmethod
+    def _locate(records: list, offsets: list[int], messages: list[SipMessage]) -> None:
+        """Where in the file each new message's bytes are, when its last packet holds them whole."""
+        index = {record[0]: number for number, record in enumerate(records)}
+        for message in messages:
+            number = index.get(message.frame)
+            if number is None:
+                continue
+            # The first occurrence: any other would be the same bytes, so the same text.
+            start = records[number][3].find(message.raw)
+            if start >= 0 and message.raw:
+                message.source = (offsets[number] + start, len(message.raw))
+                message.raw = b""
+
+    def message_text(self, frame: int, read: Callable[[int, int], bytes], index: int = 0) -> str | None:
+        """The text the report would carry for the index-th message of this frame (after
+        `finish`); `read(offset, length)` gives bytes of the file. None: no such message."""
+        from .report import message_text
+
+        messages = self._result.sip_messages
+        first = bisect.bisect_left(messages, frame, key=attrgetter("frame"))
+        position = first + index
+        if position >= len(messages) or messages[position].frame != frame:
+            return None
+        message = messages[position]
+        if message.source is None:
+            return message_text(message.raw)
+        offset, length = message.source
+        return message_text(read(offset, length))
 
     def _note_undecodable(self, frame: int, error: Exception) -> None:
         self._undecodable_count += 1
@@ -78,16 +124,17 @@ class CaptureAnalysis:
         self._result.tcp_connections = self._decoder.tcp.connections
         return self._result
 
-    def finish(self) -> dict:
+    def finish(self, streamed_messages: bool = False) -> dict:
+        """The report; streamed_messages: its sip_messages as a one-pass iterator (report.build_report)."""
         from .report import build_report  # the analyses are only needed for the report
 
-        return build_report(self.finish_result())
+        return build_report(self.finish_result(), with_text=self._keep_text, streamed_messages=streamed_messages)
 
 
-def _analysis_of(path: str) -> CaptureAnalysis:
+def _analysis_of(path: str, keep_text: bool = True) -> CaptureAnalysis:
     import os
 
-    analysis = CaptureAnalysis(os.path.basename(path))
+    analysis = CaptureAnalysis(os.path.basename(path), keep_text)
     with open(path, "rb", buffering=0) as capture:
         while analysis.readinto(capture):
             pass
@@ -98,8 +145,19 @@ def result_for_path(path: str) -> CaptureResult:
     return _analysis_of(path).finish_result()
 
 
-def analyze_path(path: str) -> dict:
-    return _analysis_of(path).finish()
+def analyze_path(path: str, with_text: bool = True, streamed_messages: bool = False) -> dict:
+    return _analysis_of(path, with_text).finish(streamed_messages)
 
 
-__all__ = ["CaptureAnalysis", "CaptureError", "analyze_path", "result_for_path"]
+def file_reader(path: str) -> Callable[[int, int], bytes]:
+    """read(offset, length) over a file, for `CaptureAnalysis.message_text`."""
+
+    def read(offset: int, length: int) -> bytes:
+        with open(path, "rb") as capture:
+            capture.seek(offset)
+            return capture.read(length)
+
+    return read
+
+
+__all__ = ["CaptureAnalysis", "CaptureError", "analyze_path", "file_reader", "result_for_path"]

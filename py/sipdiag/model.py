@@ -92,6 +92,10 @@ class SipMessage:
     dst_ip: str = ""
     dst_port: int = 0
     transport: str = "udp"  # "udp", "tcp", "ws"
+    # (file offset, length) of the message's bytes when they are one slice of
+    # the file (not reassembled, unmasked or inflated): `raw` can then be let go
+    # and read back on demand (engine.CaptureAnalysis(keep_text=False)).
+    source: tuple[int, int] | None = None
 
     # Derived values are filled by sip.parse_message so analyses read plain
     # attributes instead of re-parsing headers.
@@ -295,3 +299,6 @@ class CaptureResult:
     icmp_errors: list[IcmpError] = field(default_factory=list)
     tls_connections: list[TlsConnection] = field(default_factory=list)
     tcp_connections: list[TcpConnection] = field(default_factory=list)
+    # What several analyses derive from the same messages (the calls, the
+    # registration sequences, ...), kept here once computed: analysis/derived.py.
+    derived: dict = field(default_factory=dict, repr=False, compare=False)

@@ -25,7 +25,12 @@ SCHEMA = "sipdiag.report/1"
 MAX_MESSAGE_TEXT = 64 * 1024
 
 
-def build_report(result: CaptureResult) -> dict:
+def build_report(result: CaptureResult, with_text: bool = True, streamed_messages: bool = False) -> dict:
+    """The document; `with_text=False` leaves each message's text out (the
+    engine then keeps no text, and gives it back by frame on demand).
+    `streamed_messages=True` gives `sip_messages` as a one-pass iterator of
+    rows, made as `report_json.write_json` writes them: the rows of a large
+    capture are then never all held at once (the CLI's --json)."""
     registrations, about_registrations = registration_findings.analyze(result)
     call_rows, about_calls = call_findings.analyze(result)
     dns_rows, about_dns = dns_lookups.analyze(result)
@@ -34,6 +39,7 @@ def build_report(result: CaptureResult) -> dict:
     findings = (about_registrations + about_calls + about_dns + network_path.analyze(result)
                 + malformed.analyze(result))
     info = result.capture
+    rows = (sip_message_row(message, with_text) for message in result.sip_messages)
     return {
         "schema": SCHEMA,
         "capture": {
@@ -45,20 +51,26 @@ def build_report(result: CaptureResult) -> dict:
             "last_time": info.last_time,
             "warnings": list(info.warnings),
         },
-        "sip_messages": [sip_message_row(message) for message in result.sip_messages],
+        "sip_messages": (rows if streamed_messages else list(rows)),
         "registrations": registrations,
         "registrars": registrars,
         "calls": call_rows,
         "trunks": trunks,
         "call_groups": call_groups.summary(call_rows),
         "dns": dns_rows,
+        "network_events": network_path.events(result, dns_rows),
         "dns_chains": dns_lookups.resolution_chains(result),
         "findings": diagnose(findings),
     }
 
 
-def sip_message_row(message: SipMessage) -> dict:
-    return {
+def message_text(raw: bytes) -> str:
+    """A message's text as the report carries it."""
+    return raw[:MAX_MESSAGE_TEXT].decode("utf-8", "replace")
+
+
+def sip_message_row(message: SipMessage, with_text: bool = True) -> dict:
+    row = {
         "frame": message.frame,
         "time": message.time,
         "src_ip": message.src_ip,
@@ -67,6 +79,7 @@ def sip_message_row(message: SipMessage) -> dict:
         "dst_port": message.dst_port,
         "transport": message.transport,
         "method": message.method,
+        "request_uri": message.request_uri,
         "status": message.status,
         "reason": message.reason,
         "call_id": message.call_id,
@@ -74,7 +87,12 @@ def sip_message_row(message: SipMessage) -> dict:
         "cseq_method": message.cseq_method,
         "from_uri": message.from_uri,
         "to_uri": message.to_uri,
+        # The headers as written (display name and tag too): the message list shows them.
+        "from": message.header("from"),
+        "to": message.header("to"),
         "has_sdp": message.sdp is not None,
         "errors": list(message.errors),
-        "text": message.raw[:MAX_MESSAGE_TEXT].decode("utf-8", "replace"),
     }
+    if with_text:
+        row["text"] = message_text(message.raw)
+    return row

@@ -45,6 +45,12 @@ function createEngine() {
   const listeners = { progress: new Set(), ready: new Set() };
   let nextId = 1;
   let readyMs = null;
+  // Each report's id in the worker, which keeps it for the ladders and the HTML report.
+  const reportIds = new WeakMap();
+  const reportId = (report) => {
+    if (!reportIds.has(report)) throw new Error("this report did not come from sipdiag.analyze");
+    return reportIds.get(report);
+  };
   let settleReady;
   const ready = new Promise((resolve, reject) => (settleReady = { resolve, reject }));
 
@@ -77,8 +83,7 @@ function createEngine() {
   startWorker(worker).catch((error) => settleReady.reject(error));
 
   // onProgress hears this request's progress only (the "progress" event hears every request's).
-  function request(message, onProgress = null) {
-    const id = nextId++;
+  function request(message, onProgress = null, id = nextId++) {
     return new Promise((resolve, reject) => {
       pending.set(id, { resolve, reject, onProgress });
       worker.postMessage({ ...message, id });
@@ -92,7 +97,39 @@ function createEngine() {
     },
     async analyze(fileOrBlob) {
       const result = await request({ type: "analyze", file: fileOrBlob });
+      reportIds.set(result.report, result.reportId);
       return result.report;
+    },
+    // SVG text of a ladder drawn by the engine (py/sipdiag/ladder.py): these Call-IDs in one
+    // diagram, or every SIP message when calls is null.
+    async ladder(report, { calls = null, perPort = false, collapseRetransmissions = false } = {}) {
+      const options = { per_port: perPort, collapse_retransmissions: collapseRetransmissions };
+      const result = await request({ type: "ladder", report: reportId(report), calls, options });
+      return result.svg;
+    },
+    // The readable report (py/sipdiag/html_report.py): one self-contained HTML document.
+    async htmlReport(report) {
+      const result = await request({ type: "html-report", report: reportId(report) });
+      return result.html;
+    },
+    // The page's own analysis: the worker keeps this report (the last one so
+    // kept) for rows() and locate(); `reportId` names it.
+    async analyzeAndKeep(fileOrBlob) {
+      const id = nextId++;
+      const result = await request({ type: "analyze", file: fileOrBlob, keep: true }, null, id);
+      reportIds.set(result.report, id);
+      return { report: result.report, reportId: id };
+    },
+    // One page of a kept report's table, sorted, filtered and searched in the
+    // worker: {table, sort: [{column, descending}], filters, search, offset, limit, find?}
+    // -> {rows: [{index, row, derived}], total, offset, found}.
+    async rows(reportId, query) {
+      const { rows, total, offset, found } = await request({ type: "rows", report: reportId, ...query });
+      return { rows, total, offset, found };
+    },
+    // Where an evidence frame ({frame}) or a Call-ID ({call_id}) is shown: {tab, kind, value, ...} or null.
+    async locate(reportId, query) {
+      return (await request({ type: "locate", report: reportId, ...query })).where;
     },
     // policy: "scrub" (default), "drop", "signalling" or "refuse"; an empty or null key is a random one.
     // A refused option rejects with an Error whose `option` names it.
@@ -135,11 +172,15 @@ const ui = {
   fileInput: $("file-input"),
   sampleButton: $("sample-button"),
   download: $("download-report"),
+  downloadHtml: $("download-html"),
   overlay: $("drop-overlay"),
 };
-// {file, report, panels}: panels holds each tab's content once drawn (below).
+// {file, report, reportId, panels, selections}: panels holds each tab's
+// content once drawn (below), selections each tab's last selection (its hash).
 let current = null;
 let currentTab = FIRST_TAB;
+// The hash the page shows now: a hashchange to any other is Back, Forward or a typed link.
+let shownHash = "";
 
 api.ready.then(
   () => (ui.status.textContent = `engine ready (${(api.readyMs / 1000).toFixed(1)} s)`),
@@ -162,8 +203,8 @@ async function open(file) {
   ui.progress.value = 0;
   ui.status.textContent = api.readyMs === null ? `loading engine… then analyzing ${file.name}` : `analyzing ${file.name}…`;
   try {
-    const report = await api.analyze(file);
-    current = { file, report, panels: new Map() };
+    const { report, reportId } = await api.analyzeAndKeep(file);
+    current = { file, report, reportId, panels: new Map(), selections: new Map() };
     ui.status.textContent = `analyzed ${file.name}`;
     show(report);
     // A cut-off file still yields a report; with nothing readable in it, say so up front.
@@ -196,25 +237,77 @@ const viewApi = {
   // The RTP streams tab measures streams of this capture again (sipdiag.rtpStream / rtpFrame).
   rtpStream: (streams, options) => (current ? api.rtpStream(current.file, streams, options) : Promise.reject(new Error("no capture is open"))),
   rtpFrame: (frame) => (current ? api.rtpFrame(current.file, frame) : Promise.reject(new Error("no capture is open"))),
-  // Evidence links: show these frames in the message list (null shows every message).
-  focusedFrames: null,
-  showFrames(frames) {
-    focusFrames(frames);
-    selectTab("messages");
+  // The engine's ladder (SVG text) of this capture's calls: calls are Call-IDs, null for all SIP.
+  ladder: (calls, options) => api.ladder(current.report, { calls, ...options }),
+  // A page of one of the report's tables, from the worker (dom.js workerTable).
+  rows: (table, query) => api.rows(current.reportId, { table, ...query }),
+  locate: (query) => api.locate(current.reportId, query),
+  // Evidence links: the frame's place (a SIP message, a DNS query, a network
+  // event, an RTP stream), or a finding's call ladder or registration row.
+  async openFrame(frame) {
+    const where = await viewApi.locate({ frame });
+    if (!where) return go("messages", "frame", frame); // the message list says the frame is in no table
+    return go(where.tab, where.kind, where.value);
+  },
+  async openCall(callId) {
+    const where = await viewApi.locate({ call_id: callId });
+    // A Call-ID that is neither a call nor a registration (OPTIONS, SUBSCRIBE...): its messages.
+    return where ? go(where.tab, where.kind, where.value) : go("messages", "call", callId);
+  },
+  // A view tells the shell what the user selected in it: the URL follows, so Back returns here.
+  selected(kind, value) {
+    const hash = locationHash(currentTab, kind, value);
+    current.selections.set(currentTab, hash);
+    if (hash === shownHash) return;
+    shownHash = hash;
+    location.hash = hash;
   },
 };
 
-function focusFrames(frames) {
-  const key = (list) => list?.join(",") ?? "";
-  if (key(frames) === key(viewApi.focusedFrames)) return;
-  viewApi.focusedFrames = frames;
-  // The message list is drawn around its focus: draw it again.
-  current.panels.delete("messages");
+// #TAB or #TAB/KIND/VALUE (VALUE encodeURIComponent'ed): #messages/frame/12,
+// #calls/call/<Call-ID>, #registrations/registration/<row index>, ...
+function locationHash(tab, kind = null, value = null) {
+  return kind === null ? `#${tab}` : `#${tab}/${kind}/${encodeURIComponent(value)}`;
+}
+
+function parseHash(hash) {
+  const [tab, kind = null, ...rest] = hash.replace(/^#/, "").split("/");
+  return { tab, kind, value: kind === null ? null : decodeURIComponent(rest.join("/")) };
+}
+
+// Goes to a place: the URL changes (a history entry) and the hash is routed.
+function go(tab, kind = null, value = null) {
+  const hash = locationHash(tab, kind, value);
+  if (location.hash === hash) return route(hash); // no hashchange for the same hash: show it again
+  location.hash = hash;
+  return null;
+}
+
+// Shows a hash: its tab, and the tab's view selects what it names (its
+// select(panel, kind, value, api) gives the element shown, or null).
+async function route(hash) {
+  const { tab, kind, value } = parseHash(hash);
+  const entry = TABS.find((each) => each.name === tab);
+  if (!entry) return selectTab(FIRST_TAB);
+  shownHash = hash;
+  showTab(tab);
+  if (kind === null || !entry.view.select) return null;
+  current.selections.set(tab, hash);
+  const panel = current.panels.get(tab);
+  const target = await entry.view.select(panel, kind, value, viewApi);
+  // Still the place on screen (a later click may have moved on while rows loaded).
+  if (target && shownHash === hash) {
+    // The place a link led to, marked (and focused, for the keyboard and screen readers).
+    document.querySelector(".route-target")?.classList.remove("route-target");
+    target.classList.add("route-target");
+    target.scrollIntoView({ block: target.offsetHeight > innerHeight / 2 ? "start" : "center" });
+    target.focus({ preventScroll: true });
+  }
+  return target;
 }
 
 // A new capture opens on Findings, every tab drawn afresh from its report.
 function show(report) {
-  viewApi.focusedFrames = null;
   ui.result.hidden = false;
   ui.summary.replaceChildren();
   summaryView.render(report, ui.summary, viewApi);
@@ -254,8 +347,15 @@ ui.tabs.addEventListener("keydown", (event) => {
   document.getElementById(`tab-${name}`).focus();
 });
 
-// fromHistory: the URL already says where we are (Back, Forward, a typed hash).
-function selectTab(name, { fromHistory = false } = {}) {
+// A tab chosen by the user: the tab with its last selection, a new place in the history.
+function selectTab(name) {
+  const hash = current.selections.get(name) ?? locationHash(name);
+  showTab(name);
+  shownHash = hash;
+  if (location.hash !== hash) location.hash = hash;
+}
+
+function showTab(name) {
   currentTab = name;
   for (const button of ui.tabs.children) {
     const selected = button.dataset.tab === name;
@@ -264,7 +364,6 @@ function selectTab(name, { fromHistory = false } = {}) {
   }
   ui.panel.setAttribute("aria-labelledby", `tab-${name}`);
   ui.panel.replaceChildren(panelFor(name));
-  if (!fromHistory && location.hash !== locationHash()) location.hash = locationHash();
 }
 
 // Each tab is drawn once per capture and kept while another tab shows:
@@ -281,22 +380,10 @@ function panelFor(name) {
   return panel;
 }
 
-// The URL hash names the tab, and for the message list the frames it shows
-// (#messages/frame=12,14): Back and Forward move between them.
-function locationHash() {
-  const frames = currentTab === "messages" && viewApi.focusedFrames ? `/frame=${viewApi.focusedFrames.join(",")}` : "";
-  return `#${currentTab}${frames}`;
-}
-
+// Back, Forward, a typed or followed link: the page shows what the hash names.
 window.addEventListener("hashchange", () => {
-  if (!current || location.hash === locationHash()) return;
-  const [name, selection = ""] = location.hash.slice(1).split("/");
-  const tab = TABS.some((t) => t.name === name) ? name : FIRST_TAB;
-  if (tab === "messages") {
-    const frames = /^frame=(\d+(?:,\d+)*)$/.exec(selection)?.[1].split(",").map(Number) ?? null;
-    focusFrames(frames);
-  }
-  selectTab(tab, { fromHistory: true });
+  if (!current || location.hash === shownHash) return;
+  route(location.hash);
 });
 
 function download(blob, name) {
@@ -310,6 +397,17 @@ function download(blob, name) {
 ui.download.addEventListener("click", () => {
   const text = JSON.stringify(current.report, null, 1) + "\n";
   download(new Blob([text], { type: "application/json" }), `${current.file.name}.sipdiag.json`);
+});
+
+// The readable report, written by the engine (the CLI's analyze --html writes the same bytes).
+ui.downloadHtml.addEventListener("click", async () => {
+  const { file, report } = current;
+  try {
+    const html = await api.htmlReport(report);
+    download(new Blob([html], { type: "text/html" }), `${file.name}.sipdiag.html`);
+  } catch (error) {
+    showError(`${file.name}: the HTML report could not be made: ${error.message}`);
+  }
 });
 
 ui.fileInput.addEventListener("change", () => {

@@ -4,8 +4,24 @@
 // file:// page, and the single file has to work from file://.
 // Protocol (docs/DESIGN.md "page worker protocol"):
 //   page -> {type:"init", files?}             worker -> {type:"ready", ms} | {type:"boot-error", message}
-//   page -> {type:"analyze", id, file}        worker -> {type:"progress", id, done, total, phase:"analyzing", round:0}*
+//   page -> {type:"analyze", id, file, keep?} worker -> {type:"progress", id, done, total, phase:"analyzing", round:0}*
 //                                                       then {type:"result", id, report} | {type:"error", id, message}
+//     keep: true keeps the report (Python side) for the tables below, under this request's id;
+//     the worker keeps one such report, the last, and lets the one before go.
+//   page -> {type:"rows", id, report, table, sort:[{column, descending}], filters:{name: value}, search,
+//            offset, limit, find?}
+//                                             worker -> {type:"result", id, rows:[{index, row, derived}], total, offset,
+//                                                       found} | {type:"error", id, message}
+//     report: the id of the kept analyze request. table: "messages", "calls", "registrations", "dns",
+//     "network". Sorting, filtering and search run in Python (py/sipdiag/report_tables.py, where
+//     each table's columns and filters are listed); `row` is the report's row, `index` its place in
+//     the report's list, `derived` the fields the table computes (times, media per direction...).
+//     find: a row's key (frame, Call-ID, registration index): the page served is the one holding
+//     it and `found` its position (null when the query leaves it out).
+//   page -> {type:"locate", id, report, frame} | {type:"locate", id, report, call_id}
+//                                             worker -> {type:"result", id, where: {tab, kind, value, call_id?,
+//                                                       stream?} | null}: where an evidence frame or a Call-ID
+//                                                       is shown (report_tables.locate_frame / locate_call)
 //   page -> {type:"redact", id, file, key, options, policy}
 //                                             worker -> {type:"progress", id, done, total, phase, round}* then
 //                                                       {type:"result", id, blob, summary} | {type:"error", id, message, option?}
@@ -20,6 +36,10 @@
 //     each measured stream: {src, dst, ssrc, summary, series, audio}; audio.pcm (Uint8Array of 16-bit
 //     little-endian 8 kHz samples) when audio.playable (py/sipdiag/rtp_stream.py).
 //   page -> {type:"rtp-frame", id, file, frame}  worker -> {type:"result", id, stream: {src, dst, ssrc} | null}
+//   page -> {type:"ladder", id, report, calls, options}  worker -> {type:"result", id, svg} | {type:"error", ...}
+//     report: the id of the analyze job that made it (the worker keeps the last REPORTS_KEPT);
+//     calls: Call-IDs, or null for every SIP message; options: {per_port, collapse_retransmissions}
+//   page -> {type:"html-report", id, report}             worker -> {type:"result", id, html} | {type:"error", ...}
 // `files` is present only in the single-file build: the site's files as bytes
 // ({path: Uint8Array}), served to Pyodide by an in-memory fetch (there is no
 // server). The page inflates them; the worker makes its own blob: URLs, as a
@@ -49,12 +69,15 @@ class OptionError(Exception):
         super().__init__(message)
         self.option = option
 
+class TableError(Exception):
+    """A table asked of a report no longer kept, or a query the tables refuse."""
+
 def guard(step):
     try:
         return json.dumps({"value": step()})
     except OptionError as error:
         return json.dumps({"error": str(error), "option": error.option})
-    except sipdiag.CaptureError as error:
+    except (sipdiag.CaptureError, ReportGone, TableError) as error:
         return json.dumps({"error": str(error)})
     except Exception as error:
         traceback.print_exc()  # the full story goes to the browser console for developers
@@ -76,8 +99,84 @@ def analyze_reserve(job, size):
 def analyze_commit(job, size):
     return guard(lambda: jobs[job].commit(size))
 
-def analyze_finish(job):
-    return guard(lambda: jobs.pop(job).finish())
+# The last reports, kept for the ladders and the HTML report the page asks for
+# later (ladder.py and html_report.py draw from the report, in Python, so the
+# page and the CLI draw the same). Two: a report analyzed from the console does
+# not take away the one the page shows.
+REPORTS_KEPT = 2
+reports = {}
+
+class ReportGone(Exception):
+    """The page asked about a report the worker no longer keeps."""
+
+def analyze_finish(job, keep):
+    def step():
+        report = jobs.pop(job).finish()
+        reports[job] = report
+        while len(reports) > REPORTS_KEPT:
+            reports.pop(next(iter(reports)))
+        if keep:
+            # The page's tables ask for their rows from this report; only the
+            # capture on screen is kept. Imported here, not at boot: the engine is ready sooner.
+            from sipdiag.report_tables import ReportTables
+
+            kept.clear()
+            kept[job] = ReportTables(report)
+        return report
+    return guard(step)
+
+def kept_report(report_id):
+    if report_id not in reports:
+        raise ReportGone("this capture's report is no longer held by the engine; open the capture again")
+    return reports[report_id]
+
+def ladder(report_id, call_ids_json, options_json):
+    def step():
+        from sipdiag.ladder import ladder_svg
+
+        options = json.loads(options_json)
+        return ladder_svg(kept_report(report_id), json.loads(call_ids_json),
+                          per_port=bool(options.get("per_port")),
+                          collapse_retransmissions=bool(options.get("collapse_retransmissions")))
+    return guard(step)
+
+def html_report(report_id):
+    def step():
+        from sipdiag.html_report import document
+
+        return document(kept_report(report_id))
+    return guard(step)
+
+# The report the page shows, by the job that made it: its tables (report_tables.ReportTables).
+kept = {}
+
+def kept_tables(report):
+    if report not in kept:
+        raise TableError("that capture is no longer open")
+    return kept[report]
+
+def table_rows(report, query_json):
+    def step():
+        query = json.loads(query_json)
+        try:
+            return kept_tables(report).rows(query["table"], query.get("sort"), query.get("filters"),
+                                            query.get("search") or "", query.get("offset") or 0,
+                                            query.get("limit") or 500, query.get("find"))
+        except ValueError as error:  # an unknown table, column or filter
+            raise TableError(str(error)) from None
+    return guard(step)
+
+def locate(report, query_json):
+    def step():
+        query = json.loads(query_json)
+        tables = kept_tables(report)
+        if "frame" in query:
+            where = tables.locate_frame(query["frame"])
+            if where and where["tab"] == "rtp":
+                where.update(tables.rtp_call(query["frame"]))
+            return where
+        return tables.locate_call(query["call_id"])
+    return guard(step)
 
 # A redaction job is its redactor, which lives through every round, and the
 # verification of the round's written copy while that is read back.
@@ -262,9 +361,9 @@ async function boot(files) {
   const namespace = pyodide.globals.get("dict")();
   pyodide.runPython(GLUE, { globals: namespace });
   glue = new Map(
-    ["analyze_start", "analyze_memory", "analyze_reserve", "analyze_commit", "analyze_finish", "redact_start", "redact_learn", "redact_finish_learning",
+    ["analyze_start", "analyze_memory", "analyze_reserve", "analyze_commit", "analyze_finish", "table_rows", "locate", "redact_start", "redact_learn", "redact_finish_learning",
      "redact_next_round", "redact_feed", "redact_finish", "redact_written", "redact_verify_start",
-     "redact_verify_feed", "redact_verify_finish", "drop"].map((name) => [name, namespace.get(name)]),
+     "redact_verify_feed", "redact_verify_finish", "drop", "ladder", "html_report"].map((name) => [name, namespace.get(name)]),
   );
   pyodide.runPython(RTP_GLUE, { globals: namespace });
   for (const name of RTP_GLUE_NAMES) glue.set(name, namespace.get(name));
@@ -335,12 +434,29 @@ async function feedKernel(id, file, job, progress) {
   progress.post(file.size);
 }
 
-async function analyze({ id, file }) {
+async function analyze({ id, file, keep }) {
   call("analyze_start", id, file.name ?? "capture");
   const progress = new Progress(id, file.size, 1);
   progress.begin(0, "analyzing", 0);
   await feedKernel(id, file, "analyze", progress);
-  return { report: call("analyze_finish", id) };
+  return { report: call("analyze_finish", id, Boolean(keep)), reportId: id };
+}
+
+function ladder({ report, calls, options }) {
+  return { svg: call("ladder", report, JSON.stringify(calls ?? null), JSON.stringify(options ?? {})) };
+}
+
+function htmlReport({ report }) {
+  return { html: call("html_report", report) };
+}
+
+// One page of a kept report's table; `query` is the rows message itself.
+async function rows({ report, ...query }) {
+  return call("table_rows", report, JSON.stringify(query));
+}
+
+async function locate({ report, frame, call_id }) {
+  return { where: call("locate", report, JSON.stringify(frame === undefined ? { call_id } : { frame })) };
 }
 
 // Exactly the CLI's loop (redact_command in py/sipdiag/redaction/redactor.py):
@@ -431,7 +547,7 @@ self.onmessage = async ({ data }) => {
     );
     return;
   }
-  const jobs = { analyze, redact, "rtp-stream": rtpStream, "rtp-frame": rtpFrame };
+  const jobs = { analyze, rows, locate, redact, ladder, "html-report": htmlReport, "rtp-stream": rtpStream, "rtp-frame": rtpFrame };
   try {
     await ready;
     postMessage({ type: "result", id: data.id, ...(await jobs[data.type](data)) });

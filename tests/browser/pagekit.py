@@ -99,6 +99,25 @@ TABS = ("findings", "registrations", "calls", "dns", "messages", "rtp", "redact"
 
 def select_tab(page, name: str) -> None:
     page.locator(f'#tabs [data-tab="{name}"]').click()
+    wait_for_rows(page)
+
+
+def wait_for_hash(page, expected: str) -> None:
+    """Until the URL hash is this (Back and Forward land after go_back() returns), and its rows are there."""
+    page.evaluate("""(expected) => new Promise((resolve) => {
+      const check = () => (location.hash === expected ? resolve() : setTimeout(check, 20));
+      check();
+    })""", expected)
+    wait_for_rows(page)
+
+
+def wait_for_rows(page) -> None:
+    """Until every table of the panel has the rows the worker serves (they come
+    asynchronously, after a tab opens, a sort, a filter or a page change)."""
+    page.locator("#tab-panel").evaluate("""(panel) => new Promise((resolve) => {
+      const check = () => (panel.querySelector('[aria-busy="true"]') ? setTimeout(check, 20) : resolve());
+      check();
+    })""")
 
 
 def open_everything(page, tab: str) -> None:

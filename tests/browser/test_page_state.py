@@ -1,13 +1,12 @@
 """The page's state, in both builds: a new capture opens on Findings, a file
 that fails clears the previous results, each tab keeps its state across tab
-switches, and the URL hash carries the tab (and the message list's frames)
-so Back and Forward move between them."""
+switches. (The URL hash, Back and Forward: test_tables_page.py.)"""
 
 from __future__ import annotations
 
 import pytest
 from locations import SHARED_CAPTURES
-from pagekit import open_capture, select_tab
+from pagekit import open_capture, select_tab, wait_for_rows
 
 CALLS = SHARED_CAPTURES / "sngrep__aaa.pcap"
 OTHER = SHARED_CAPTURES / "heplify__rtp_rtcp_sip_ipv4_udp.pcap"
@@ -21,11 +20,6 @@ def booted(request):
 
 def selected_tab(page) -> str:
     return page.locator('#tabs [aria-selected="true"]').get_attribute("data-tab")
-
-
-def wait_for_tab(page, name: str) -> None:
-    """History moves arrive as hashchange events, after go_back() returns."""
-    page.locator(f'#tabs [data-tab="{name}"][aria-selected="true"]').wait_for()
 
 
 def test_a_new_capture_opens_on_findings(booted):
@@ -59,10 +53,12 @@ def test_each_tab_keeps_its_state(booted):
     panel = page.locator("#tab-panel")
     select_tab(page, "calls")
     panel.locator("input.call-filter").fill("cybercity")
+    wait_for_rows(page)
     panel.locator(".call-row:not([hidden])").nth(1).click()
     call_heading = panel.locator(".call-detail h3").inner_text()
     select_tab(page, "messages")
     panel.locator("input.filter").fill("REGISTER")
+    wait_for_rows(page)
     messages = panel.locator("tr.clickable").count()
     select_tab(page, "registrations")
     panel.locator(".reg-row").first.click()
@@ -86,45 +82,3 @@ def test_each_tab_keeps_its_state(booted):
     assert not panel.locator("#redact-users").is_checked()
     select_tab(page, "findings")
     assert panel.locator("details.finding[open]").count() == 1
-
-
-def test_back_and_forward_move_between_tabs(booted):
-    page = booted.page
-    open_capture(page, CALLS)
-    assert page.evaluate("location.hash") == "#findings"
-    select_tab(page, "calls")
-    select_tab(page, "registrations")
-    # An evidence link opens the message list on its frame.
-    panel = page.locator("#tab-panel")
-    panel.locator(".reg-row").first.click()
-    link = panel.locator(".reg-detail-row:not([hidden]) .finding-frame").first
-    frame = link.get_attribute("data-frame")
-    link.click()
-    assert selected_tab(page) == "messages"
-    assert page.evaluate("location.hash") == f"#messages/frame={frame}"
-    assert panel.locator("tr.clickable").evaluate_all("rows => rows.map((row) => row.dataset.frame)") == [frame]
-
-    page.go_back()
-    wait_for_tab(page, "registrations")
-    assert page.evaluate("location.hash") == "#registrations"
-    page.go_back()
-    wait_for_tab(page, "calls")
-    page.go_forward()
-    wait_for_tab(page, "registrations")
-    page.go_forward()
-    wait_for_tab(page, "messages")
-    assert panel.locator("tr.clickable").evaluate_all("rows => rows.map((row) => row.dataset.frame)") == [frame]
-    # "show all messages" is a place of its own: Back returns to the frame.
-    panel.locator("button", has_text="show all messages").click()
-    assert page.evaluate("location.hash") == "#messages"
-    assert panel.locator("tr.clickable").count() > 1
-    page.go_back()
-    page.locator("#tab-panel", has_text="Showing frames").wait_for()
-    assert panel.locator("tr.clickable").count() == 1
-
-    # A hash typed or linked selects its tab, frames included.
-    page.evaluate("location.hash = '#dns'")
-    wait_for_tab(page, "dns")
-    page.evaluate("location.hash = '#messages/frame=19,20'")
-    wait_for_tab(page, "messages")
-    assert panel.locator("tr.clickable").evaluate_all("rows => rows.map((row) => row.dataset.frame)") == ["19", "20"]

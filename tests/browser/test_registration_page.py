@@ -4,14 +4,10 @@ from collections import Counter
 
 import pytest
 from locations import FIXTURES, SHARED_CAPTURES
-from pagekit import cli_report, open_capture
+from pagekit import cli_report, open_capture, select_tab
 
 CAPTURES = [FIXTURES / "registration" / "reg_wrong_password.pcap", SHARED_CAPTURES / "sngrep__aaa.pcap"]
 
-
-
-def select_tab(page, name: str) -> None:
-    page.locator(f'#tabs [data-tab="{name}"]').click()
 
 
 @pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: p.stem)
@@ -46,4 +42,4 @@ def test_page_matches_cli_for_registrations(page_ready, capture):
     link = timeline.first.locator(".finding-frame")
     assert link.inner_text() == f"#{first_frame}"
     link.click()
-    assert page.locator('#tabs [data-tab="messages"]').get_attribute("aria-selected") == "true"
+    page.locator('#tabs [data-tab="messages"][aria-selected="true"]').wait_for()  # after the worker located it

@@ -12,7 +12,15 @@ import sys
 
 import pytest
 from locations import FIXTURES, SHARED_CAPTURES
-from pagekit import REPO, analyze_in_page, cli_report, open_capture, open_everything, open_page
+from pagekit import (
+    REPO,
+    analyze_in_page,
+    cli_report,
+    open_capture,
+    open_everything,
+    open_page,
+    select_tab,
+)
 
 # Every capture we have: the page must build exactly the CLI's report for each.
 CAPTURES = sorted(SHARED_CAPTURES.glob("*.pcap*")) + sorted(FIXTURES.rglob("*.pcap*"))
@@ -190,7 +198,7 @@ def test_no_tab_prints_a_missing_value(page_ready, shared_captures, name):
     page = page_ready.page
     open_capture(page, shared_captures / name)
     for tab in ("findings", "registrations", "calls", "dns", "messages", "rtp", "redact"):
-        page.locator(f'#tabs [data-tab="{tab}"]').click()
+        select_tab(page, tab)
         if tab == "rtp":
             open_everything(page, tab)  # its first stream measured, plotted, its player shown
         for row in page.locator("#tab-panel .call-row, #tab-panel .reg-row").all():
@@ -199,30 +207,6 @@ def test_no_tab_prints_a_missing_value(page_ready, shared_captures, name):
             assert not re.search(r"\b(null|undefined|NaN)\b|\[object ", text), (tab, text)
         text = page.inner_text("#tab-panel")
         assert not re.search(r"\b(null|undefined|NaN)\b|\[object ", text), (tab, text)
-
-
-def test_long_message_list_opens_a_page_at_a_time(page_ready, tmp_path):
-    """1,200 SIP messages: the tab shows 500, and each "show more" adds up to 500."""
-    from packet_builders import ethernet, ipv4, pcap, udp
-
-    options = [b"OPTIONS sip:probe@10.0.0.2 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK%d\r\n"
-               b"Call-ID: probe-%d@10.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n" % (n, n)
-               for n in range(1200)]
-    path = tmp_path / "options-flood.pcap"
-    path.write_bytes(pcap([(1_700_000_000 + n, 0, ethernet(ipv4(udp(m))), len(ethernet(ipv4(udp(m)))))
-                           for n, m in enumerate(options)]))
-    page = page_ready.page
-    open_capture(page, path)
-    page.locator('#tabs [data-tab="messages"]').click()
-    rows = page.locator("#tab-panel table.messages tbody tr.clickable")
-    more = page.locator("#tab-panel .show-more")
-    assert (rows.count(), more.inner_text()) == (500, "show 500 more (700 not shown)")
-    more.click()
-    assert (rows.count(), more.inner_text()) == (1000, "show 200 more (200 not shown)")
-    more.click()
-    assert rows.count() == 1200 and more.count() == 0
-    page.fill("#tab-panel input.filter", "probe-1199@")
-    assert rows.count() == 1 and more.count() == 0
 
 
 def test_keeps_working_when_the_network_goes_away(browser, site, shared_captures, sample_capture):

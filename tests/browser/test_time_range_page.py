@@ -5,7 +5,7 @@ of failing with "Invalid time value"."""
 from __future__ import annotations
 
 from packet_builders import INVITE, OK_200, ethernet, ipv4, pcapng, udp
-from pagekit import analyze_in_page, cli_report, open_capture
+from pagekit import analyze_in_page, cli_report, open_capture, select_tab
 
 OUT_OF_RANGE = "time out of range"
 
@@ -34,11 +34,11 @@ def test_times_beyond_any_date_open_and_show_as_out_of_range(page_ready, tmp_pat
     assert span.startswith(f"{OUT_OF_RANGE} → {OUT_OF_RANGE} (")
     assert any("shown as out of range" in text for text in page.locator("ul.warnings li").all_inner_texts())
 
-    page.locator('#tabs [data-tab="messages"]').click()
+    select_tab(page, "messages")
     times = page.locator("#tab-panel table.messages tbody tr.clickable td:nth-child(2)").all_inner_texts()
     assert times == [OUT_OF_RANGE] * len(expected["sip_messages"]) == [OUT_OF_RANGE] * 2
 
-    page.locator('#tabs [data-tab="calls"]').click()
+    select_tab(page, "calls")
     assert page.locator("#tab-panel .call-row").count() == len(expected["calls"]) == 1
     assert OUT_OF_RANGE in page.locator("#tab-panel .call-row").first.inner_text()
     page.locator("#tab-panel .call-row").first.click()  # the ladder's times are relative: they still show

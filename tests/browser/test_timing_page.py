@@ -3,13 +3,9 @@ of the byte-built timing fixture (tests/fixtures/timing), whose values are
 known by construction."""
 
 from locations import FIXTURES
-from pagekit import open_capture
+from pagekit import open_capture, select_tab
 
 CAPTURE = FIXTURES / "timing" / "timing_dtmf.pcap"
-
-
-def select_tab(page, name: str) -> None:
-    page.locator(f'#tabs [data-tab="{name}"]').click()
 
 
 def test_calls_tab_shows_timing_trunks_and_dtmf(page_ready):
@@ -46,7 +42,7 @@ def test_calls_tab_shows_timing_trunks_and_dtmf(page_ready):
     ]
     # The INFO's frame opens it among the SIP messages.
     digits.nth(2).locator(".finding-frame").click()
-    assert page.locator('#tabs [data-tab="messages"]').get_attribute("aria-selected") == "true"
+    page.locator('#tabs [data-tab="messages"][aria-selected="true"]').wait_for()  # after the worker located it
 
 
 def test_registrations_tab_shows_rfc6076_per_registrar(page_ready):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ..model import CaptureResult, SessionDescription, SipMessage, hostport
 from ..protocols import sdp
+from .derived import once
 from .media import (
     CALLEE,
     CALLER,
@@ -384,8 +385,18 @@ def _leg_row(leg: Leg) -> dict:
 # ---------------------------------------------------------------- analyze
 
 
-def calls_with_rows(result: CaptureResult) -> list[tuple[Call, dict]]:
-    """Every call with its media assigned, beside its report row."""
+def _calls_with_media(result: CaptureResult) -> list[Call]:
     calls = build_calls(result)
     attach_media(calls, result)
-    return [(call, _row(call, result)) for call in calls]
+    return calls
+
+
+def calls_with_media(result: CaptureResult) -> list[Call]:
+    """Every call with its media assigned, built once per capture (the call
+    findings and timing both read them; neither changes them)."""
+    return once(result, _calls_with_media)
+
+
+def calls_with_rows(result: CaptureResult) -> list[tuple[Call, dict]]:
+    """Every call with its media assigned, beside its report row."""
+    return [(call, _row(call, result)) for call in calls_with_media(result)]

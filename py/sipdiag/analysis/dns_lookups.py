@@ -158,9 +158,16 @@ def _naptr_replacement(data: str) -> str | None:
 def sip_names(result: CaptureResult, lookups: list[Lookup]) -> set[str]:
     """Host names the SIP traffic uses or the SIP DNS records point at."""
     names: set[str] = set()
+    # Each distinct URI is read once: a busy capture repeats a few thousand
+    # URIs over hundreds of thousands of messages.
+    seen: set[str | None] = set()
     for message in result.sip_messages:
-        uris = [message.request_uri, message.from_uri, message.to_uri] + [c.uri for c in message.contacts]
-        names.update(h for h in map(_uri_host, uris) if h)
+        for uri in (message.request_uri, message.from_uri, message.to_uri, *(c.uri for c in message.contacts)):
+            if uri not in seen:
+                seen.add(uri)
+                host = _uri_host(uri)
+                if host:
+                    names.add(host)
     for lookup in lookups:
         domain = _sip_domain_of_service(lookup.qname)
         if domain:

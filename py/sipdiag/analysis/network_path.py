@@ -12,7 +12,9 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from ..model import CaptureResult, IcmpError, TcpConnection, TlsConnection, hostport
+from ..protocols.dns import RCODE_NAMES
 from ..protocols.tls import SIP_TLS_PORT
+from .derived import once
 from .findings import Finding, counted
 
 SIP_PORTS = {5060, SIP_TLS_PORT}
@@ -80,8 +82,22 @@ def path_clues(result: CaptureResult, server_ip: str, server_port: int) -> list[
     return clues
 
 
+class _SipEnds:
+    """Where the capture's SIP requests went and which addresses sent SIP: asked
+    once per silent registration, so computed once (derived.once)."""
+
+    def __init__(self, result: CaptureResult) -> None:
+        self.destinations = {(m.dst_ip, m.dst_port) for m in result.sip_messages if m.is_request}
+        self.source_ips = {m.src_ip for m in result.sip_messages}
+
+
 def _sip_destinations(result: CaptureResult) -> set[tuple[str, int]]:
-    return {(m.dst_ip, m.dst_port) for m in result.sip_messages if m.is_request}
+    return once(result, _SipEnds).destinations
+
+
+def sent_sip(result: CaptureResult, ip: str) -> bool:
+    """Whether any SIP message in the capture comes from this address."""
+    return ip in once(result, _SipEnds).source_ips
 
 
 def _sip_icmp_errors(result: CaptureResult) -> list[IcmpError]:
@@ -223,3 +239,56 @@ def _tls_findings(result: CaptureResult) -> list[Finding]:
             details={"servers": servers, "server_names": names, "connections": len(connections)},
         )
     ]
+
+
+def events(result: CaptureResult, dns_rows: list[dict]) -> list[dict]:
+    """The report's `network_events`: the packets path findings cite that no
+    other table shows, so each evidence frame has a row to open: every ICMP
+    error, TCP connection attempt, TLS connection, and DNS message no query
+    row holds (an answer whose query came before the capture started). In
+    frame order; `frames` are the frames a row stands for."""
+    rows = []
+    for error in result.icmp_errors:
+        quoted = _quoted_address(error.quoted_dst_ip, error.quoted_dst_port)
+        rows.append(_event("icmp", [error.frame], error.time, error.reporter_ip,
+                           _quoted_address(error.quoted_src_ip, error.quoted_src_port),
+                           f"ICMP {error.description} for {error.quoted_protocol or '?'} to {quoted}"
+                           + (" (quotes SIP)" if error.quoted_sip else "")))
+    for connection in result.tcp_connections:
+        rows.append(_event("tcp", [connection.syn_frame] + _reset_frames(connection), None,
+                           hostport(connection.client_ip, connection.client_port),
+                           hostport(connection.server_ip, connection.server_port),
+                           _tcp_event_text(connection)))
+    for connection in result.tls_connections:
+        rows.append(_event("tls", [connection.first_frame], None,
+                           hostport(connection.client_ip, connection.client_port),
+                           hostport(connection.server_ip, connection.server_port),
+                           f"TLS connection, {counted(connection.packets, 'packet')}"
+                           + (f", server name {connection.sni}" if connection.sni else "")))
+    shown = {frame for row in dns_rows for frame in (row["frame"], row.get("response_frame")) if frame}
+    for message in result.dns_messages:
+        if message.frame in shown:
+            continue
+        rcode = RCODE_NAMES.get(message.rcode, f"RCODE{message.rcode}")
+        what = f"answer {rcode} (its query is not in the capture)" if message.is_response else "query"
+        rows.append(_event("dns", [message.frame], message.time, hostport(message.src_ip, message.src_port),
+                           hostport(message.dst_ip, message.dst_port),
+                           f"DNS {message.qtype or '?'} {message.qname or '?'}: {what}"))
+    return sorted(rows, key=lambda row: row["frame"])
+
+
+def _event(kind: str, frames: list[int], time: float | None, src: str, dst: str, text: str) -> dict:
+    return {"kind": kind, "frame": frames[0], "frames": frames, "time": time, "src": src, "dst": dst, "text": text}
+
+
+def _quoted_address(ip: str | None, port: int | None) -> str:
+    """The quoted packet's address, as much of it as the ICMP error kept."""
+    if ip and port is not None:
+        return hostport(ip, port)
+    return ip or "?"
+
+
+def _tcp_event_text(connection: TcpConnection) -> str:
+    if not connection.established:
+        return _tcp_failure_text(connection)
+    return "TCP connection established" + (f", reset by the {connection.reset_by}" if connection.reset_frame else "")

@@ -14,10 +14,12 @@ The findings a support engineer reads about these sequences are built in
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 from ..model import CaptureResult, SipMessage
 from ..protocols import sip
+from .derived import once
 from .transaction import Transaction, transaction_key
 
 CHALLENGE_CODES = (401, 407)
@@ -264,9 +266,34 @@ def _row(sequence: Sequence) -> dict:
     }
 
 
+class Refreshes:
+    """When each client's registrations of each AOR were accepted, over all sequences: whether a
+    binding was refreshed in time is a look-up, not a pass over every sequence for each binding."""
+
+    def __init__(self, sequences: list[Sequence]) -> None:
+        self._accepted: dict[tuple[str, str | None], list[float]] = {}
+        for sequence in sequences:
+            times = self._accepted.setdefault((sequence.client, sequence.first_message.to_uri), [])
+            times += [t.final.time for t in sequence.transactions
+                      if t.final is not None and 200 <= t.final.status < 300]
+        for times in self._accepted.values():
+            times.sort()
+
+    def between(self, sequence: Sequence, after: float, deadline: float) -> bool:
+        """Whether the same client re-registered the same AOR successfully in (after, deadline]."""
+        times = self._accepted.get((sequence.client, sequence.first_message.to_uri), [])
+        index = bisect.bisect_right(times, after)
+        return index < len(times) and times[index] <= deadline
+
+
 def judged_sequences(result: CaptureResult) -> tuple[list[Sequence], list[dict], float]:
     """The registration sequences with their outcomes, their report rows, and
-    the capture's end (the time a missing response or refresh is judged at)."""
+    the capture's end (the time a missing response or refresh is judged at).
+    Built once per capture: the findings and timing both read them."""
+    return once(result, _judged_sequences)
+
+
+def _judged_sequences(result: CaptureResult) -> tuple[list[Sequence], list[dict], float]:
     capture_end = result.capture.last_time or max((m.time for m in result.sip_messages), default=0.0)
     sequences = build_sequences(result)
     for sequence in sequences:

@@ -17,6 +17,7 @@ from .findings import Finding, counted, registration_subject
 from .registration import (
     CHALLENGE_CODES,
     Attempt,
+    Refreshes,
     Sequence,
     challenge_header,
     credentials,
@@ -41,9 +42,10 @@ BURST_PER_SECOND = 10
 def analyze(result: CaptureResult) -> tuple[list[dict], list[Finding]]:
     """The registrations' report rows and every finding about them."""
     sequences, rows, capture_end = judged_sequences(result)
+    refreshes = Refreshes(sequences)
     findings: list[Finding] = []
     for sequence, row in zip(sequences, rows):
-        about_sequence = sequence_findings(result, sequence, row, sequences, capture_end)
+        about_sequence = sequence_findings(result, sequence, row, refreshes, capture_end)
         subject = registration_subject(row["aor"], row["client"], row["registrar"])
         for finding in about_sequence:
             finding.subject = subject
@@ -58,7 +60,7 @@ def _where(sequence: Sequence, attempt: Attempt | None = None) -> str:
     return f"{message.to_uri or '?'} from {sequence.client} to {sequence.registrar}"
 
 
-def sequence_findings(result, sequence: Sequence, row: dict, sequences: list[Sequence], capture_end: float) -> list[Finding]:
+def sequence_findings(result, sequence: Sequence, row: dict, refreshes: Refreshes, capture_end: float) -> list[Finding]:
     where = _where(sequence)
     findings: list[Finding] = []
     attempts = sequence.attempts
@@ -73,7 +75,7 @@ def sequence_findings(result, sequence: Sequence, row: dict, sequences: list[Seq
     silent = [a for a in attempts if a.outcome == "no_response"]
     if silent:
         findings.append(_no_response(result, sequence, _where(sequence, silent[0]), silent))
-    findings += _expiry_findings(sequence, row, where, sequences, capture_end)
+    findings += _expiry_findings(sequence, row, where, refreshes, capture_end)
     nat = _nat_hint(sequence, where)
     if nat:
         findings.append(nat)
@@ -264,7 +266,7 @@ def _no_response(result: CaptureResult, sequence: Sequence, where: str, silent: 
     schedule = [round(m.time - first.request.time, 3) for m in first.requests]
     server_ip, server_port = first.request.dst_ip, first.request.dst_port
     clues = network_path.path_clues(result, server_ip, server_port)
-    heard_from_server = any(m.src_ip == server_ip for m in result.sip_messages)
+    heard_from_server = network_path.sent_sip(result, server_ip)
     observations = [c.text for c in clues]
     if not clues and not heard_from_server:
         observations.append(f"no SIP packet from {server_ip} appears anywhere in the capture")
@@ -292,20 +294,7 @@ def _no_response(result: CaptureResult, sequence: Sequence, where: str, silent: 
     )
 
 
-def _refreshed_before(sequences: list[Sequence], sequence: Sequence, after: float, deadline: float) -> bool:
-    """Whether the same client re-registered the same AOR successfully in (after, deadline]."""
-    aor = sequence.first_message.to_uri
-    for other in sequences:
-        if other.client != sequence.client or other.first_message.to_uri != aor:
-            continue
-        for transaction in other.transactions:
-            final = transaction.final
-            if final is not None and 200 <= final.status < 300 and after < final.time <= deadline:
-                return True
-    return False
-
-
-def _expiry_findings(sequence: Sequence, row: dict, where: str, sequences: list[Sequence], capture_end: float) -> list[Finding]:
+def _expiry_findings(sequence: Sequence, row: dict, where: str, refreshes: Refreshes, capture_end: float) -> list[Finding]:
     findings = []
     accepted = [t for t in sequence.transactions if t.final is not None and 200 <= t.final.status < 300]
     reduced = []
@@ -340,7 +329,7 @@ def _expiry_findings(sequence: Sequence, row: dict, where: str, sequences: list[
         if not granted:
             continue
         deadline = transaction.final.time + granted
-        if deadline < capture_end and not _refreshed_before(sequences, sequence, transaction.final.time, deadline):
+        if deadline < capture_end and not refreshes.between(sequence, transaction.final.time, deadline):
             findings.append(
                 Finding(
                     code="REG_LAPSED",

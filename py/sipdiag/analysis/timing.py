@@ -22,7 +22,7 @@ registration.py; it changes neither.
 from __future__ import annotations
 
 from ..model import CaptureResult, SipMessage
-from .calls import Call, Leg, attach_media, build_calls
+from .calls import Call, Leg, calls_with_media
 from .registration import Attempt, judged_sequences
 from .transaction import Transaction
 
@@ -50,8 +50,7 @@ def analyze(result: CaptureResult, call_rows: list[dict], registrars: list[dict]
     """Adds "timing" and "dtmf" to each call row and "rfc6076" to each registrar
     summary; returns the report's "trunks"."""
     capture_end = result.capture.last_time or max((m.time for m in result.sip_messages), default=0.0)
-    calls = build_calls(result)
-    attach_media(calls, result)
+    calls = calls_with_media(result)
     by_call_id = {call.call_id: call for call in calls}
     for row in call_rows:
         call = by_call_id[row["call_id"]]

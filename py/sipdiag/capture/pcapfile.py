@@ -187,10 +187,16 @@ class CaptureReader:
 
     packets: `feed()` returns `(frame, time, linktype, packet_bytes)` tuples.
     blocks=True: `feed()` returns every `Block` of the file, headers included.
+    offsets=True: `record_offsets` then lists, for the packets the last `feed()`
+    returned, where each one's bytes start in the (inflated) file, so a packet's
+    bytes can be read back from the file later instead of being kept.
     """
 
-    def __init__(self, *, blocks: bool = False) -> None:
+    def __init__(self, *, blocks: bool = False, offsets: bool = False) -> None:
         self.blocks = blocks
+        self.record_offsets: list[int] | None = [] if offsets else None
+        self._buffer_offset = 0  # where the buffer `_records` reads starts in the (inflated) file
+        self._block_offset = 0  # pcapng: where the block being read starts
         self.format: str | None = None
         self.warnings: list[str] = []
         self.link_types: set[int] = set()
@@ -278,6 +284,8 @@ class CaptureReader:
             data = b"".join(self._gathered)
             self._gathered, self._gathered_size = [], 0
         buffer = self._pending + data if self._pending else data
+        if self.record_offsets is not None:
+            self.record_offsets = []
         if self.format is None:
             if len(buffer) < 4:
                 self._pending = buffer
@@ -289,6 +297,7 @@ class CaptureReader:
         else:
             out, used = self._read_pcapng(buffer)
         self._pending = buffer[used:]
+        self._buffer_offset += used
         return out
 
     def close(self) -> None:
@@ -420,6 +429,8 @@ class CaptureReader:
                 )
             else:
                 out.append((frame, sec + frac * scale, linktype, data))
+                if self.record_offsets is not None:
+                    self.record_offsets.append(self._buffer_offset + pos + 16)
             pos = nxt
         if frame > self.packets:
             self.link_types.add(linktype)
@@ -459,6 +470,7 @@ class CaptureReader:
                 self._needed = length
                 break
             block = buffer[pos : pos + length]
+            self._block_offset = self._buffer_offset + pos
             pos += length
             self._pcapng_block(block_type, block, e, out)
         return out, pos
@@ -530,6 +542,8 @@ class CaptureReader:
             )
         else:
             out.append((frame, time, interface.linktype, data))
+            if self.record_offsets is not None:
+                self.record_offsets.append(self._block_offset + 8 + start)  # 8: block type and length
 
     def _damaged_packet(self, block: bytes, e: str, out: list) -> None:
         self.packets += 1

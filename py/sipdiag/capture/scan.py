@@ -228,9 +228,11 @@ class KernelReader:
     packets, damage, and the warnings' wording.
     """
 
-    def __init__(self, kernel: Kernel, packets, undecodable, raised, watched=None) -> None:
+    def __init__(self, kernel: Kernel, packets, undecodable, raised, watched=None, offsets: bool = False) -> None:
         self.kernel = kernel
-        self.reader = CaptureReader()
+        self.reader = CaptureReader(offsets=offsets)
+        # offsets: for the records of each `packets` call, where each one's bytes start in the file.
+        self.record_offsets: list[int] | None = [] if offsets else None
         self._packets = packets
         self._undecodable = undecodable
         self._raised = raised
@@ -300,6 +302,8 @@ class KernelReader:
                 return
             if status == PACKET:
                 self._start = pos
+                if self.record_offsets is not None:
+                    self.record_offsets = [self._file_offset(data)]
                 self._packets([(frame, time, linktype, kernel.instance.read(kernel.buffer + data, caplen))])
             elif status == RAISED:
                 self._start = pos
@@ -342,8 +346,12 @@ class KernelReader:
         # The offset the reader's messages give: bytes fed so far less what is still in the buffer.
         real_bytes_read = reader.bytes_read
         reader.bytes_read = real_bytes_read - self._end + pos + length
+        if reader.record_offsets is not None:
+            reader.record_offsets = []
         records, _used = reader._read_pcap(piece) if reader.format == "pcap" else reader._read_pcapng(piece)
         reader.bytes_read = real_bytes_read
+        if reader.record_offsets is not None:  # the reader counts from the piece's start
+            self.record_offsets = [self._file_offset(pos) + offset for offset in reader.record_offsets]
         kernel.set("frame", reader.packets)
         kernel.set("big_endian", reader._endian == ">")
         self._sync_interfaces()
@@ -353,6 +361,10 @@ class KernelReader:
             kernel.set("yielded", kernel.get("yielded") + len(records))
             kernel.set("last_time", records[-1][1])
             self._packets(records)
+
+    def _file_offset(self, position: int) -> int:
+        """Where a byte at this buffer position is in the (plain) file: bytes fed less those after it."""
+        return self.reader.bytes_read - self._end + position
 
     def _sync_interfaces(self) -> None:
         interfaces = self.reader._interfaces

@@ -245,6 +245,38 @@ def _header_end(data: bytes, start: int = 0) -> tuple[int, int]:
     return end, end + (3 if data[end + 1 : end + 2] == b"\r" else 2)
 
 
+# Header names as read (lower-cased) -> the canonical name, one string shared by
+# every message: a busy capture repeats a few dozen names hundreds of thousands
+# of times. Bounded, since a damaged or hostile capture can invent names.
+_NAMES: dict[str, str] = {}
+_MAX_NAMES = 4096
+
+
+def _canonical_name(name: str) -> str:
+    canonical = COMPACT_FORMS.get(name, name)
+    if len(_NAMES) < _MAX_NAMES:
+        _NAMES[name] = canonical
+    return canonical
+
+
+# The headers `_derive` and `_read_body` read: their values are looked up in one
+# pass over the header list instead of a scan per header.
+_SINGLE = ("call-id", "cseq", "from", "to", "expires", "content-type", "content-length")
+_REPEATED = ("via", "contact")
+
+
+def _index(headers: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """(first value of each of _SINGLE present, every value of each of _REPEATED present)."""
+    first: dict[str, str] = {}
+    every: dict[str, list[str]] = {}
+    for name, value in headers:
+        if name in _REPEATED:
+            every.setdefault(name, []).append(value)
+        elif name in _SINGLE and name not in first:
+            first[name] = value
+    return first, every
+
+
 def _read_headers(lines: list[str], message: SipMessage) -> None:
     headers = message.headers
     for line in lines:
@@ -262,7 +294,10 @@ def _read_headers(lines: list[str], message: SipMessage) -> None:
         if not colon or not name or " " in name:
             message.errors.append(f"malformed header line: {line.strip()[:60]!r}")
             continue
-        headers.append((COMPACT_FORMS.get(name, name), value.strip()))
+        canonical = _NAMES.get(name)
+        if canonical is None:
+            canonical = _canonical_name(name)
+        headers.append((canonical, value.strip()))
 
 
 def _read_start_line(line: str, message: SipMessage) -> None:
@@ -282,9 +317,8 @@ def _read_start_line(line: str, message: SipMessage) -> None:
         message.errors.append(f"bad request line: {line[:80]!r}")
 
 
-def _read_body(data: bytes, body_start: int, message: SipMessage) -> None:
+def _read_body(data: bytes, body_start: int, message: SipMessage, length_text: str | None) -> None:
     available = data[body_start:]
-    length_text = message.header("content-length")
     if length_text is None:
         message.body = available  # allowed on UDP (RFC 3261 18.3): the datagram ends it
         return
@@ -325,10 +359,10 @@ def _sdp_in_multipart(content_type: str, body: bytes) -> bytes | None:
     return None
 
 
-def _derive(message: SipMessage) -> None:
-    """Fill the convenience attributes analyses read instead of headers."""
-    message.call_id = message.header("call-id")
-    cseq = message.header("cseq")
+def _derive(message: SipMessage, first: dict[str, str], every: dict[str, list[str]]) -> None:
+    """Fill the convenience attributes analyses read instead of headers (from `_index`)."""
+    message.call_id = first.get("call-id")
+    cseq = first.get("cseq")
     if cseq is not None:
         number, _, method = cseq.strip().partition(" ")
         message.cseq = decimal_number(number)
@@ -336,26 +370,28 @@ def _derive(message: SipMessage) -> None:
             message.cseq_method = method.strip().upper() or None
         else:
             message.errors.append(f"bad CSeq: {cseq[:40]!r}")
-    for header in ("from", "to"):
-        value = message.header(header)
-        if value is not None:
-            setattr(message, f"{header}_addr", parse_name_addr(value))
-    for value in message.header_values("via"):
+    value = first.get("from")
+    if value is not None:
+        message.from_addr = parse_name_addr(value)
+    value = first.get("to")
+    if value is not None:
+        message.to_addr = parse_name_addr(value)
+    for value in every.get("via", ()):
         for item in split_top_level(value, ","):
             via = parse_via(item)
             if via is None:
                 message.errors.append(f"bad Via: {item.strip()[:60]!r}")
             else:
                 message.vias.append(via)
-    for value in message.header_values("contact"):
+    for value in every.get("contact", ()):
         for item in split_top_level(value, ","):
             item = item.strip()
             if item:
                 message.contacts.append(NameAddr(uri="*") if item == "*" else parse_name_addr(item))
-    expires = message.header("expires")
+    expires = first.get("expires")
     if expires is not None:
         message.expires = decimal_number(expires)
-    content_type = message.header("content-type")
+    content_type = first.get("content-type")
     if content_type is None:
         return
     message.content_type = _media_type(content_type)
@@ -379,8 +415,9 @@ def parse_message(data: bytes) -> SipMessage:
     first = lines[0].rstrip("\r")
     _read_start_line(first, message)
     _read_headers([line.rstrip("\r") for line in lines[1:]], message)
-    _read_body(data, body_start, message)
-    _derive(message)
+    first_values, every_value = _index(message.headers)
+    _read_body(data, body_start, message, first_values.get("content-length"))
+    _derive(message, first_values, every_value)
     return message
 
 

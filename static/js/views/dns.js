@@ -1,11 +1,20 @@
 // DNS tab: RFC 3263 resolution chains (NAPTR -> SRV -> A/AAAA) with the step
 // that failed, the failed or unanswered lookups, then every query.
 
-import { el, pagedTable, words } from "./dom.js";
+import { el, workerTable, words } from "./dom.js";
 import { findingList, frameLinks } from "./findings.js";
 
 const DNS_CODES = new Set(["DNS_FAILURE", "DNS_EMPTY_ANSWER", "DNS_NO_RESPONSE", "DNS_SLOW", "NO_REGISTER_DNS_SUSPECT"]);
-const QUERY_COLUMNS = ["Frame", "Name", "Type", "Result", "Answers", "Time", "Server"];
+// Sorted in the worker (report_tables.py's dns columns).
+const QUERY_COLUMNS = [
+  { label: "Frame", column: "frame" },
+  { label: "Name", column: "name" },
+  { label: "Type", column: "type" },
+  { label: "Result", column: "result" },
+  { label: "Answers", column: "answers" },
+  { label: "Time", column: "response_ms" },
+  { label: "Server", column: "server" },
+];
 
 function chainView(chain, api) {
   const steps = chain.steps.map((step) =>
@@ -46,11 +55,12 @@ function result(row) {
   return row.rcode;
 }
 
-function queryRow(row, api) {
+// The query's frame and its response's: an evidence link to either lands on this row.
+function queryRow({ row }) {
   return el(
     "tr",
-    { className: `dns-row dns-rcode-${(row.rcode ?? "none").toLowerCase()}` },
-    el("td", {}, frameLinks([row.frame], api)),
+    { className: `dns-row dns-rcode-${(row.rcode ?? "none").toLowerCase()}`, tabIndex: 0, "data-frame": row.frame },
+    el("td", { className: "num" }, row.response_frame ? `${row.frame} → ${row.response_frame}` : row.frame),
     el("td", {}, row.qname ?? ""),
     el("td", {}, row.qtype ?? ""),
     el("td", {}, result(row)),
@@ -60,9 +70,12 @@ function queryRow(row, api) {
   );
 }
 
-function queryTable(rows, api) {
-  return pagedTable("dns-table", QUERY_COLUMNS, rows, (row) => queryRow(row, api));
+function queryTable(api, filters) {
+  return workerTable({ className: "dns-table", table: "dns", columns: QUERY_COLUMNS, api, makeRow: queryRow, filters });
 }
+
+// What render() drew in each panel, for select().
+const drawn = new WeakMap();
 
 export function render(report, container, api) {
   container.replaceChildren();
@@ -74,20 +87,34 @@ export function render(report, container, api) {
   const chains = report.dns_chains ?? [];
   const related = report.findings.filter((f) => DNS_CODES.has(f.code));
   // Answered queries are only worth a glance; failures and silence are what the engineer needs.
-  const problems = rows.filter((row) => row.rcode !== "NOERROR" || row.answers === 0);
+  const problems = queryTable(api, { problems: true });
+  const all = queryTable(api, {});
+  const allQueries = el("details", { className: "dns-all" }, el("summary", {}, `All queries (${rows.length})`), all.element);
+  drawn.set(container, { problems, all, allQueries });
   container.append(
     el("h3", { className: "dns-heading" }, `SIP resolution chains (${chains.length})`),
     chains.length
       ? el("div", { className: "dns-chains" }, chains.map((chain) => chainView(chain, api)))
       : el("p", { className: "dns-empty" }, "No NAPTR/SRV lookups for SIP."),
     ...(related.length ? [findingList(related, api)] : []), // append would print a null
-    el("h3", { className: "dns-heading" }, `Failed or unanswered queries (${problems.length})`),
-    problems.length ? queryTable(problems, api) : el("p", { className: "dns-empty" }, "None."),
-    el(
-      "details",
-      { className: "dns-all" },
-      el("summary", {}, `All queries (${rows.length})`),
-      queryTable(rows, api),
-    ),
+    el("h3", { className: "dns-heading" }, "Failed or unanswered queries"),
+    problems.element,
+    allQueries,
   );
+}
+
+// #dns/frame/N: the query whose frame (or response frame) is N, among the
+// failed ones when it failed, else in the list of all queries.
+export async function select(container, kind, value) {
+  const view = drawn.get(container);
+  if (!view || kind !== "frame") return null;
+  const frame = Number(value);
+  let row = await view.problems.show(frame);
+  if (!row) {
+    view.allQueries.open = true;
+    row = await view.all.show(frame);
+  }
+  for (const selected of container.querySelectorAll(".dns-row.row-selected")) selected.classList.remove("row-selected");
+  row?.classList.add("row-selected");
+  return row;
 }

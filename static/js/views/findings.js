@@ -10,14 +10,15 @@ import { el } from "./dom.js";
 // Evidence links shown per finding; the report keeps every frame.
 const MAX_FRAME_LINKS = 40;
 
-// Buttons that ask the shell to show these frames in the message list.
+// Buttons that open each frame where it is shown (a SIP message, a DNS query,
+// a network event, an RTP stream: the shell's router decides).
 export function frameLinks(frames, api) {
   const span = el("span", { className: "finding-frames" });
   for (const frame of frames.slice(0, MAX_FRAME_LINKS)) {
     const link = el("button", { type: "button", className: "finding-frame", "data-frame": frame }, `#${frame}`);
     link.addEventListener("click", (event) => {
       event.stopPropagation();
-      api.showFrames([frame]);
+      api.openFrame(frame);
     });
     span.append(link, " ");
   }
@@ -25,12 +26,29 @@ export function frameLinks(frames, api) {
   return span;
 }
 
-// The status and Call-ID of a finding or an instance, for its facts line.
-function instanceFacts(instance) {
-  const facts = [];
-  if (instance.status !== undefined) facts.push(`status ${instance.status}`);
-  if (instance.call_id !== undefined) facts.push(`Call-ID ${instance.call_id}`);
-  return facts;
+// The finding's call ladder or registration row (else its messages). `label`
+// replaces "Call-ID ..." where the text around names the Call-ID already.
+function callLink(callId, api, label = null) {
+  const link = el("button", { type: "button", className: "finding-call", "data-call-id": callId,
+    ...(label ? { "aria-label": `${label} (Call-ID ${callId})` } : {}) }, label ?? `Call-ID ${callId}`);
+  link.addEventListener("click", (event) => {
+    event.stopPropagation();
+    api.openCall(callId);
+  });
+  return link;
+}
+
+// The status and Call-ID (a link to its call or registration) of a finding or
+// an instance, for its facts line.
+function facts(instance, api) {
+  const items = [];
+  if (instance.status !== undefined) items.push(`status ${instance.status}`);
+  if (instance.call_id !== undefined) {
+    // A call's instance names its Call-ID in its summary already: the link needs no second copy.
+    const named = instance.summary?.includes(`(Call-ID ${instance.call_id})`);
+    items.push(callLink(instance.call_id, api, named ? "Open" : null));
+  }
+  return items.length ? el("p", { className: "finding-facts" }, items.flatMap((item, i) => (i ? [" · ", item] : [item]))) : null;
 }
 
 // One instance (a call, registration, lookup or destination) of a cause, expandable to its evidence.
@@ -41,9 +59,8 @@ function instanceItem(instance, api) {
     el("summary", { className: "finding-instance-head" }, instance.summary),
   );
   if (instance.explanation !== undefined) item.append(el("p", { className: "finding-explanation" }, instance.explanation));
-  // A call's instance names its Call-ID in its summary already.
-  const facts = instanceFacts(instance).filter((fact) => !instance.summary.includes(`(${fact})`));
-  if (facts.length) item.append(el("p", { className: "finding-facts" }, facts.join(" · ")));
+  const factsLine = facts(instance, api);
+  if (factsLine) item.append(factsLine);
   if (instance.frames.length) item.append(el("p", { className: "finding-evidence" }, "Evidence: ", frameLinks(instance.frames, api)));
   return el("li", {}, item);
 }
@@ -66,8 +83,8 @@ function findingItem(finding, api) {
       el("ol", { className: "finding-steps" }, finding.next_steps.map((step) => el("li", {}, step))),
     );
   }
-  const facts = instanceFacts(finding);
-  if (facts.length) item.append(el("p", { className: "finding-facts" }, facts.join(" · ")));
+  const factsLine = facts(finding, api);
+  if (factsLine) item.append(factsLine);
   // One instance is the finding itself; several are listed, each naming its call or registration.
   if (finding.count > 1) {
     item.append(

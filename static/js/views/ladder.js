@@ -1,147 +1,177 @@
-// Ladder (sequence) diagram of one call as SVG: a column per host, an arrow
-// per SIP message, RTP streams as bands. Colours are SVG attributes, not CSS,
-// so an exported SVG or PNG looks the same outside the page; the classes let
-// the page's dark theme recolour it on screen (calls.css). Arrows take the
-// keyboard focus, and Enter or Space on one is a click.
+// The page side of the ladder. The engine draws it (py/sipdiag/ladder.py: the
+// same SVG the HTML report and the evidence pack carry, so every ladder shows
+// the same facts); this module puts that markup into the page, lets its
+// arrows select a message (click, or Enter on a focused arrow) or compare a
+// second one (Shift), shows a message with its header names emphasised, diffs
+// two messages, and exports the SVG or a PNG of it.
 
-// The SVG namespace name: an identifier createElementNS needs, never fetched.
-const SVG_NS = "http://www.w3.org/2000/svg";
-const COLUMN_WIDTH = 220;
-const CHAR_WIDTH = 7.5; // bold 12px sans-serif, generous
-const ROW_HEIGHT = 28;
-const TOP = 56;
-const LEFT = 110; // room for the time labels
-const COLOURS = { request: "#1f4e8c", success: "#1d7a35", provisional: "#6b6b6b", failure: "#b42318", rtp: "#c7d7f0" };
+import { el } from "./dom.js";
 
-function svgNode(tag, attributes = {}, text = null) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
-  if (text !== null) node.textContent = text;
-  return node;
+// The engine's SVG text as a node of this document (DOMParser: no innerHTML, nothing run).
+export function ladderElement(svgText) {
+  const root = new DOMParser().parseFromString(svgText, "image/svg+xml").documentElement;
+  if (root.localName !== "svg") throw new Error("the engine's ladder could not be read");
+  return document.importNode(root, true);
 }
 
-function label(message) {
-  if (message.method) return `${message.method}${message.has_sdp ? " (SDP)" : ""}`;
-  return `${message.status} ${message.reason ?? ""}${message.has_sdp ? " (SDP)" : ""}`.trim();
+// onActivate(frame, compare): compare is true with Shift held (a second message to diff).
+export function wireArrows(svg, onActivate) {
+  for (const arrow of svg.querySelectorAll(".ladder-arrow")) {
+    const frame = Number(arrow.dataset.frame);
+    arrow.addEventListener("click", (event) => onActivate(frame, event.shiftKey));
+    arrow.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter" && event.key !== " ") return;
+      event.preventDefault();
+      onActivate(frame, event.shiftKey);
+    });
+  }
 }
 
-function kind(message) {
-  if (message.method) return "request";
-  if (message.status < 200) return "provisional";
-  return message.status < 300 ? "success" : "failure";
+// The selected arrow and the one compared with it stand out (calls.css).
+export function markArrows(svg, selected, compared) {
+  for (const arrow of svg.querySelectorAll(".ladder-arrow")) {
+    const frame = Number(arrow.dataset.frame);
+    arrow.classList.toggle("ladder-selected", frame === selected);
+    arrow.classList.toggle("ladder-compared", frame === compared);
+    arrow.setAttribute("aria-pressed", String(frame === selected || frame === compared));
+  }
 }
 
-function hostport(ip, port) {
-  return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
+// "Name: value" (token characters before the colon, RFC 3261 25.1): the name is emphasised.
+const HEADER_LINE = /^([!#-'*+\-.0-9A-Z^-z|~]+)([ \t]*:)(.*)$/;
+
+function lines(text) {
+  return text.replace(/\r\n/g, "\n").replace(/\n+$/, "").split("\n");
 }
 
-// The rows of the diagram in time order: messages and the start of each RTP stream.
-export function ladderRows(call, messages, { collapseRetransmissions = false } = {}) {
-  const retransmitted = new Set(call.retransmission_frames ?? []);
-  const frames = new Set(call.frames);
-  const rows = messages
-    .filter((m) => frames.has(m.frame) && !(collapseRetransmissions && retransmitted.has(m.frame)))
-    .map((m) => ({ kind: "message", time: m.time, message: m, retransmission: retransmitted.has(m.frame) }));
-  for (const media of call.media ?? []) rows.push({ kind: "rtp", time: media.first_time, media });
-  return rows.sort((a, b) => a.time - b.time);
+// A message split where SIP splits it: start line, header lines, body lines.
+function messageParts(text) {
+  const all = lines(text);
+  const blank = all.indexOf("");
+  const head = blank < 0 ? all : all.slice(0, blank);
+  return { start: head[0] ?? "", headers: head.slice(1), body: blank < 0 ? [] : all.slice(blank + 1) };
 }
 
-// Columns: every host of the call in order of appearance (addresses RTP uses included).
-function columnsFor(call, rows) {
-  const names = new Map((call.hosts ?? []).map((host) => [host.address, host.name]));
-  const columns = [];
-  const add = (address) => {
-    if (!columns.some((c) => c.address === address)) columns.push({ address, name: names.get(address) ?? null });
-  };
-  for (const row of rows) {
-    if (row.kind === "message") {
-      add(hostport(row.message.src_ip, row.message.src_port));
-      add(hostport(row.message.dst_ip, row.message.dst_port));
+function headerName(line) {
+  return HEADER_LINE.exec(line)?.[1].toLowerCase() ?? null;
+}
+
+// One line of a message, its header name in <strong>.
+function lineNode(line, isHeader) {
+  const match = isHeader ? HEADER_LINE.exec(line) : null;
+  if (!match) return document.createTextNode(line);
+  return el("span", {}, el("strong", { className: "sip-header-name" }, match[1]), match[2] + match[3]);
+}
+
+// The message as sngrep shows it: start line bold, header names emphasised, body as is.
+export function messageText(text) {
+  const { start, headers, body } = messageParts(text);
+  return el("pre", { className: "ladder-message" },
+    el("strong", { className: "sip-start-line" }, start), "\n",
+    headers.map((line) => [lineNode(line, true), "\n"]),
+    body.length ? ["\n", body.join("\n")] : []);
+}
+
+// Longest common subsequence of two line lists, as same/removed/added steps in order.
+// Messages are cut at 64 KiB by the report, so a few thousand lines at most.
+function lineDiff(a, b) {
+  const width = b.length + 1;
+  const common = new Uint32Array((a.length + 1) * width);
+  for (let i = a.length - 1; i >= 0; i--) {
+    for (let j = b.length - 1; j >= 0; j--) {
+      common[i * width + j] = a[i] === b[j] ? common[(i + 1) * width + j + 1] + 1
+        : Math.max(common[(i + 1) * width + j], common[i * width + j + 1]);
     }
   }
-  for (const row of rows) if (row.kind === "rtp") [row.media.src, row.media.dst].forEach(add);
-  return columns;
-}
-
-export function renderLadder(call, messages, options = {}) {
-  const rows = ladderRows(call, messages, options);
-  const columns = columnsFor(call, rows);
-  // Wide enough for the longest host label (an IPv6 address with its port is 45 characters).
-  const columnWidth = columns.reduce((widest, c) => Math.max(widest, c.address.length * CHAR_WIDTH + 24), COLUMN_WIDTH);
-  const x = (address) => LEFT + columns.findIndex((c) => c.address === address) * columnWidth + columnWidth / 2;
-  const width = LEFT + columns.length * columnWidth;
-  const height = TOP + rows.length * ROW_HEIGHT + 20;
-  const svg = svgNode("svg", {
-    xmlns: SVG_NS, class: "ladder-svg", width, height, viewBox: `0 0 ${width} ${height}`,
-    "font-family": "sans-serif", "font-size": "12",
-  });
-  svg.append(svgNode("rect", { x: 0, y: 0, width, height, fill: "#ffffff", class: "ladder-bg" }));
-  for (const column of columns) {
-    const cx = x(column.address);
-    svg.append(svgNode("text", { x: cx, y: 18, "text-anchor": "middle", "font-weight": "bold", class: "ladder-host" }, column.address));
-    if (column.name) svg.append(svgNode("text", { x: cx, y: 34, "text-anchor": "middle", fill: "#555", class: "ladder-host-name" }, column.name.slice(0, 32)));
-    svg.append(svgNode("line", { x1: cx, y1: TOP - 12, x2: cx, y2: height - 10, stroke: "#999", "stroke-width": 1, class: "ladder-lifeline" }));
+  const steps = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (i < a.length && j < b.length && a[i] === b[j]) steps.push({ kind: "same", line: a[i++], other: b[j++] });
+    else if (j >= b.length || (i < a.length && common[(i + 1) * width + j] >= common[i * width + j + 1])) {
+      steps.push({ kind: "removed", line: a[i++] });
+    } else steps.push({ kind: "added", line: b[j++] });
   }
-  const start = rows.length ? rows[0].time : 0;
-  rows.forEach((row, index) => {
-    const y = TOP + index * ROW_HEIGHT + ROW_HEIGHT / 2;
-    svg.append(svgNode("text", { x: 6, y: y + 4, fill: "#555", class: "ladder-time" }, `+${(row.time - start).toFixed(3)} s`));
-    if (row.kind === "rtp") svg.append(rtpBand(row.media, x, y));
-    else svg.append(arrow(row, x, y));
-  });
-  return svg;
+  return steps;
 }
 
-function arrow(row, x, y) {
-  const message = row.message;
-  const x1 = x(hostport(message.src_ip, message.src_port));
-  const x2 = x(hostport(message.dst_ip, message.dst_port));
-  const direction = x2 >= x1 ? 1 : -1;
-  const stroke = COLOURS[kind(message)];
-  const group = svgNode("g", {
-    class: `ladder-arrow ladder-${kind(message)}${row.retransmission ? " ladder-retransmission" : ""}`,
-    "data-frame": message.frame, cursor: "pointer", tabindex: 0, role: "button",
-    "aria-label": `${label(message)}, frame ${message.frame}${row.retransmission ? ", retransmission" : ""}`,
-  });
-  group.addEventListener("keydown", (event) => {
-    if (event.key !== "Enter" && event.key !== " ") return;
-    event.preventDefault();
-    group.dispatchEvent(new MouseEvent("click", { bubbles: true }));
-  });
-  group.append(svgNode("title", {}, `frame ${message.frame}${row.retransmission ? " (retransmission)" : ""}`));
-  group.append(svgNode("line", {
-    x1, y1: y, x2: x2 - direction * 6, y2: y, stroke, "stroke-width": 2,
-    ...(row.retransmission ? { "stroke-dasharray": "5 4" } : {}),
-  }));
-  group.append(svgNode("path", { d: `M ${x2} ${y} l ${-direction * 8} -5 v 10 z`, fill: stroke }));
-  const text = `${label(message)}${row.retransmission ? " ⟳" : ""}`;
-  group.append(svgNode("text", { x: (x1 + x2) / 2, y: y - 5, "text-anchor": "middle", fill: stroke }, text));
-  return group;
+// Header-aware: within a run of removed and added header lines, a header the
+// second message has with another value is one "changed" step (both values),
+// not an unrelated removal and addition.
+function pairHeaders(steps) {
+  const out = [];
+  for (let start = 0; start < steps.length; ) {
+    if (steps[start].kind === "same") {
+      out.push(steps[start++]);
+      continue;
+    }
+    let end = start;
+    while (end < steps.length && steps[end].kind !== "same") end++;
+    const run = steps.slice(start, end);
+    const added = run.filter((step) => step.kind === "added");
+    for (const step of run) {
+      if (step.kind === "removed") {
+        const name = headerName(step.line);
+        const partner = added.find((other) => !other.paired && name !== null && headerName(other.line) === name);
+        if (partner) {
+          partner.paired = true;
+          out.push({ kind: "changed", line: step.line, other: partner.line });
+          continue;
+        }
+        out.push(step);
+      } else if (!step.paired) out.push(step);
+    }
+    start = end;
+  }
+  return out;
 }
 
-function rtpBand(media, x, y) {
-  const x1 = x(media.src);
-  const x2 = x(media.dst);
-  const group = svgNode("g", { class: "ladder-rtp", "data-frame": media.first_frame });
-  group.append(svgNode("rect", { x: Math.min(x1, x2), y: y - 9, width: Math.max(Math.abs(x2 - x1), 4), height: 18, fill: COLOURS.rtp, rx: 4 }));
-  const text = `RTP ${media.codec ?? media.payload_types.join("/")} ${media.packets} pkts, lost ${media.lost}, jitter ${media.jitter_ms} ms`;
-  group.append(svgNode("text", { x: (x1 + x2) / 2, y: y + 4, "text-anchor": "middle", fill: "#1f2937" }, `${x2 >= x1 ? "" : "◀ "}${text}${x2 >= x1 ? " ▶" : ""}`));
-  return group;
+// Lines compared at most per part: the table of common lengths grows with the product.
+const MAX_DIFF_LINES = 1500;
+
+function clipped(parts) {
+  return { start: parts.start, headers: parts.headers.slice(0, MAX_DIFF_LINES), body: parts.body.slice(0, MAX_DIFF_LINES) };
 }
 
-export function svgBlob(svg) {
-  return new Blob([new XMLSerializer().serializeToString(svg)], { type: "image/svg+xml" });
+// Steps of the diff of two message texts: start line, headers (paired by name), body.
+export function messageDiff(first, second) {
+  const a = clipped(messageParts(first));
+  const b = clipped(messageParts(second));
+  const start = a.start === b.start ? [{ kind: "same", line: a.start }] : [{ kind: "changed", line: a.start, other: b.start }];
+  const body = lineDiff(a.body, b.body);
+  return [
+    ...start.map((step) => ({ ...step, part: "start" })),
+    ...pairHeaders(lineDiff(a.headers, b.headers)).map((step) => ({ ...step, part: "header" })),
+    ...(a.body.length || b.body.length ? [{ kind: "same", line: "", part: "blank" }] : []),
+    ...body.map((step) => ({ ...step, part: "body" })),
+  ];
+}
+
+const MARKS = { same: "  ", removed: "− ", added: "+ " };
+
+// The diff as lines: "− " only in the first message, "+ " only in the second, a changed header both.
+export function diffView(steps) {
+  const row = (kind, mark, line, part) => el("span", { className: `diff-line diff-${kind}` },
+    mark, lineNode(line, part === "header"), "\n");
+  return el("pre", { className: "ladder-diff-text" }, steps.map((step) => (step.kind === "changed"
+    ? [row("removed", MARKS.removed, step.line, step.part), row("added", MARKS.added, step.other, step.part)]
+    : row(step.kind, MARKS[step.kind], step.line, step.part))));
+}
+
+export function svgBlob(svgText) {
+  return new Blob([svgText], { type: "image/svg+xml" });
 }
 
 // PNG through an <img> of the SVG drawn onto a canvas (no external resources needed).
-export function pngBlob(svg) {
-  const url = URL.createObjectURL(svgBlob(svg));
+export function pngBlob(svgText) {
+  const size = ladderElement(svgText);
+  const url = URL.createObjectURL(svgBlob(svgText));
   return new Promise((resolve, reject) => {
     const image = new Image();
     image.onload = () => {
       const canvas = document.createElement("canvas");
-      canvas.width = Number(svg.getAttribute("width"));
-      canvas.height = Number(svg.getAttribute("height"));
+      canvas.width = Number(size.getAttribute("width"));
+      canvas.height = Number(size.getAttribute("height"));
       canvas.getContext("2d").drawImage(image, 0, 0);
       URL.revokeObjectURL(url);
       canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("PNG export failed"))), "image/png");

@@ -2,12 +2,22 @@
 // metrics, then one row per REGISTER sequence; clicking a row opens its
 // message timeline, raw messages and the findings about it.
 
-import { counted, dataTable, delayText, el, ratioText, words } from "./dom.js";
+import { counted, dataTable, delayText, el, elided, ratioText, workerTable, words } from "./dom.js";
 import { findingList, findingsAbout, frameLinks } from "./findings.js";
 
 const SUMMARY_COLUMNS = ["Registrar", "Clients", "Sequences", "Registered", "Failed", "Failed by status", "Pattern",
   "RRD (RFC 6076)", "IRA (RFC 6076)"];
-const ROW_COLUMNS = ["Client", "AOR", "Registrar", "Outcome", "Final", "Challenges", "Requests (retx)", "Expires req/granted"];
+// Sorted in the worker (report_tables.py's registrations columns).
+const ROW_COLUMNS = [
+  { label: "Client", column: "client" },
+  { label: "AOR", column: "aor" },
+  { label: "Registrar", column: "registrar" },
+  { label: "Outcome", column: "outcome" },
+  { label: "Final", column: "final_status" },
+  { label: "Challenges", column: "challenges" },
+  { label: "Requests (retx)", column: "requests" },
+  { label: "Expires req/granted", column: "expires" },
+];
 
 function show(value) {
   return value === null || value === undefined ? "–" : String(value);
@@ -76,12 +86,12 @@ function detailRow(row, report, messagesByFrame, api) {
   return el("tr", { className: "reg-detail-row", hidden: true }, cell);
 }
 
-function sequenceRows(row, report, messagesByFrame, api) {
+function sequenceRows({ index, row }, report, messagesByFrame, api) {
   const main = el(
     "tr",
     { className: "reg-row", tabIndex: 0, "data-call-id": row.call_id },
     el("td", {}, row.client),
-    el("td", {}, show(row.aor)),
+    elided(show(row.aor)),
     el("td", {}, row.registrar),
     el("td", {}, el("span", { className: `reg-outcome reg-outcome-${row.outcome}` }, words(row.outcome))),
     el("td", {}, show(row.final_status)),
@@ -90,9 +100,14 @@ function sequenceRows(row, report, messagesByFrame, api) {
     el("td", {}, `${show(row.expires_requested)} / ${show(row.expires_granted)}`),
   );
   const detail = detailRow(row, report, messagesByFrame, api);
-  const toggle = () => {
-    detail.hidden = !detail.hidden;
+  // open: true or false to set, null to toggle; the URL follows what the user opens.
+  main.openDetail = (open = null) => {
+    detail.hidden = open === null ? !detail.hidden : !open;
     main.classList.toggle("reg-row-open", !detail.hidden);
+    return !detail.hidden;
+  };
+  const toggle = () => {
+    if (main.openDetail()) api.selected("registration", index);
   };
   main.addEventListener("click", toggle);
   main.addEventListener("keydown", (event) => {
@@ -104,10 +119,12 @@ function sequenceRows(row, report, messagesByFrame, api) {
   return [main, detail];
 }
 
+// What render() drew in each panel, for select().
+const drawn = new WeakMap();
+
 export function render(report, container, api) {
   container.replaceChildren();
-  const rows = report.registrations;
-  if (!rows.length) {
+  if (!report.registrations.length) {
     const dnsSuspect = report.findings.some((f) => f.code === "NO_REGISTER_DNS_SUSPECT");
     container.append(
       el(
@@ -120,13 +137,25 @@ export function render(report, container, api) {
     return;
   }
   const messagesByFrame = new Map(report.sip_messages.map((m) => [m.frame, m]));
+  const table = workerTable({ className: "reg-table", table: "registrations", columns: ROW_COLUMNS, api,
+    makeRow: (entry) => sequenceRows(entry, report, messagesByFrame, api) });
+  drawn.set(container, table);
   container.append(
     el("h3", { className: "reg-heading" }, "Registrars"),
     summaryTable(report.registrars ?? []),
     el("p", { className: "reg-note" },
       "RRD: first REGISTER of an attempt → its 2xx, the challenge included. IRA: attempts ended by a 4xx other than "
       + "401/402/407, a 5xx or 6xx, or no answer, / attempts the capture shows decided."),
-    el("h3", { className: "reg-heading" }, `Registration sequences (${rows.length})`),
-    dataTable("reg-table", ROW_COLUMNS, rows.map((row) => sequenceRows(row, report, messagesByFrame, api))),
+    el("h3", { className: "reg-heading" }, `Registration sequences (${report.registrations.length})`),
+    table.element,
   );
+}
+
+// #registrations/registration/<row index>: that sequence's row, its timeline open.
+export async function select(container, kind, value) {
+  const table = drawn.get(container);
+  if (!table || kind !== "registration") return null;
+  const row = await table.show(Number(value));
+  row?.openDetail(true);
+  return row;
 }

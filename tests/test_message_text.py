@@ -1,0 +1,105 @@
+"""Message text read back from the file on demand equals the text the report carries.
+
+With keep_text=False the engine keeps, for a message whose bytes are one
+slice of the file, only where they are; the report leaves the text out and
+`CaptureAnalysis.message_text` reads it back. Every capture of the corpus
+(pcap and pcapng, gzip, UDP, TCP, WebSocket, SCTP, HEP, fragments) is held to
+the default report's text, message by message, and to the same rows otherwise.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from locations import FIXTURES, REPO, SHARED_CAPTURES
+
+from sipdiag.engine import READ_CHUNK, CaptureAnalysis, analyze_path, file_reader
+
+CAPTURES = sorted(p for folder in (SHARED_CAPTURES, FIXTURES) for p in folder.rglob("*")
+                  if p.suffix in (".pcap", ".pcapng"))
+
+
+def lean_analysis(path) -> tuple[CaptureAnalysis, dict]:
+    analysis = CaptureAnalysis(os.path.basename(path), keep_text=False)
+    with open(path, "rb") as capture:
+        while chunk := capture.read(READ_CHUNK):
+            analysis.feed(chunk)
+    return analysis, analysis.finish()
+
+
+def every_text(analysis: CaptureAnalysis, rows: list[dict], path) -> list[str | None]:
+    read = file_reader(str(path))
+    seen: dict[int, int] = {}
+    texts = []
+    for row in rows:
+        index = seen[row["frame"]] = seen.get(row["frame"], -1) + 1
+        texts.append(analysis.message_text(row["frame"], read, index))
+    return texts
+
+
+@pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: p.name)
+def test_text_read_back_by_frame_is_the_reports_text(capture):
+    full = analyze_path(str(capture))
+    analysis, lean = lean_analysis(capture)
+    assert every_text(analysis, lean["sip_messages"], capture) == [row["text"] for row in full["sip_messages"]]
+    assert lean["sip_messages"] == [{k: v for k, v in row.items() if k != "text"} for row in full["sip_messages"]]
+    assert {k: v for k, v in lean.items() if k != "sip_messages"} == \
+        {k: v for k, v in full.items() if k != "sip_messages"}
+
+
+def test_udp_messages_keep_no_bytes_and_know_where_they_are():
+    capture = FIXTURES / "calls" / "call_answered_rtp.pcap"
+    analysis, _ = lean_analysis(capture)
+    messages = analysis.finish_result().sip_messages
+    data = capture.read_bytes()
+    assert messages and all(m.raw == b"" and m.source is not None for m in messages)
+    for message in messages:
+        offset, length = message.source
+        assert data[offset:offset + length].startswith((b"INVITE ", b"ACK ", b"BYE ", b"SIP/2.0 "))
+
+
+def test_a_message_reassembled_from_ip_fragments_keeps_its_bytes():
+    capture = FIXTURES / "calls" / "call_fragmented_invite.pcap"
+    analysis, _ = lean_analysis(capture)
+    messages = analysis.finish_result().sip_messages
+    # tshark shows frames 1-3 and 6-7 as the fragments of the INVITE and of its 200 OK.
+    assert [(m.frame, m.raw[:14]) for m in messages if m.source is None] == [
+        (3, b"INVITE sip:bob"), (7, b"SIP/2.0 200 OK")]
+    assert all(m.raw == b"" for m in messages if m.source is not None)
+
+
+def test_a_compressed_capture_keeps_every_message_and_reads_nothing(tmp_path):
+    source = FIXTURES / "registration" / "reg_challenge_ok.pcap"
+    compressed = tmp_path / "reg.pcap.gz"
+    compressed.write_bytes(gzip.compress(source.read_bytes()))
+    analysis, lean = lean_analysis(compressed)
+
+    def refuse(offset, length):
+        raise AssertionError("offsets in a gzip file are not the file's")
+
+    texts = [analysis.message_text(row["frame"], refuse) for row in lean["sip_messages"]]
+    assert texts == [row["text"] for row in analyze_path(str(source))["sip_messages"]]
+
+
+def test_a_frame_without_that_message_gives_none():
+    capture = FIXTURES / "registration" / "reg_challenge_ok.pcap"
+    analysis, lean = lean_analysis(capture)
+    read = file_reader(str(capture))
+    first = lean["sip_messages"][0]["frame"]
+    assert analysis.message_text(first, read, 1) is None
+    assert analysis.message_text(10**6, read) is None
+
+
+def test_the_cli_without_text_prints_the_rows_without_it():
+    capture = FIXTURES / "calls" / "call_486.pcap"
+    completed = subprocess.run([sys.executable, "-m", "sipdiag", "analyze", str(capture), "--json", "--no-text"],
+                               capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "py")})
+    assert completed.returncode == 0
+    report = json.loads(completed.stdout)
+    assert report == analyze_path(str(capture), with_text=False)
+    assert report["sip_messages"] and all("text" not in row for row in report["sip_messages"])
