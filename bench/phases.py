@@ -19,7 +19,8 @@ import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "py"))
-from sipdiag.engine import CaptureAnalysis, READ_CHUNK  # noqa: E402
+from sipdiag.capture.scan import READ_CHUNK  # noqa: E402
+from sipdiag.engine import CaptureAnalysis  # noqa: E402
 from sipdiag.report import build_report  # noqa: E402
 from sipdiag.report_json import write_json  # noqa: E402
 

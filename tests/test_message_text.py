@@ -17,8 +17,8 @@ import sys
 
 import pytest
 from locations import FIXTURES, REPO, SHARED_CAPTURES
-
-from sipdiag.engine import READ_CHUNK, CaptureAnalysis, analyze_path, file_reader
+from sipdiag.capture.scan import READ_CHUNK
+from sipdiag.engine import CaptureAnalysis, analyze_path, file_reader
 
 CAPTURES = sorted(p for folder in (SHARED_CAPTURES, FIXTURES) for p in folder.rglob("*")
                   if p.suffix in (".pcap", ".pcapng"))

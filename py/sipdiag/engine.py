@@ -14,16 +14,15 @@ from operator import attrgetter
 
 from .capture.decoder import PacketDecoder
 from .capture.pcapfile import CaptureError
-from .capture.scan import Kernel, KernelReader
+from .capture.scan import Kernel, KernelFed, KernelReader
 from .model import CaptureInfo, CaptureResult, SipMessage
 from .protocols.rtp import RtpTracker
 
-READ_CHUNK = 1024 * 1024
 # One warning per damaged packet would drown the report on a badly broken file.
 MAX_PACKET_WARNINGS = 20
 
 
-class CaptureAnalysis:
+class CaptureAnalysis(KernelFed):
     """keep_text=False: a message whose bytes are one slice of the file keeps
     only where they are (`SipMessage.source`), not the bytes, and the report
     leaves the text out; `message_text(frame, read)` reads it back. Messages
@@ -40,26 +39,6 @@ class CaptureAnalysis:
                                     offsets=not keep_text)
         self._undecodable: list[str] = []
         self._undecodable_count = 0
-
-    def feed(self, data: bytes) -> None:
-        self._reader.feed(data)
-
-    def reserve(self, size: int) -> int:
-        """The address in kernel memory where the next `size` bytes of the file go (then `commit`)."""
-        return self._reader.reserve(size)
-
-    def commit(self, size: int) -> None:
-        self._reader.commit(size)
-
-    def readinto(self, file, size: int = READ_CHUNK) -> int:
-        """Up to `size` bytes of an open file, read straight into the kernel; 0 at its end."""
-        return self._reader.readinto(file, size)
-
-    @property
-    def kernel_memory(self):
-        """The kernel's linear memory as its host knows it (in the page, the WebAssembly.Memory
-        the worker writes file slices into, at the address `reserve` gave)."""
-        return self._reader.kernel.instance.memory
 
     def _decoded(self, records: list) -> None:
         messages = self._result.sip_messages

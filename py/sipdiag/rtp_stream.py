@@ -26,7 +26,7 @@ import struct
 
 from .capture.decoder import PacketDecoder
 from .capture.pcapfile import CaptureReader
-from .capture.scan import Kernel, KernelReader
+from .capture.scan import Kernel, KernelFed, KernelReader
 from .model import CaptureInfo, CaptureResult, hostport
 from .protocols import g711
 from .protocols.rtp import RtpTracker, rtpmap_clock_rate
@@ -219,7 +219,7 @@ class _StreamRecorder:
         recording.audio.append((recording.audio_ts, codec, data[offset:end]))
 
 
-class StreamMeasurement:
+class StreamMeasurement(KernelFed):
     """Feed a capture in chunks; `finish()` measures each requested stream.
 
     `streams` are the report's {src, dst, ssrc} of `calls[].media[]` ("ip:port",
@@ -235,21 +235,6 @@ class StreamMeasurement:
         # The analysis already reported undecodable packets; here only RTP matters.
         self._reader = KernelReader(kernel, self._handed_back, _ignore, self._recorder.tracker.raised,
                                     self._recorder.watched)
-
-    def feed(self, data: bytes) -> None:
-        self._reader.feed(data)
-
-    def reserve(self, size: int) -> int:
-        """Where in kernel memory the next `size` bytes of the file go (then `commit`), as CaptureAnalysis."""
-        return self._reader.reserve(size)
-
-    def commit(self, size: int) -> None:
-        self._reader.commit(size)
-
-    @property
-    def kernel_memory(self):
-        """The kernel's linear memory (in the page, the WebAssembly.Memory the worker writes slices into)."""
-        return self._reader.kernel.instance.memory
 
     def _handed_back(self, records: list) -> None:
         self._decoder.decode_records(records, _ignore)

@@ -30,6 +30,8 @@ FULL_TABLES = {1: "RTP streams", 2: "RFC 4733 events", 4: "RTCP flows", 8: "SDP 
 MAX_INTERFACES = 4096  # scan.c MAX_INTERFACES: packets of later interfaces come back to Python
 # Bytes given as `bytes` are placed in the kernel at most this much at a time (the worker's slice size).
 MAX_FEED = 4 * 1024 * 1024
+# What the CLI reads into the kernel at a time.
+READ_CHUNK = 1024 * 1024
 
 # scan.c `struct io`: every field 8 bytes, in this order ("d" a double, "q" an integer).
 IO_FIELDS = (
@@ -213,6 +215,35 @@ class Kernel:
     def tables_full(self) -> list[str]:
         full = self.get("full")
         return [name for bit, name in FULL_TABLES.items() if full & bit]
+
+
+class KernelFed:
+    """Input through a KernelReader (`self._reader`), for the analysis and the
+    RTP stream measurement alike: the worker reserves kernel memory, writes a
+    File slice there and commits it; the CLI reads a file straight in; tests
+    and the redaction's verification feed bytes."""
+
+    _reader: KernelReader
+
+    def feed(self, data: bytes) -> None:
+        self._reader.feed(data)
+
+    def reserve(self, size: int) -> int:
+        """The address in kernel memory where the next `size` bytes of the file go (then `commit`)."""
+        return self._reader.reserve(size)
+
+    def commit(self, size: int) -> None:
+        self._reader.commit(size)
+
+    def readinto(self, file, size: int = READ_CHUNK) -> int:
+        """Up to `size` bytes of an open file, read straight into the kernel; 0 at its end."""
+        return self._reader.readinto(file, size)
+
+    @property
+    def kernel_memory(self):
+        """The kernel's linear memory as its host knows it (in the page, the WebAssembly.Memory
+        the worker writes file slices into, at the address `reserve` gave)."""
+        return self._reader.kernel.instance.memory
 
 
 class KernelReader:
