@@ -281,3 +281,12 @@ def test_any_chunking_gives_the_same_measurement():
     pieces, pieces_measurement = measure(TONE, [PBX_STREAM, CARRIER_STREAM], chunk=97)
     assert pieces == whole
     assert pieces_measurement.pcm(0) == whole_measurement.pcm(0)
+
+
+def test_more_streams_than_one_reading_can_watch_are_refused_not_left_empty():
+    # The kernel hands back at most MAX_WATCHED_STREAMS streams per reading; the
+    # 257th would otherwise come back with no packets, as if it carried none.
+    streams = [{"src": "10.0.0.1:4000", "dst": f"10.0.0.2:{5000 + 2 * n}", "ssrc": "0x1234ABCD"} for n in range(257)]
+    with pytest.raises(ValueError, match="257 streams asked for at once; at most 256"):
+        StreamMeasurement(streams)
+    StreamMeasurement(streams[:256] + streams[:3])  # the same stream twice is one watch

@@ -29,7 +29,7 @@ from .capture.pcapfile import CaptureReader
 from .capture.scan import Kernel, KernelFed, KernelReader
 from .model import CaptureInfo, CaptureResult, hostport
 from .protocols import g711
-from .protocols.rtp import RtpTracker, rtpmap_clock_rate
+from .protocols.rtp import MAX_WATCHED_STREAMS, RtpTracker, rtpmap_clock_rate
 from .protocols.sdp import STATIC_PAYLOAD_TYPES
 
 _RTP_HEADER = struct.Struct("!BBHII")
@@ -228,6 +228,11 @@ class StreamMeasurement(KernelFed):
 
     def __init__(self, streams: list[dict]):
         self._recordings = [_Recording(s["src"], s["dst"], _ssrc_number(s["ssrc"])) for s in streams]
+        distinct = {(r.src, r.dst, r.ssrc) for r in self._recordings}
+        if len(distinct) > MAX_WATCHED_STREAMS:
+            # Past the kernel's table of watches a stream would come back empty, not measured.
+            raise ValueError(f"{len(distinct)} streams asked for at once; at most {MAX_WATCHED_STREAMS} "
+                             "can be measured in one reading of the capture")
         self._result = CaptureResult(capture=CaptureInfo(file=""))
         kernel = Kernel()
         self._recorder = _StreamRecorder(RtpTracker(kernel), self._recordings)

@@ -25,6 +25,8 @@ _FIRST_DYNAMIC_PT = 96
 # A call's digits number in the tens; a stream whose "events" run into
 # thousands is noise, and keeping each would let memory grow with the capture.
 MAX_EVENTS_PER_STREAM = 1000
+# scan.c MAX_WATCHED: the streams one re-read can hand back (RtpTracker.watch).
+MAX_WATCHED_STREAMS = 256
 
 # scan.c `enum rate_kind` and `enum raised`: what RtpTracker.account raised before the kernel.
 RATE_NONE, RATE_VALUE, RATE_BAD_TEXT, RATE_TOO_LARGE = 0, 1, 2, 3
