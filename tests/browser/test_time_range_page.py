@@ -42,6 +42,7 @@ def test_times_beyond_any_date_open_and_show_as_out_of_range(page_ready, tmp_pat
     assert page.locator("#tab-panel .call-row").count() == len(expected["calls"]) == 1
     assert OUT_OF_RANGE in page.locator("#tab-panel .call-row").first.inner_text()
     page.locator("#tab-panel .call-row").first.click()  # the ladder's times are relative: they still show
+    page.locator("#tab-panel svg.ladder-svg .ladder-arrow").first.wait_for()  # the engine draws it (a worker request)
     assert page.locator("#tab-panel svg.ladder-svg .ladder-arrow").count() == 2
 
     assert not [error for error in page_ready.console_errors if "Invalid time value" in error]
