@@ -13,7 +13,7 @@ from locations import FIXTURES, REPO, SHARED_CAPTURES
 from sipdiag.analysis.findings import EXPLAINS, SEVERITIES, Finding, diagnose
 from sipdiag.engine import result_for_path
 from sipdiag.report import build_report
-from test_registration import CHALLENGE, Flow, credentials
+from test_registration import Flow, lockout_flow
 from test_registration import capture as registration_capture
 
 CAPTURES = sorted(SHARED_CAPTURES.glob("*.pcap*")) + sorted(FIXTURES.rglob("*.pcap*"))
@@ -211,15 +211,7 @@ def registration_findings(result) -> list[dict]:
 
 
 def test_refused_credentials_explain_the_lockout_403():
-    flow = Flow()
-    for _ in range(2):
-        flow.register(dt=2)
-        flow.respond(401, headers=[("www-authenticate", CHALLENGE)])
-        flow.register(auth=credentials())
-        flow.respond(401, headers=[("www-authenticate", CHALLENGE)])
-    flow.register(dt=2)
-    flow.respond(403, reason="Forbidden")
-    findings = registration_findings(registration_capture(flow))
+    findings = registration_findings(registration_capture(lockout_flow()))
     assert [(f["code"], f["status"], f.get("explains"), f.get("explained_by")) for f in findings] == [
         ("REG_AUTH_FAILED", 401, ["F2"], None), ("REG_REJECTED", 403, None, "F1")]
 

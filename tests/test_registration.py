@@ -144,7 +144,8 @@ def test_whole_sequence_counts_not_the_last_response():
     assert by_code["REG_CHALLENGE_OK"].frames == [5, 6, 7, 8]
 
 
-def test_lockout_hint_on_403_after_failed_attempts():
+def lockout_flow() -> Flow:
+    """Credentials refused twice (REGISTER, 401, REGISTER with credentials, 401), then a 403."""
     flow = Flow()
     for _ in range(2):
         flow.register(dt=2)
@@ -153,7 +154,11 @@ def test_lockout_hint_on_403_after_failed_attempts():
         flow.respond(401, headers=[("www-authenticate", CHALLENGE)])
     flow.register(dt=2)
     flow.respond(403, reason="Forbidden")
-    [row], _, by_code = analyze(flow)
+    return flow
+
+
+def test_lockout_hint_on_403_after_failed_attempts():
+    [row], _, by_code = analyze(lockout_flow())
     assert (row["outcome"], row["final_status"]) == ("rejected", 403)
     rejected = by_code["REG_REJECTED"]
     assert rejected.status == 403 and rejected.details["possible_lockout"] is True and rejected.frames == [9, 10]
