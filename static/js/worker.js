@@ -88,15 +88,16 @@ def analyze_start(job, name):
         jobs[job] = sipdiag.CaptureAnalysis(name)
     return guard(step)
 
-# The file's slices go straight into the scan kernel's memory: the worker writes
-# each at the address analyze_reserve gives, then analyze_commit walks it.
-def analyze_memory(job):
+# The file's slices go straight into a job's scan kernel (an analysis, or an RTP
+# stream measurement: both capture/scan.KernelFed): the worker writes each at
+# the address kernel_reserve gives, then kernel_commit walks it.
+def kernel_memory(job):
     return jobs[job].kernel_memory
 
-def analyze_reserve(job, size):
+def kernel_reserve(job, size):
     return guard(lambda: jobs[job].reserve(size))
 
-def analyze_commit(job, size):
+def kernel_commit(job, size):
     return guard(lambda: jobs[job].commit(size))
 
 # The last reports, kept for the ladders and the HTML report the page asks for
@@ -266,45 +267,30 @@ def drop(job):
 // again for the streams asked about, so the report need not hold their packets.
 // A measurement walks the file in a scan kernel of its own, fed as the analysis is.
 const RTP_GLUE = `
-rtp_jobs = {}
-
-def rtp_memory(job):
-    return rtp_jobs[job].kernel_memory
-
-def rtp_reserve(job, size):
-    return guard(lambda: rtp_jobs[job].reserve(size))
-
-def rtp_commit(job, size):
-    return guard(lambda: rtp_jobs[job].commit(size))
-
 def rtp_stream_start(job, streams_json):
     def step():
         from sipdiag.rtp_stream import StreamMeasurement
 
-        rtp_jobs[job] = StreamMeasurement(json.loads(streams_json))
+        jobs[job] = StreamMeasurement(json.loads(streams_json))
     return guard(step)
 
 def rtp_frame_start(job, frame):
     def step():
         from sipdiag.rtp_stream import FrameLookup
 
-        rtp_jobs[job] = FrameLookup(frame)
+        jobs[job] = FrameLookup(frame)
     return guard(step)
 
 def rtp_feed(job, chunk):
-    return guard(lambda: rtp_jobs[job].feed(chunk.to_bytes()))
+    return guard(lambda: jobs[job].feed(chunk.to_bytes()))
 
 def rtp_finish(job):
-    return guard(lambda: rtp_jobs[job].finish())
+    return guard(lambda: jobs[job].finish())
 
 def rtp_pcm(job, index):
-    return rtp_jobs[job].pcm(index)
-
-def rtp_drop(job):
-    rtp_jobs.pop(job, None)
+    return jobs[job].pcm(index)
 `;
-const RTP_GLUE_NAMES = ["rtp_memory", "rtp_reserve", "rtp_commit", "rtp_stream_start", "rtp_frame_start", "rtp_feed",
-  "rtp_finish", "rtp_pcm", "rtp_drop"];
+const RTP_GLUE_NAMES = ["rtp_stream_start", "rtp_frame_start", "rtp_feed", "rtp_finish", "rtp_pcm"];
 
 let glue = null;
 
@@ -361,7 +347,7 @@ async function boot(files) {
   const namespace = pyodide.globals.get("dict")();
   pyodide.runPython(GLUE, { globals: namespace });
   glue = new Map(
-    ["analyze_start", "analyze_memory", "analyze_reserve", "analyze_commit", "analyze_finish", "table_rows", "locate", "redact_start", "redact_learn", "redact_finish_learning",
+    ["analyze_start", "kernel_memory", "kernel_reserve", "kernel_commit", "analyze_finish", "table_rows", "locate", "redact_start", "redact_learn", "redact_finish_learning",
      "redact_next_round", "redact_feed", "redact_finish", "redact_written", "redact_verify_start",
      "redact_verify_feed", "redact_verify_finish", "drop", "ladder", "html_report"].map((name) => [name, namespace.get(name)]),
   );
@@ -418,16 +404,16 @@ async function feedFile(id, blob, feedName, progress, afterChunk = null) {
   }
 }
 
-// The file read into a job's scan kernel memory: each slice is copied once,
-// from the File's bytes to the address the engine reserved. `job` names the
-// glue's functions: analyze_memory, analyze_reserve, analyze_commit, or rtp_...
-async function feedKernel(id, file, job, progress) {
-  const memory = glue.get(`${job}_memory`)(id); // the kernel's WebAssembly.Memory itself
+// The file read into the job's scan kernel memory (an analysis or an RTP
+// measurement): each slice is copied once, from the File's bytes to the
+// address the engine reserved.
+async function feedKernel(id, file, progress) {
+  const memory = glue.get("kernel_memory")(id); // the kernel's WebAssembly.Memory itself
   for (let done = 0; done < file.size; ) {
     const slice = new Uint8Array(await file.slice(done, done + CHUNK_SIZE).arrayBuffer());
-    const address = call(`${job}_reserve`, id, slice.length);
+    const address = call("kernel_reserve", id, slice.length);
     new Uint8Array(memory.buffer, address, slice.length).set(slice); // after reserve: it may grow the memory
-    call(`${job}_commit`, id, slice.length);
+    call("kernel_commit", id, slice.length);
     done += slice.length;
     if (done < file.size) progress.post(done);
   }
@@ -438,7 +424,7 @@ async function analyze({ id, file, keep }) {
   call("analyze_start", id, file.name ?? "capture");
   const progress = new Progress(id, file.size, 1);
   progress.begin(0, "analyzing", 0);
-  await feedKernel(id, file, "analyze", progress);
+  await feedKernel(id, file, progress);
   return { report: call("analyze_finish", id, Boolean(keep)), reportId: id };
 }
 
@@ -508,7 +494,7 @@ async function rtpStream({ id, file, stream, streams }) {
   try {
     const progress = new Progress(id, file.size, 1);
     progress.begin(0, "measuring", 0);
-    await feedKernel(id, file, "rtp", progress);
+    await feedKernel(id, file, progress);
     const measured = call("rtp_finish", id);
     measured.forEach((result, index) => {
       if (!result.audio?.playable) return;
@@ -518,7 +504,7 @@ async function rtpStream({ id, file, stream, streams }) {
     });
     return streams ? { streams: measured } : { stream: measured[0] };
   } finally {
-    glue.get("rtp_drop")(id);
+    glue.get("drop")(id);
   }
 }
 
@@ -532,7 +518,7 @@ async function rtpFrame({ id, file, frame }) {
     }
     return { stream: call("rtp_finish", id) };
   } finally {
-    glue.get("rtp_drop")(id);
+    glue.get("drop")(id);
   }
 }
 
