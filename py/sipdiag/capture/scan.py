@@ -24,7 +24,7 @@ KERNEL_WASM = Path(__file__).with_name("kernel") / "scan.wasm"
 WASM_PAGE = 65536
 
 # scan.c `enum status`, `enum format`, `enum full`.
-NEED_MORE, PACKET, BLOCK, DAMAGED, RAISED, WATCHED = 1, 2, 3, 4, 5, 6
+NEED_MORE, PACKET, BLOCK, DAMAGED, RAISED, WATCHED, OUTPUT_FULL = 1, 2, 3, 4, 5, 6, 7
 FORMAT_PCAP, FORMAT_PCAPNG = 1, 2
 FULL_TABLES = {1: "RTP streams", 2: "RFC 4733 events", 4: "RTCP flows", 8: "SDP media addresses"}
 MAX_INTERFACES = 4096  # scan.c MAX_INTERFACES: packets of later interfaces come back to Python
@@ -57,6 +57,7 @@ FUNCTIONS = (
     "io_address", "interfaces_address", "streams_address", "events_address", "rtcp_address",
     "static_rates_address", "link_types_address", "scratch_address", "buffer_address", "record_sizes",
     "move_bytes", "expect", "set_rtpmap", "forget_payload_types", "account_scratch", "watch", "scan",
+    "redaction_address", "redacted_address", "redaction_size", "redaction_add",
 )
 
 
@@ -259,15 +260,22 @@ class KernelReader:
     packets, damage, and the warnings' wording.
     """
 
-    def __init__(self, kernel: Kernel, packets, undecodable, raised, watched=None, offsets: bool = False) -> None:
+    def __init__(self, kernel: Kernel, packets, undecodable, raised, watched=None, offsets: bool = False,
+                 blocks: bool = False, stopped=None) -> None:
         self.kernel = kernel
-        self.reader = CaptureReader(offsets=offsets)
+        # blocks: the Python reader gives `packets` Block objects (redaction), headers included.
+        self.reader = CaptureReader(offsets=offsets, blocks=blocks)
         # offsets: for the records of each `packets` call, where each one's bytes start in the file.
         self.record_offsets: list[int] | None = [] if offsets else None
         self._packets = packets
         self._undecodable = undecodable
         self._raised = raised
         self._watched = watched
+        # stopped(): each time the walk stops, before the record it stopped at is handled
+        # (the redaction takes the records the kernel rewrote so far, to keep their place).
+        self._on_stop = stopped
+        # The file's bytes as they come (gzip-compressed or not), for whoever also reads them raw.
+        self.raw = None
         self._start = 0  # the unwalked bytes are buffer[_start:_end]
         self._end = 0
         self._plain = False  # known not gzip: bytes are walked where the host put them
@@ -287,6 +295,8 @@ class KernelReader:
     def commit(self, size: int) -> None:
         """`size` bytes were written at the address `reserve` gave."""
         reader = self.reader
+        if self.raw is not None:
+            self.raw(self.kernel.instance.read(self.kernel.buffer + self._end, size))
         if self._plain:
             reader.bytes_read += size
             if not reader._stopped:
@@ -328,10 +338,14 @@ class KernelReader:
         while self._start < self._end:
             status = scan(self._start, self._end)
             pos, length, frame, linktype, data, caplen, time = result()
+            if self._on_stop is not None:
+                self._on_stop()
             if status == NEED_MORE:
                 self._start = pos
                 return
-            if status == PACKET:
+            if status == OUTPUT_FULL:  # the redaction's output area was emptied (stopped): on from this record
+                self._start = pos
+            elif status == PACKET:
                 self._start = pos
                 if self.record_offsets is not None:
                     self.record_offsets = [self._file_offset(data)]
@@ -360,8 +374,10 @@ class KernelReader:
         if reader.format == "pcap" and not reader._header_read:
             if self._end - self._start < 24:
                 return False
-            reader._read_pcap(kernel.instance.read(kernel.buffer + self._start, 24))
+            header, _used = reader._read_pcap(kernel.instance.read(kernel.buffer + self._start, 24))
             self._start += 24
+            if header:  # a Block, for the redaction's copy
+                self._packets(header)
             kernel.set("big_endian", reader._endian == ">")
             kernel.set("pcap_linktype", reader._pcap_linktype)
             kernel.set("pcap_scale", reader._pcap_scale)
@@ -386,11 +402,12 @@ class KernelReader:
         kernel.set("frame", reader.packets)
         kernel.set("big_endian", reader._endian == ">")
         self._sync_interfaces()
-        if records:
+        if records and not reader.blocks:  # the analysis's times (Blocks are the redaction's, which needs none)
             if not kernel.get("yielded"):
                 kernel.set("first_time", records[0][1])
             kernel.set("yielded", kernel.get("yielded") + len(records))
             kernel.set("last_time", records[-1][1])
+        if records:
             self._packets(records)
 
     def _file_offset(self, position: int) -> int:

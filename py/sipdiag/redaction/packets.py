@@ -231,19 +231,20 @@ class PackedAddressCache:
 
     def __init__(self, addresses: AddressMap) -> None:
         self.map = addresses
-        self._cache: dict[bytes, bytes] = {}
+        # original -> replacement bytes in first-seen order: the scan kernel's redaction tables copy it.
+        self.known: dict[bytes, bytes] = {}
 
     def replace_packed(self, packed: bytes) -> bytes:
-        found = self._cache.get(packed)
+        found = self.known.get(packed)
         if found is None:
-            found = self._cache[packed] = self.map.replace_packed(packed)
+            found = self.known[packed] = self.map.replace_packed(packed)
         return found
 
 
 class MacMap:
     def __init__(self, secret: bytes, text: TextRedactor, keep_oui: bool = False) -> None:
         self._key = hashlib.sha256(b"sipdiag-mac\0" + secret).digest()
-        self._cache: dict[bytes, bytes] = {}
+        self.known: dict[bytes, bytes] = {}  # original -> replacement, first seen first (copied like PackedAddressCache's)
         self._replaced: list[tuple[bytes, bytes]] = []  # (original, replacement) of every MAC that changed
         self._text = text
         self._keep_oui = keep_oui
@@ -252,9 +253,9 @@ class MacMap:
         return self._replaced
 
     def replace(self, mac: bytes) -> bytes:
-        found = self._cache.get(mac)
+        found = self.known.get(mac)
         if found is None:
-            found = self._cache[mac] = mac_replacement(self._key, mac, self._keep_oui)
+            found = self.known[mac] = mac_replacement(self._key, mac, self._keep_oui)
             if found != mac:
                 self._replaced.append((mac, found))
             if found != mac:  # group addresses and the null MAC stay

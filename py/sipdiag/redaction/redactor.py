@@ -22,10 +22,10 @@ from ..capture.pcapfile import (
     OPT_COMMENT,
     PACKET_BLOCK_TYPES,
     SECTION_HEADER,
-    CaptureReader,
 )
 from .addressmap import AddressMap
 from .identifiers import IdentifierCollector, LeakSearch
+from .kernel_input import LEARN, WRITE, RedactionInput
 from .packets import FrameHandling, PackedAddressCache, PacketRewriter
 from .text import Pseudonyms, RedactionOptions, TextRedactor
 
@@ -79,7 +79,7 @@ class CaptureRedactor:
         self.text = TextRedactor(self.addresses, self.pseudonyms, options)
         self._secret = secret.encode("utf-8")
         self._packed = PackedAddressCache(self.addresses)
-        self._learner: tuple[CaptureReader, PacketRewriter] | None = None
+        self._learner: tuple[RedactionInput, PacketRewriter] | None = None
         # Frames a verification found leaking: scrubbed in the next round, blanked whole in the one after.
         self.scrub_frames: set[int] = set()
         self.blank_frames: set[int] = set()
@@ -97,8 +97,16 @@ class CaptureRedactor:
         self.handling = FrameHandling(scrub=self.policy in ("scrub", "signalling"), scrub_frames=frozenset(self.scrub_frames))
         self.packets = PacketRewriter(self._packed, self.pseudonyms, self.text, self.options, self._secret,
                                       handling=self.handling)
-        self.reader = CaptureReader(blocks=True)
-        self._queue: deque[list] = deque()  # [encoded bytes or None] in file order
+        # The file read again; the kernel rewrites the common RTP packets, the rest comes to _block.
+        self.writing_input = RedactionInput(
+            WRITE, self._blocks, self._packed.known, self.packets.macs.known if self.options.mac_addresses else None,
+            sorted(self.scrub_frames), self._rewritten)
+        if self.rounds == 1 and not self._collector_fed:
+            self.writing_input.set_raw(self._collector.feed)
+        self.reader = self.writing_input.reader
+        # [encoded bytes or None, records in it] in file order; _queued counts the records.
+        self._queue: deque[list] = deque()
+        self._queued = 0
         self.packets_in = 0
         self.packets_written = 0
         self.dropped: dict[int, str] = {}  # frame -> why it was left out
@@ -106,6 +114,28 @@ class CaptureRedactor:
         self._named_interfaces = 0
 
     # -- optional first pass ------------------------------------------------
+
+    @property
+    def learning_input(self) -> RedactionInput:
+        """The optional first pass (`learn`), fed through the scan kernel."""
+        if self._learner is None:
+            rewriter = PacketRewriter(self._packed, self.pseudonyms, self.text, self.options, self._secret,
+                                      learning=True)
+
+            def learn_from(records: list) -> None:
+                for _, _, linktype, packet in records:
+                    try:
+                        rewriter.rewrite(linktype, packet, _discard)
+                    except UNDECODABLE:
+                        pass  # the writing pass copies it unchanged and says so
+
+            learning = RedactionInput(LEARN, learn_from, self._packed.known,
+                                      rewriter.macs.known if self.options.mac_addresses else None)
+            learning.set_raw(self._collector.feed)
+            self._collector_fed = True
+            self.writing_input.set_raw(None)
+            self._learner = (learning, rewriter)
+        return self._learner[0]
 
     def learn(self, data: bytes) -> None:
         """First pass over the whole file: learn every name, number and Call-ID.
@@ -115,17 +145,7 @@ class CaptureRedactor:
         a binary protocol) is only caught by the verification, which then
         refuses the export. Nothing is written in this pass.
         """
-        if self._learner is None:
-            self._learner = (CaptureReader(blocks=False), PacketRewriter(
-                self._packed, self.pseudonyms, self.text, self.options, self._secret, learning=True))
-        reader, rewriter = self._learner
-        self._collector.feed(data)
-        self._collector_fed = True
-        for _, _, linktype, packet in reader.feed(data):
-            try:
-                rewriter.rewrite(linktype, packet, _discard)
-            except UNDECODABLE:
-                pass  # the writing pass copies it unchanged and says so
+        self.learning_input.feed(data)
 
     def finish_learning(self) -> None:
         if self._learner is not None:
@@ -135,31 +155,45 @@ class CaptureRedactor:
     # -- rewriting ------------------------------------------------------------
 
     def feed(self, data: bytes) -> bytes:
-        if self.rounds == 1 and not self._collector_fed:
-            self._collector.feed(data)
-        for block in self.reader.feed(data):
-            self._block(block)
-        return self._drain()
+        """Bytes of the file in; the copy's bytes that are ready out (`writing_input` takes them in place)."""
+        self.writing_input.feed(data)
+        return self.drain()
 
     def finish(self) -> bytes:
-        self.reader.close()
+        self.writing_input.close()
         self.packets.flush()
-        return self._drain()
+        return self.drain()
 
-    def _drain(self) -> bytes:
-        if len(self._queue) > MAX_QUEUED_BLOCKS:
+    def drain(self) -> bytes:
+        """The copy's bytes ready since last asked (every record before them written)."""
+        if self._queued > MAX_QUEUED_BLOCKS:
             # A datagram or SIP message that never completes (capture cut,
             # lost fragment) would hold the rest of the file in memory.
             self.packets.flush()
         out = []
         while self._queue and self._queue[0][0] is not None:
-            out.append(self._queue.popleft()[0])
+            data, records = self._queue.popleft()
+            out.append(data)
+            self._queued -= records
         return b"".join(out)
 
+    def _rewritten(self, data: bytes, count: int) -> None:
+        """Packet records the kernel rewrote, as PacketRewriter would have: RTP (signalling,
+        so no policy leaves them out), in no frame to scrub, none unread."""
+        self._queue.append([data, count])
+        self._queued += count
+        self.packets_in += count
+        self.packets_written += count
+
+    def _blocks(self, blocks: list) -> None:
+        for block in blocks:
+            self._block(block)
+
     def _block(self, block) -> None:
-        slot = [None]
+        slot = [None, 1]
         if block.kind == "packet":
             self._queue.append(slot)
+            self._queued += 1
             self.packets_in += 1
             options = self._packet_options(block)
             frame = block.frame
@@ -195,6 +229,7 @@ class CaptureRedactor:
             self.metadata_removed += 1
             return
         self._queue.append(slot)
+        self._queued += 1
         if block.block_type == SECTION_HEADER:
             self._strip(block, SHB_PRIVATE | CUSTOM_OPTIONS)
         elif block.block_type == INTERFACE_DESCRIPTION:
@@ -381,14 +416,15 @@ def redact_command(path: str, out_path: str, key: str | None = None, options: di
     handle, temporary = tempfile.mkstemp(prefix=".redacting-", dir=directory)
     os.close(handle)
     try:
+        # The file is read straight into the scan kernel's memory, 1 MiB at a time, in each pass.
         with open(path, "rb") as capture:
-            while chunk := capture.read(1 << 20):
-                redactor.learn(chunk)
+            while redactor.learning_input.readinto(capture):
+                pass
         redactor.finish_learning()
         while True:
             with open(temporary, "wb") as output, open(path, "rb") as capture:
-                while chunk := capture.read(1 << 20):
-                    output.write(redactor.feed(chunk))
+                while redactor.writing_input.readinto(capture):
+                    output.write(redactor.drain())
                 output.write(redactor.finish())
             with open(temporary, "rb") as written:
                 summary = redactor.verify(iter(lambda: written.read(1 << 20), b""), evidence=False)

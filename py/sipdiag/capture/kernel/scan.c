@@ -54,7 +54,7 @@ typedef unsigned long long u64;
 #define DEFAULT_EVENT_RATE 8000.0
 #define FIRST_UNCONFIRMED_LIMIT 4096
 
-enum status { NEED_MORE = 1, PACKET = 2, BLOCK = 3, DAMAGED = 4, RAISED = 5, WATCHED = 6 };
+enum status { NEED_MORE = 1, PACKET = 2, BLOCK = 3, DAMAGED = 4, RAISED = 5, WATCHED = 6, OUTPUT_FULL = 7 };
 enum format { FORMAT_PCAP = 1, FORMAT_PCAPNG = 2 };
 /* What Python would have raised in RtpTracker.account (the host re-raises it). */
 enum rate_kind { RATE_NONE = 0, RATE_VALUE = 1, RATE_BAD_TEXT = 2, RATE_TOO_LARGE = 3 };
@@ -683,6 +683,227 @@ static int decode(i64 frame, double time, i64 linktype, const u8 *d, i64 len) {
     }
 }
 
+/* == Redaction's rewriting walk (host: redaction/kernel_input.py) ============
+ *
+ * With redaction.mode set, the walk rewrites each packet record of the common
+ * path exactly as redaction/packets.py PacketRewriter does (ethernet(),
+ * ipv4()/ipv6(), udp(), rtp()) and appends the output record to `redacted`;
+ * learning, it only skips it. Any other record stops the walk as a BLOCK for
+ * the Python reader and rewriter, in capture order. The common path: a pcap
+ * record or a pcapng EPB without options; Ethernet (+VLAN/QinQ), null/loopback
+ * or raw IP; a complete IPv4 (options allowed, no fragment) or IPv6 datagram
+ * without extension headers; UDP whose length is the segment's; RTP by
+ * udp_payload()'s rule, on no port that rule looks at first; not RTCP (PT 64-95).
+ * Every MAC and address must be in the host's tables: one that is not goes to
+ * Python, which allocates its replacement (AddressMap's first-seen order) and
+ * pushes it here, so the kernel never decides a replacement itself.
+ */
+
+#define REDACT_OUTPUT_SIZE (2 * 1024 * 1024)
+/* A longer record goes to Python: no UDP datagram the kernel rewrites needs more. */
+#define REDACT_MAX_RECORD (70 * 1024)
+#define V4_SLOTS 65536 /* powers of two; a table takes entries up to half its slots */
+#define V6_SLOTS 16384
+#define MAC_SLOTS 16384
+
+enum redaction_mode { REDACT_OFF = 0, REDACT_LEARN = 1, REDACT_WRITE = 2 };
+enum table_kind { TABLE_IPV4 = 0, TABLE_IPV6 = 1, TABLE_MAC = 2 };
+
+/* The host reads and writes this block (redaction/kernel_input.py REDACTION_FIELDS, in order). */
+struct redaction {
+    /* keep_macs: MACs stay as they are (RedactionOptions.mac_addresses off).
+     * stop_frame: the next frame Python must see (the verification's scrub frames), 0: none.
+     * out_used, out_records: what `redacted` holds. refused: entries a full table turned away. */
+    i64 mode, keep_macs, stop_frame, out_used, out_records, refused;
+};
+
+/* original -> replacement, open addressing; keys are 4, 16 or 8 bytes (a MAC and two zeros). */
+struct table {
+    u8 *keys, *values, *used;
+    i64 width, slots, count;
+};
+
+static struct redaction redaction;
+static u8 redacted[REDACT_OUTPUT_SIZE];
+static u8 v4_keys[V4_SLOTS * 4], v4_values[V4_SLOTS * 4], v4_used[V4_SLOTS];
+static u8 v6_keys[V6_SLOTS * 16], v6_values[V6_SLOTS * 16], v6_used[V6_SLOTS];
+static u8 mac_keys[MAC_SLOTS * 8], mac_values[MAC_SLOTS * 8], mac_used[MAC_SLOTS];
+static struct table tables[3] = {
+    {v4_keys, v4_values, v4_used, 4, V4_SLOTS, 0},
+    {v6_keys, v6_values, v6_used, 16, V6_SLOTS, 0},
+    {mac_keys, mac_values, mac_used, 8, MAC_SLOTS, 0},
+};
+
+EXPORT(redaction_address) struct redaction *redaction_address(void) { return &redaction; }
+EXPORT(redacted_address) u8 *redacted_address(void) { return redacted; }
+EXPORT(redaction_size) int redaction_size(void) { return (int)sizeof(struct redaction); }
+
+static i64 find_slot(const struct table *t, const u8 *key) {
+    for (u32 slot = finish_hash(mix(0, key, t->width)) & (u32)(t->slots - 1);; slot = (slot + 1) & (u32)(t->slots - 1))
+        if (!t->used[slot] || same(t->keys + slot * t->width, key, t->width)) return slot;
+}
+
+static const u8 *replacement(const struct table *t, const u8 *key) {
+    i64 slot = find_slot(t, key);
+    return t->used[slot] ? t->values + slot * t->width : 0;
+}
+
+static const u8 *mac_replacement(const u8 *mac) {
+    u8 key[8] = {mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0, 0};
+    return replacement(&tables[TABLE_MAC], key);
+}
+
+/* `count` pairs (original, replacement) at scratch: 4+4 bytes (IPv4), 16+16 (IPv6) or 6+6 (MAC). */
+EXPORT(redaction_add) int redaction_add(int kind, int count) {
+    if (kind < TABLE_IPV4 || kind > TABLE_MAC || count < 0) return 0;
+    struct table *t = &tables[kind];
+    i64 size = kind == TABLE_MAC ? 6 : t->width;
+    if (count > SCRATCH_SIZE / (2 * size)) return 0;
+    int added = 0;
+    for (i64 i = 0; i < count; i++) {
+        const u8 *pair = scratch + i * 2 * size;
+        u8 key[16] = {0};
+        copy(key, pair, size);
+        i64 slot = find_slot(t, key);
+        if (!t->used[slot]) {
+            if (2 * (t->count + 1) > t->slots) {
+                redaction.refused++;
+                continue;
+            }
+            t->used[slot] = 1;
+            t->count++;
+            copy(t->keys + slot * t->width, key, t->width);
+        }
+        copy(t->values + slot * t->width, pair + size, size);
+        added++;
+    }
+    return added;
+}
+
+/* udp() and udp_payload() read these ports before the RTP test (DNS, DHCP, DHCPv6, NetBIOS,
+ * VXLAN, GTP-U); some only when both ports are, taken here when either is. */
+static int special_port(i64 port) {
+    return port == 53 || port == 5353 || port == 5355 || port == 67 || port == 68 || port == 546 || port == 547 ||
+           port == 137 || port == 138 || port == 4789 || port == 2152;
+}
+
+static u32 sum16(const u8 *p, i64 n, u32 sum) {
+    for (i64 i = 0; i + 1 < n; i += 2) sum += be16(p + i);
+    if (n & 1) sum += (u32)p[n - 1] << 8;
+    return sum;
+}
+
+static u32 folded(u32 sum) {
+    while (sum >> 16) sum = (sum & 0xFFFF) + (sum >> 16);
+    return ~sum & 0xFFFF;
+}
+
+/* Where the packet's IP header starts, by link type; -1: not the common path. */
+static i64 ip_offset(i64 linktype, const u8 *d, i64 len) {
+    if (linktype == 1) {
+        if (len < 14) return -1;
+        i64 pos = 12, type = be16(d + 12);
+        while ((type == 0x8100 || type == 0x88A8 || type == 0x9100) && len >= pos + 6) {
+            pos += 4;
+            type = be16(d + pos);
+        }
+        return type == 0x0800 || type == 0x86DD ? pos + 2 : -1;
+    }
+    if (linktype == 0 || linktype == 108) return len >= 4 ? 4 : -1;
+    if (linktype == 101 || linktype == 12 || linktype == 14 || linktype == 228 || linktype == 229) return 0;
+    return -1;
+}
+
+/* The record at b[start:next] (packet bytes at `data`, `caplen` long; pcapng `type` 6 or pcap 0):
+ * 0 when the kernel took it, BLOCK when Python must, OUTPUT_FULL when `redacted` must be emptied first. */
+static int redact_record(const u8 *b, i64 start, i64 next, i64 data, i64 caplen, i64 linktype, i64 type) {
+    i64 size = next - start;
+    if (io.frame + 1 == redaction.stop_frame || size > REDACT_MAX_RECORD) return BLOCK;
+    if (type) {
+        /* Block.encode() writes a changed EPB with zero padding, no options and its length twice. */
+        if (type != 6 || size != 32 + ((caplen + 3) & ~3LL) || rd32(b + next - 4, (int)io.big_endian) != size)
+            return BLOCK;
+        for (i64 i = data + caplen; i < next - 4; i++)
+            if (b[i]) return BLOCK;
+    }
+    const u8 *d = b + data;
+    i64 len = caplen, ip = ip_offset(linktype, d, len);
+    if (ip < 0 || len - ip < 20) return BLOCK;
+    const u8 *new_dst_mac = 0, *new_src_mac = 0;
+    if (linktype == 1 && !redaction.keep_macs) {
+        /* _group_mac: a multicast group's MAC follows its IP group's replacement. */
+        if ((d[0] == 0x01 && d[1] == 0x00 && d[2] == 0x5E) || (d[0] == 0x33 && d[1] == 0x33)) return BLOCK;
+        new_dst_mac = mac_replacement(d);
+        new_src_mac = mac_replacement(d + 6);
+        if (!new_dst_mac || !new_src_mac) return BLOCK;
+    }
+    i64 version = d[ip] >> 4, alen, segment, length;
+    const u8 *new_src, *new_dst;
+    if (version == 4) {
+        i64 header = (d[ip] & 0x0F) * 4, total = be16(d + ip + 2);
+        /* complete (the UDP checksum is recomputed), not a fragment, UDP */
+        if (header < 20 || total < header || total > len - ip || be16(d + ip + 6) & 0x3FFF || d[ip + 9] != 17)
+            return BLOCK;
+        alen = 4;
+        segment = ip + header;
+        length = total - header;
+        new_src = replacement(&tables[TABLE_IPV4], d + ip + 12);
+        new_dst = replacement(&tables[TABLE_IPV4], d + ip + 16);
+    } else if (version == 6) {
+        if (len - ip < 40) return BLOCK;
+        i64 payload = be16(d + ip + 4);
+        if (!payload || payload > len - ip - 40 || d[ip + 6] != 17) return BLOCK;
+        alen = 16;
+        segment = ip + 40;
+        length = payload;
+        new_src = replacement(&tables[TABLE_IPV6], d + ip + 8);
+        new_dst = replacement(&tables[TABLE_IPV6], d + ip + 24);
+    } else {
+        return BLOCK;
+    }
+    if (!new_src || !new_dst || length < 8 + 12 || be16(d + segment + 4) != length) return BLOCK;
+    const u8 *rtp = d + segment + 8;
+    if (rtp[0] >> 6 != 2 || special_port(be16(d + segment)) || special_port(be16(d + segment + 2))) return BLOCK;
+    if ((rtp[1] & 0x7F) >= 64 && (rtp[1] & 0x7F) <= 95) return BLOCK; /* RTCP: the text rules' */
+    if (redaction.mode == REDACT_LEARN) return 0;
+    if (redaction.out_used + size > REDACT_OUTPUT_SIZE) return OUTPUT_FULL;
+
+    u8 *out = redacted + redaction.out_used, *o = out + data - start;
+    copy(out, b + start, size);
+    if (new_dst_mac) {
+        copy(o, new_dst_mac, 6);
+        copy(o + 6, new_src_mac, 6);
+    }
+    i64 addresses = version == 4 ? ip + 12 : ip + 8;
+    copy(o + addresses, new_src, alen);
+    copy(o + addresses + alen, new_dst, alen);
+    if (version == 4) {
+        i64 header = (d[ip] & 0x0F) * 4;
+        o[ip + 10] = o[ip + 11] = 0;
+        u32 checksum = folded(sum16(o + ip, header, 0));
+        o[ip + 10] = (u8)(checksum >> 8);
+        o[ip + 11] = (u8)checksum;
+    }
+    /* rtp(): the voice between the header (CSRCs, extension) and the padding is zeroed. */
+    u8 *voice = o + segment + 8;
+    i64 rtp_length = length - 8, from = 12 + 4 * (voice[0] & 0x0F);
+    if (voice[0] & 0x10 && rtp_length >= from + 4) from += 4 + 4 * (i64)be16(voice + from + 2);
+    i64 to = rtp_length - (voice[0] & 0x20 ? voice[rtp_length - 1] : 0);
+    for (i64 i = from; i < to; i++) voice[i] = 0;
+    /* checksums.transport_checksum(udp=True) over the pseudo header and the new segment:
+     * recomputed, not adjusted (RFC 1624), so a wrong checksum in the original is made
+     * right exactly as the Python rewriter makes it; ~200 bytes a packet cost little. */
+    o[segment + 6] = o[segment + 7] = 0;
+    u32 sum = sum16(o + addresses, 2 * alen, 0) + 17 + (u32)length;
+    u32 checksum = folded(sum16(o + segment, length, sum));
+    if (!checksum) checksum = 0xFFFF;
+    o[segment + 6] = (u8)(checksum >> 8);
+    o[segment + 7] = (u8)checksum;
+    redaction.out_used += size;
+    redaction.out_records++;
+    return 0;
+}
+
 /* -- the record walk --------------------------------------------------------- */
 
 static int stop(int status, i64 pos, i64 length) {
@@ -704,7 +925,7 @@ static int packet(i64 next, i64 linktype, double time, i64 data, i64 caplen, i64
     io.yielded++;
     io.last_time = time;
     io.watched = 0;
-    int done = decode(frame, time, linktype, buffer + data, caplen);
+    int done = redaction.mode ? 1 : decode(frame, time, linktype, buffer + data, caplen); /* redacted: redact_record */
     if (done == 1 && !io.watched) return 0;
     io.linktype = linktype;
     io.data = data;
@@ -722,6 +943,8 @@ static int scan_pcap(u8 *b, i64 pos, i64 end) {
         if (caplen > MAX_RECORD) return stop(DAMAGED, pos, 16);
         i64 next = pos + 16 + caplen;
         if (next > end) return stop(NEED_MORE, pos, 16 + caplen);
+        int redacted = redaction.mode ? redact_record(b, pos, next, pos + 16, caplen, io.pcap_linktype, 0) : 0;
+        if (redacted) return stop(redacted, pos, next - pos);
         double time = (double)rd32(b + pos, big) + (double)rd32(b + pos + 4, big) * io.pcap_scale;
         if (packet(next, io.pcap_linktype, time, pos + 16, caplen, orig, b)) return (int)io.status;
         pos = next;
@@ -770,6 +993,8 @@ static int scan_pcapng(u8 *b, i64 pos, i64 end) {
         /* Damaged packet blocks and unknown interfaces are the host's to tell. */
         if (start + caplen > size || interface >= io.n_interfaces) return stop(BLOCK, pos, length);
         const struct interface *in = &interfaces[interface];
+        int redacted = redaction.mode ? redact_record(b, pos, next, body + start, caplen, in->linktype, type) : 0;
+        if (redacted) return stop(redacted, pos, length);
         double time = (double)((u64)high << 32 | (u64)low) * in->scale + in->offset;
         if (!(-MAX_DATE_SECONDS <= time && time <= MAX_DATE_SECONDS)) {
             if (!io.out_of_range) {
