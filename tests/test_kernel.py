@@ -61,8 +61,9 @@ def test_kernel_fuzz_under_address_and_undefined_behaviour_sanitizers(tmp_path):
     corpus.mkdir()
     found.mkdir()
     for index, path in enumerate(seeds()):
-        # The harness's first byte chooses where the input splits into two chunks: mid-file.
-        (corpus / f"seed{index}").write_bytes(b"\x80" + path.read_bytes())
+        # The harness's first byte chooses where the input splits into two chunks (mid-file) and
+        # its redaction walk: writing with the MACs kept (0x80), or learning them (0x7f).
+        (corpus / f"seed{index}").write_bytes((b"\x80" if index % 2 else b"\x7f") + path.read_bytes())
     run = subprocess.run([str(harness), f"-max_total_time={FUZZ_SECONDS}", f"-max_len={2 * MAX_SEED}",
                           "-timeout=10", "-rss_limit_mb=2048", f"-artifact_prefix={tmp_path}/", str(found),
                           str(corpus)], capture_output=True, text=True, timeout=FUZZ_SECONDS + 120, check=False)

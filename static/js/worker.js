@@ -192,6 +192,8 @@ def redact_start(job, name, key, options_json, policy):
         try:
             # An empty passphrase is no passphrase: a random key (as the CLI's --key "").
             redactors[job] = CaptureRedactor(name, key or None, options, policy)
+            # The learning pass reads the file through the kernel like an analysis (kernel_reserve/commit).
+            jobs[job] = redactors[job].learning_input
         except ValueError as error:
             # RedactionOptions.from_dict or the policy refused a value: say which field.
             raise OptionError(str(error).split("\\n")[0], option_at_fault(options, policy)) from None
@@ -209,15 +211,16 @@ def option_at_fault(options, policy):
             return name
     return None
 
-def redact_learn(job, chunk):
-    return guard(lambda: redactors[job].learn(chunk.to_bytes()))
-
 def redact_finish_learning(job):
-    return guard(lambda: redactors[job].finish_learning())
+    def step():
+        redactors[job].finish_learning()
+        jobs[job] = redactors[job].writing_input  # round 1 reads the file into its own kernel
+    return guard(step)
 
 def redact_next_round(job):
     def step():
         redactors[job].start_writing()
+        jobs[job] = redactors[job].writing_input
         return redactors[job].rounds  # the round now written
     return guard(step)
 
@@ -225,18 +228,14 @@ def redact_next_round(job):
 # Blob, which Chromium may keep on disk): the wasm heap never holds the copy.
 written = {}
 
-def redact_feed(job, chunk):
-    def step():
-        written[job] = redactors[job].feed(chunk.to_bytes())
-    return guard(step)
-
 def redact_finish(job):
     def step():
         written[job] = redactors[job].finish()
     return guard(step)
 
 def redact_written(job):
-    return written.pop(job, b"")
+    # After each slice kernel_commit walked: what the round wrote of it; after redact_finish, the rest.
+    return written.pop(job) if job in written else redactors[job].drain()
 
 def redact_verify_start(job):
     def step():
@@ -253,6 +252,7 @@ def redact_verify_finish(job):
             # The redactor has noted the leaking frames; the page writes the file again.
             return {"again": True, "leaks": summary["leaks"]}
         redactors.pop(job)
+        jobs.pop(job, None)
         return summary
     return guard(step)
 
@@ -347,8 +347,8 @@ async function boot(files) {
   const namespace = pyodide.globals.get("dict")();
   pyodide.runPython(GLUE, { globals: namespace });
   glue = new Map(
-    ["analyze_start", "kernel_memory", "kernel_reserve", "kernel_commit", "analyze_finish", "table_rows", "locate", "redact_start", "redact_learn", "redact_finish_learning",
-     "redact_next_round", "redact_feed", "redact_finish", "redact_written", "redact_verify_start",
+    ["analyze_start", "kernel_memory", "kernel_reserve", "kernel_commit", "analyze_finish", "table_rows", "locate", "redact_start", "redact_finish_learning",
+     "redact_next_round", "redact_finish", "redact_written", "redact_verify_start",
      "redact_verify_feed", "redact_verify_finish", "drop", "ladder", "html_report"].map((name) => [name, namespace.get(name)]),
   );
   pyodide.runPython(RTP_GLUE, { globals: namespace });
@@ -404,20 +404,21 @@ async function feedFile(id, blob, feedName, progress, afterChunk = null) {
   }
 }
 
-// The file read into the job's scan kernel memory (an analysis or an RTP
-// measurement): each slice is copied once, from the File's bytes to the
-// address the engine reserved.
-async function feedKernel(id, file, progress) {
+// The file read into the job's scan kernel memory (an analysis, an RTP
+// measurement or a redaction pass): each slice is copied once, from the
+// File's bytes to the address the engine reserved. Progress as feedFile's.
+async function feedKernel(id, file, progress, afterChunk = null) {
   const memory = glue.get("kernel_memory")(id); // the kernel's WebAssembly.Memory itself
+  const base = progress.size * progress.pass;
   for (let done = 0; done < file.size; ) {
     const slice = new Uint8Array(await file.slice(done, done + CHUNK_SIZE).arrayBuffer());
     const address = call("kernel_reserve", id, slice.length);
     new Uint8Array(memory.buffer, address, slice.length).set(slice); // after reserve: it may grow the memory
     call("kernel_commit", id, slice.length);
+    afterChunk?.();
     done += slice.length;
-    if (done < file.size) progress.post(done);
+    if (done < file.size) progress.post(base + Math.round((progress.size * done) / file.size));
   }
-  progress.post(file.size);
 }
 
 async function analyze({ id, file, keep }) {
@@ -425,6 +426,7 @@ async function analyze({ id, file, keep }) {
   const progress = new Progress(id, file.size, 1);
   progress.begin(0, "analyzing", 0);
   await feedKernel(id, file, progress);
+  progress.post(file.size);
   return { report: call("analyze_finish", id, Boolean(keep)), reportId: id };
 }
 
@@ -454,7 +456,7 @@ async function redact({ id, file, key, options, policy }) {
   // One bar: learning, then two passes a round (three when one round does).
   const progress = new Progress(id, file.size, 3);
   progress.begin(0, "learning", 0);
-  await feedFile(id, file, "redact_learn", progress);
+  await feedKernel(id, file, progress);
   call("redact_finish_learning", id);
   for (let round = 1; ; round = call("redact_next_round", id)) {
     progress.begin(2 * round - 1, "writing", round, Math.max(progress.passes, 2 * round + 1));
@@ -481,7 +483,7 @@ async function writeCopy(id, file, progress) {
     parts.push(new Blob([bytes.toJs()]));
     bytes.destroy();
   };
-  await feedFile(id, file, "redact_feed", progress, keepWritten);
+  await feedKernel(id, file, progress, keepWritten);
   call("redact_finish", id);
   keepWritten();
   return new Blob(parts, { type: file.type || "application/octet-stream" });
@@ -495,6 +497,7 @@ async function rtpStream({ id, file, stream, streams }) {
     const progress = new Progress(id, file.size, 1);
     progress.begin(0, "measuring", 0);
     await feedKernel(id, file, progress);
+    progress.post(file.size);
     const measured = call("rtp_finish", id);
     measured.forEach((result, index) => {
       if (!result.audio?.playable) return;
