@@ -184,6 +184,12 @@ def test_ipv6_and_raw_ip(monkeypatch):
     both(monkeypatch, pcap([(1, 0, frame, len(frame)) for frame in raw], linktype=101), kernel_records=3)
 
 
+def test_rtp_payloads_kept_are_all_python_s(monkeypatch):
+    frames = [SIP] + [rtp_frame(n, voice=b"sip:alice@example.com".ljust(160)) for n in range(4)]
+    copy = both(monkeypatch, records(frames), kernel_records=0, options={"rtp_payload": False})
+    assert b"alice" not in copy and b"example.com" not in copy  # the text rules' work
+
+
 @pytest.mark.parametrize("port", [53, 5353, 5355, 67, 137, 138, 546, 4789, 2152])
 def test_ports_python_reads_before_rtp_are_left_to_it(monkeypatch, port):
     frames = [SIP, ethernet(ipv4(udp(rtp_packet(1), 4000, port))), rtp_frame(2)]

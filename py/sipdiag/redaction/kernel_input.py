@@ -44,11 +44,12 @@ class RedactionInput(KernelFed):
     time, linktype, data) tuples when learning; `rewritten(data, count)` the
     kernel's output records, `count` of them. `addresses` and `macs` are the
     rewriter's tables (`macs` None when MACs are kept); `stop_frames` the
-    frames Python must see whatever they hold (sorted).
+    frames Python must see whatever they hold (sorted). Without `kernel_rewrites` every
+    record goes to Python (the RTP payloads a writing pass keeps go through the text rules).
     """
 
     def __init__(self, mode: int, records, addresses: dict, macs: dict | None, stop_frames: list[int] = (),
-                 rewritten=None) -> None:
+                 rewritten=None, kernel_rewrites: bool = True) -> None:
         self.kernel = kernel = Kernel()
         if kernel.call["redaction_size"]() != REDACTION_STRUCT.size:
             raise RuntimeError("scan.wasm's redaction block is not the one this host knows")
@@ -56,6 +57,7 @@ class RedactionInput(KernelFed):
         self._rewritten = rewritten
         self._tables = [(addresses, {4: TABLE_IPV4, 16: TABLE_IPV6}), (macs if macs is not None else {}, {6: TABLE_MAC})]
         self._copied = [0, 0]  # entries of each table copied so far
+        self._kernel_rewrites = kernel_rewrites and KERNEL_REWRITES  # else the tables stay empty
         self._stop_frames = list(stop_frames)
         self._state = kernel.call["redaction_address"]()
         self._output = kernel.call["redacted_address"]()
@@ -80,7 +82,7 @@ class RedactionInput(KernelFed):
 
     def _update(self, frame: int) -> None:
         """After Python handled records up to `frame`: the entries it learnt, and the next frame it must see."""
-        if KERNEL_REWRITES:
+        if self._kernel_rewrites:
             for index, (table, kinds) in enumerate(self._tables):
                 if len(table) > self._copied[index]:
                     self._copy(islice(table.items(), self._copied[index], None), kinds)

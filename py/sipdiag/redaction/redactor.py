@@ -100,7 +100,7 @@ class CaptureRedactor:
         # The file read again; the kernel rewrites the common RTP packets, the rest comes to _block.
         self.writing_input = RedactionInput(
             WRITE, self._blocks, self._packed.known, self.packets.macs.known if self.options.mac_addresses else None,
-            sorted(self.scrub_frames), self._rewritten)
+            sorted(self.scrub_frames), self._rewritten, kernel_rewrites=self.options.rtp_payload)
         if self.rounds == 1 and not self._collector_fed:
             self.writing_input.set_raw(self._collector.feed)
         self.reader = self.writing_input.reader
