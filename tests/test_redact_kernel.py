@@ -13,6 +13,7 @@ import struct
 import pytest
 from packet_builders import INVITE, addr, ethernet, internet_checksum, ipv4, ipv6, pcap, pcapng, udp
 from sipdiag.redaction import kernel_input
+from test_kernel import hostile_files
 from sipdiag.redaction.redactor import CaptureRedactor
 
 SIP = ethernet(ipv4(udp(INVITE, 5060, 5060)))
@@ -64,12 +65,12 @@ def redact(monkeypatch, capture: bytes, kernel: bool, options: dict | None = Non
     return out, summary, sum(counted)
 
 
-def both(monkeypatch, capture: bytes, kernel_records: int, clean: bool = True, **how):
+def both(monkeypatch, capture: bytes, kernel_records: int | None, clean: bool = True, **how):
     """The kernel's copy and summary, checked against the Python path's; returns the copy."""
     out, summary, taken = redact(monkeypatch, capture, True, **how)
     python_out, python_summary, python_taken = redact(monkeypatch, capture, False, **how)
     assert python_taken == 0
-    assert taken == kernel_records
+    assert kernel_records is None or taken == kernel_records
     assert out == python_out
     assert list(summary["mapping"].items()) == list(python_summary["mapping"].items())  # first-seen order
     assert summary == python_summary
@@ -202,3 +203,12 @@ def test_more_output_than_the_kernel_holds_at_once(monkeypatch):
     frames = [SIP] + [rtp_frame(n % 65536) for n in range(12000)]
     copy = both(monkeypatch, records(frames), kernel_records=12000)
     assert len(pcap_records(copy)) == 12001
+
+
+@pytest.mark.parametrize("name", hostile_files())
+def test_hostile_records_end_in_the_reader_s_warning_on_both_paths(monkeypatch, name):
+    data, _status, _at, warning = hostile_files()[name]
+    copy = both(monkeypatch, data, kernel_records=None, clean=False)
+    _, summary, _ = redact(monkeypatch, data, True)
+    assert warning in summary["warnings"]
+    assert copy.startswith(data[:24])
