@@ -191,6 +191,20 @@ def test_rtp_payloads_kept_are_all_python_s(monkeypatch):
     assert b"alice" not in copy and b"example.com" not in copy  # the text rules' work
 
 
+def test_linux_cooked_captures(monkeypatch):
+    def sll(packet: bytes) -> bytes:  # packet type, ARPHRD_ETHER, address length 6, the MAC and 2 pad bytes
+        return struct.pack("!HHH", 0, 1, 6) + b"\x02\x00\x00\x00\x00\x01\0\0" + struct.pack("!H", 0x0800) + packet
+
+    def sll2(packet: bytes) -> bytes:  # protocol, reserved, interface, ARPHRD_ETHER, packet type, length 6, MAC
+        return struct.pack("!HHIHBB", 0x0800, 0, 2, 1, 0, 6) + b"\x02\x00\x00\x00\x00\x01\0\0" + packet
+
+    for cooked, linktype, mac_at in ((sll, 113, 6), (sll2, 276, 12)):
+        frames = [cooked(ipv4(udp(INVITE)))] + [cooked(ipv4(udp(rtp_packet(n), 4000, 4002))) for n in range(3)]
+        capture = pcap([(1, n, frame, len(frame)) for n, frame in enumerate(frames)], linktype=linktype)
+        copy = both(monkeypatch, capture, kernel_records=3)
+        assert pcap_records(copy)[1][mac_at : mac_at + 6] not in (frames[1][mac_at : mac_at + 6],)
+
+
 @pytest.mark.parametrize("port", [53, 5353, 5355, 67, 137, 138, 546, 4789, 2152])
 def test_ports_python_reads_before_rtp_are_left_to_it(monkeypatch, port):
     frames = [SIP, ethernet(ipv4(udp(rtp_packet(1), 4000, port))), rtp_frame(2)]

@@ -690,8 +690,8 @@ static int decode(i64 frame, double time, i64 linktype, const u8 *d, i64 len) {
  * ipv4()/ipv6(), udp(), rtp()) and appends the output record to `redacted`;
  * learning, it only skips it. Any other record stops the walk as a BLOCK for
  * the Python reader and rewriter, in capture order. The common path: a pcap
- * record or a pcapng EPB without options; Ethernet (+VLAN/QinQ), null/loopback
- * or raw IP; a complete IPv4 (options allowed, no fragment) or IPv6 datagram
+ * record or a pcapng EPB without options; Ethernet (+VLAN/QinQ), SLL, SLL2,
+ * null/loopback or raw IP; a complete IPv4 (options allowed, no fragment) or IPv6 datagram
  * without extension headers; UDP whose length is the segment's; RTP by
  * udp_payload()'s rule, on no port that rule looks at first; not RTCP (PT 64-95).
  * Every MAC and address must be in the host's tables: one that is not goes to
@@ -809,6 +809,8 @@ static i64 ip_offset(i64 linktype, const u8 *d, i64 len) {
         }
         return type == 0x0800 || type == 0x86DD ? pos + 2 : -1;
     }
+    if (linktype == 113) return len >= 16 && (be16(d + 14) == 0x0800 || be16(d + 14) == 0x86DD) ? 16 : -1;
+    if (linktype == 276) return len >= 20 && (be16(d) == 0x0800 || be16(d) == 0x86DD) ? 20 : -1;
     if (linktype == 0 || linktype == 108) return len >= 4 ? 4 : -1;
     if (linktype == 101 || linktype == 12 || linktype == 14 || linktype == 228 || linktype == 229) return 0;
     return -1;
@@ -829,14 +831,23 @@ static int redact_record(const u8 *b, i64 start, i64 next, i64 data, i64 caplen,
     const u8 *d = b + data;
     i64 len = caplen, ip = ip_offset(linktype, d, len);
     if (ip < 0 || len - ip < 20) return BLOCK;
-    const u8 *new_dst_mac = 0, *new_src_mac = 0;
-    if (linktype == 1 && !redaction.keep_macs) {
-        /* _group_mac: a multicast group's MAC follows its IP group's replacement. */
-        if ((d[0] == 0x01 && d[1] == 0x00 && d[2] == 0x5E) || (d[0] == 0x33 && d[1] == 0x33)) return BLOCK;
-        new_dst_mac = mac_replacement(d);
-        new_src_mac = mac_replacement(d + 6);
-        if (!new_dst_mac || !new_src_mac) return BLOCK;
+    /* The MACs the rewriter replaces: Ethernet's two, SLL's and SLL2's one when 6 bytes long (_mac_field). */
+    i64 mac_at[2] = {-1, -1};
+    const u8 *new_mac[2] = {0, 0};
+    if (!redaction.keep_macs) {
+        if (linktype == 1) {
+            /* _group_mac: a multicast group's MAC follows its IP group's replacement. */
+            if ((d[0] == 0x01 && d[1] == 0x00 && d[2] == 0x5E) || (d[0] == 0x33 && d[1] == 0x33)) return BLOCK;
+            mac_at[0] = 0;
+            mac_at[1] = 6;
+        } else if (linktype == 113 && be16(d + 4) == 6) {
+            mac_at[0] = 6;
+        } else if (linktype == 276 && d[11] == 6) {
+            mac_at[0] = 12;
+        }
     }
+    for (int m = 0; m < 2; m++)
+        if (mac_at[m] >= 0 && !(new_mac[m] = mac_replacement(d + mac_at[m]))) return BLOCK;
     i64 version = d[ip] >> 4, alen, segment, length;
     const u8 *new_src, *new_dst;
     if (version == 4) {
@@ -870,10 +881,8 @@ static int redact_record(const u8 *b, i64 start, i64 next, i64 data, i64 caplen,
 
     u8 *out = redacted + redaction.out_used, *o = out + data - start;
     copy(out, b + start, size);
-    if (new_dst_mac) {
-        copy(o, new_dst_mac, 6);
-        copy(o + 6, new_src_mac, 6);
-    }
+    for (int m = 0; m < 2; m++)
+        if (new_mac[m]) copy(o + mac_at[m], new_mac[m], 6);
     i64 addresses = version == 4 ? ip + 12 : ip + 8;
     copy(o + addresses, new_src, alen);
     copy(o + addresses + alen, new_dst, alen);
