@@ -54,6 +54,8 @@ const markAt = (name) => bootMarks.find((entry) => entry[0] === name)[1];
 mark("worker script");
 
 const ENGINE_ARCHIVE = "py/sipdiag.zip";
+// Pyodide's standard library, compiled by build.py (COMPILE_STDLIB).
+const STDLIB = "pyodide/python_stdlib.zip";
 // The scan kernel (py/sipdiag/capture/kernel/scan.c): compiled once here, one
 // instance per analysis and per RTP stream measurement, which the engine
 // reaches as js.sipdiagKernel().
@@ -311,15 +313,20 @@ let glue = null;
 
 const CONTENT_TYPES = { mjs: "text/javascript", wasm: "application/wasm", json: "application/json" };
 
-// Pyodide fetches its runtime files from indexURL; in the single file they come
-// from memory, and anything else is refused: nothing may leave the page.
-function serveFromMemory(files) {
-  globalThis.fetch = async (input) => {
+// Pyodide fetches its runtime files itself. The worker hands it the bytes it
+// holds already: in the single file every file (anything else is refused:
+// nothing may leave the page); over HTTP the standard library, which it has
+// read to check the engine snapshot against. The rest goes to `network`.
+function serveHeld(held, network) {
+  globalThis.fetch = async (input, init) => {
     const url = String(input instanceof Request ? input.url : input);
-    const bytes = url.startsWith(EMBEDDED_ROOT) ? files[url.slice(EMBEDDED_ROOT.length)] : undefined;
-    if (!bytes) throw new TypeError(`sipdiag: refused to fetch ${url} (not part of this page)`);
-    const type = CONTENT_TYPES[url.split(".").pop()] ?? "application/octet-stream";
-    return new Response(bytes, { headers: { "Content-Type": type } });
+    const bytes = held.get(url);
+    if (bytes) {
+      const type = CONTENT_TYPES[url.split(".").pop()] ?? "application/octet-stream";
+      return new Response(bytes, { headers: { "Content-Type": type } });
+    }
+    if (network) return network(input, init);
+    throw new TypeError(`sipdiag: refused to fetch ${url} (not part of this page)`);
   };
 }
 
@@ -327,14 +334,26 @@ async function moduleFromBytes(bytes) {
   return import(URL.createObjectURL(new Blob([bytes], { type: "text/javascript" })));
 }
 
-// The engine snapshot (Pyodide's memory snapshot: the interpreter with sipdiag
-// and GLUE imported, before any job) is kept in IndexedDB, the site's own
-// storage, and restores in a fraction of Pyodide's start. It is made from
+// Pyodide's script: its loadPyodide, and in the single file its wasm module's
+// script too (pyodide.mjs would import it from indexURL; a module import cannot use our fetch).
+async function pyodideScripts(root, files) {
+  if (!files) return { pyodide: await import(root + "pyodide/pyodide.mjs"), createPyodideModule: undefined };
+  const [pyodide, wasmScript] = await Promise.all(
+    [files["pyodide/pyodide.mjs"], files["pyodide/pyodide.asm.mjs"]].map(moduleFromBytes),
+  );
+  return { pyodide, createPyodideModule: wasmScript.default };
+}
+
+// The engine snapshot (Pyodide's memory snapshot: the interpreter with sipdiag,
+// its modules and the glue imported, before any job) is kept in IndexedDB, the
+// site's own storage, and restores in a fraction of Pyodide's start. It holds
 // nothing but this build's code: the worker takes it before it handles any
-// message that could carry a capture. One record, the last build's: it is used
-// only when its Pyodide version, glue and engine archive are byte for byte the
-// ones this worker loaded (Pyodide checks its own build id too); anything else
-// (another build, damage, no IndexedDB) starts Pyodide from scratch.
+// message that could carry a capture. One record, the last build's, used only
+// when the Pyodide version, the glue, the engine archive and the standard
+// library it was made from are byte for byte the ones this start loaded
+// (Pyodide checks its own build id too): the snapshot's import caches point
+// into those files. Anything else (another build, damage, no IndexedDB) starts
+// Pyodide from scratch.
 const SNAPSHOT_DB = "sipdiag-engine";
 const SNAPSHOT_STORE = "snapshot";
 const SNAPSHOT_RECORD = "engine";
@@ -360,11 +379,6 @@ function sameBytes(a, b) {
   return true;
 }
 
-// What a snapshot was made from: Pyodide's version, the glue and the engine archive.
-function snapshotIdentity(version, engine) {
-  return { version, glue: GLUE + RTP_GLUE, engine };
-}
-
 // Pyodide's snapshot: a header (magic number, the header's size, ...), then the wasm
 // memory in whole 64 KiB pages. Pyodide checks the magic number and its build id
 // itself, but memory cut short would make its instantiation fail without ever
@@ -379,16 +393,17 @@ function wholeSnapshot(memory) {
     && memory.length > headerSize && (memory.length - headerSize) % 65536 === 0;
 }
 
-async function readSnapshot(identity) {
+// The kept record, or null (none, or storage refused: private mode, quota).
+async function keptSnapshot() {
   if (!self.indexedDB) return null;
-  try {
-    const record = await snapshotRequest("readonly", (store) => store.get(SNAPSHOT_RECORD));
-    const matches = record && record.version === identity.version && record.glue === identity.glue
-      && sameBytes(record.engine, identity.engine) && wholeSnapshot(record.memory);
-    return matches ? record.memory : null;
-  } catch {
-    return null; // storage refused (private mode, quota): start from scratch
-  }
+  return snapshotRequest("readonly", (store) => store.get(SNAPSHOT_RECORD)).catch(() => null);
+}
+
+// The record's memory if it was made from exactly `identity`, else null.
+function usableSnapshot(record, identity) {
+  const matches = record && record.version === identity.version && record.glue === identity.glue
+    && sameBytes(record.engine, identity.engine) && sameBytes(record.stdlib, identity.stdlib);
+  return matches && wholeSnapshot(record.memory) ? record.memory : null;
 }
 
 function storeSnapshot(identity, memory) {
@@ -411,57 +426,54 @@ async function boot(files) {
   // importScripts; it probes for that function. This worker loads everything
   // with import(), so it hides importScripts and Pyodide takes the module path.
   self.importScripts = undefined;
-  let root, pyodideModule, createPyodideModule;
-  if (files) {
-    serveFromMemory(files);
-    root = EMBEDDED_ROOT;
-    pyodideModule = await moduleFromBytes(files["pyodide/pyodide.mjs"]);
-    // pyodide.mjs would import pyodide.asm.mjs from indexURL; a module import cannot use our fetch.
-    createPyodideModule = (await moduleFromBytes(files["pyodide/pyodide.asm.mjs"])).default;
-  } else {
-    root = new URL("../../", self.location.href).href; // this file is static/js/worker.js
-    pyodideModule = await import(root + "pyodide/pyodide.mjs");
-  }
-  mark("pyodide script");
-  // The kernel and the engine archive load while Pyodide starts.
+  const root = files ? EMBEDDED_ROOT : new URL("../../", self.location.href).href; // this file is static/js/worker.js
+  const network = files ? null : globalThis.fetch.bind(globalThis);
+  if (files) serveHeld(new Map(Object.entries(files).map(([path, bytes]) => [root + path, bytes])), null);
+  // Everything else the start reads, at once: the kernel (compiled meanwhile),
+  // the engine archive, the standard library and the kept snapshot.
   const kernel = fetchBytes(root + KERNEL, KERNEL).then((bytes) => WebAssembly.compile(bytes));
   kernel.catch(() => {}); // awaited below; a failure is reported there
-  const engine = await fetchBytes(root + ENGINE_ARCHIVE, ENGINE_ARCHIVE);
-  const identity = snapshotIdentity(pyodideModule.version, engine);
-  const snapshot = await readSnapshot(identity);
-  mark("snapshot read");
+  const [scripts, engine, stdlib, record] = await Promise.all([
+    pyodideScripts(root, files), fetchBytes(root + ENGINE_ARCHIVE, ENGINE_ARCHIVE),
+    fetchBytes(root + STDLIB, STDLIB), keptSnapshot(),
+  ]);
+  if (network) serveHeld(new Map([[root + STDLIB, stdlib]]), network);
+  const identity = { version: scripts.pyodide.version, glue: GLUE + RTP_GLUE, engine, stdlib };
+  const snapshot = usableSnapshot(record, identity);
+  mark("files read");
   const options = {
     indexURL: root + "pyodide/",
-    createPyodideModule,
+    createPyodideModule: scripts.createPyodideModule,
     stdout: (line) => console.log(line),
     stderr: (line) => console.warn(line),
     // Called once the wasm is instantiated, before the interpreter starts.
     fsInit: async () => mark("wasm instantiated"),
   };
   let pyodide = null;
-  let restored = false;
   if (snapshot) {
     try {
-      pyodide = await pyodideModule.loadPyodide({ ...options, _loadSnapshot: snapshot });
-      restored = true;
+      pyodide = await scripts.pyodide.loadPyodide({ ...options, _loadSnapshot: snapshot });
     } catch {
       await forgetSnapshot(); // it matched this build yet would not restore: never try it again
     }
   }
-  // Only a start that could keep its snapshot pays for making one (Pyodide then tracks the JS globals Python touches).
+  const restored = pyodide !== null;
+  // Only a start that can keep its snapshot makes one (Pyodide then tracks the JS globals Python touches).
   const keepable = !restored && Boolean(self.indexedDB);
-  pyodide ??= await pyodideModule.loadPyodide({ ...options, _makeSnapshot: keepable });
+  pyodide ??= await scripts.pyodide.loadPyodide({ ...options, _makeSnapshot: keepable });
   mark(restored ? "interpreter restored" : "interpreter started");
-  const sitePackages = pyodide.runPython("import sysconfig; sysconfig.get_paths()['purelib']");
-  // Restored or not, the package's files are there for tracebacks and whatever an analysis imports late.
-  pyodide.unpackArchive(engine, "zip", { extractDir: sitePackages });
-  mark("engine unpacked");
+  const unpack = () => {
+    const sitePackages = pyodide.runPython("import sysconfig; sysconfig.get_paths()['purelib']");
+    pyodide.unpackArchive(engine, "zip", { extractDir: sitePackages });
+  };
   // The glue is a module, so a restored snapshot finds it again by name.
   const module = pyodide.runPython(
     "import sys, types; sys.modules.setdefault('sipdiag_worker', types.ModuleType('sipdiag_worker'))",
   );
   const namespace = module.__dict__;
   if (!restored) {
+    unpack();
+    mark("engine unpacked");
     pyodide.runPython(GLUE, { globals: namespace });
     pyodide.runPython(RTP_GLUE, { globals: namespace });
   }
@@ -475,14 +487,20 @@ async function boot(files) {
   const compiled = await kernel;
   self.sipdiagKernel = () => new WebAssembly.Instance(compiled, {}).exports;
   mark("kernel compiled");
-  return { pyodide, restored, keepable, identity };
+  return { pyodide, restored, keepable, identity, unpack };
 }
 
-// After ready and before the first job: the modules the jobs import on first
-// use, then (on a start that did not restore one) the snapshot, taken here so
-// it can hold nothing of a user's. Storing it is left to run in the background.
-function prepare({ pyodide, restored, keepable, identity }) {
-  if (restored) return "restored";
+// After ready and before the first job. A restored start puts the package's
+// files back (the file system is not in the snapshot; tracebacks and late
+// imports read them). Any other imports the modules the jobs import on first
+// use, then takes the snapshot, here so it can hold nothing of a user's;
+// storing it is left to run in the background.
+function prepare({ pyodide, restored, keepable, identity, unpack }) {
+  if (restored) {
+    unpack();
+    mark("engine unpacked");
+    return "restored";
+  }
   glue.get("import_the_rest")();
   mark("rest imported");
   if (!keepable) return "not kept: this browser gives the page no IndexedDB";
