@@ -269,6 +269,13 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
     }
     quiet = False
 
+    def end_headers(self):
+        # Revalidate every file on every load (Last-Modified; an unchanged file is a 304):
+        # without it Chromium keeps files fresh by heuristic, and a page loaded after a
+        # rebuild could mix an old worker.js with the new engine.
+        self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
+
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
         if not self.quiet:
             super().log_message(format, *args)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import re
+import urllib.error
 import urllib.request
 import zipfile
 
@@ -122,6 +123,19 @@ def test_server_sends_module_and_wasm_types(site):
                                ("static/js/app.js", "text/javascript"), ("index.html", "text/html")]:
         with urllib.request.urlopen(site.base_url + path) as response:
             assert response.headers["Content-Type"].split(";")[0] == content_type, path
+
+
+def test_server_has_every_load_revalidate_what_it_sent(site):
+    with urllib.request.urlopen(site.base_url + "py/sipdiag.zip") as response:
+        assert response.headers["Cache-Control"] == "no-cache"
+        last_modified = response.headers["Last-Modified"]
+    unchanged = urllib.request.Request(site.base_url + "py/sipdiag.zip", headers={"If-Modified-Since": last_modified})
+    try:
+        urllib.request.urlopen(unchanged)
+        status = 200
+    except urllib.error.HTTPError as error:
+        status = error.code
+    assert status == 304
 
 
 def test_every_stylesheet_is_linked_and_inlined(site):
