@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 import zipfile
 from pathlib import Path
@@ -33,6 +34,37 @@ DIST = ROOT / "dist"
 PYODIDE_DIR = ROOT / "node_modules" / "pyodide"
 # Only what the page loads: the CDN-only packages and the node/console files stay out.
 PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
+STDLIB = "python_stdlib.zip"
+# Pyodide ships its standard library as source, which its interpreter compiled at every
+# start: some 190 modules before Pyodide is up, about half of a start without the engine
+# snapshot. The build compiles them once, with Pyodide's own interpreter under Node (the
+# bytecode must be its Python's; Node is here for npm already), into sourceless
+# unchecked-hash .pyc files in the same zip: the same modules, loaded without compiling.
+# The members keep their order and the fixed timestamp, so the zip is reproducible.
+COMPILE_STDLIB = """
+import { readFileSync, writeFileSync } from "node:fs";
+const [pyodideDir, source, target] = process.argv.slice(1);
+const { loadPyodide } = await import(pyodideDir + "/pyodide.mjs");
+const pyodide = await loadPyodide({ indexURL: pyodideDir + "/" });
+pyodide.FS.writeFile("/tmp/source.zip", new Uint8Array(readFileSync(source)));
+pyodide.runPython(`
+import importlib.util, zipfile
+from importlib._bootstrap_external import _code_to_hash_pyc
+
+with zipfile.ZipFile("/tmp/source.zip") as source, zipfile.ZipFile("/tmp/target.zip", "w") as target:
+    for member in source.infolist():
+        data = source.read(member)
+        name = member.filename
+        if name.endswith(".py"):
+            code = compile(data, name, "exec", dont_inherit=True)
+            data = bytes(_code_to_hash_pyc(code, importlib.util.source_hash(data), checked=False))
+            name += "c"
+        info = zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED if not name.endswith("/") else zipfile.ZIP_STORED
+        target.writestr(info, data)
+`);
+writeFileSync(target, pyodide.FS.readFile("/tmp/target.zip"));
+"""
 ENGINE_ARCHIVE = "sipdiag.zip"
 # The scan kernel, shipped beside the engine: the worker instantiates it (py/sipdiag/capture/kernel/).
 KERNEL_DIR = ROOT / "py" / "sipdiag" / "capture" / "kernel"
@@ -101,15 +133,27 @@ def build(target: Path = DIST) -> Path:
     shutil.copy2(ROOT / "index.html", target / "index.html")
     (target / "pyodide").mkdir()
     for name in PYODIDE_FILES:
-        shutil.copy2(PYODIDE_DIR / name, target / "pyodide" / name)
+        if name != STDLIB:
+            shutil.copy2(PYODIDE_DIR / name, target / "pyodide" / name)
+    stdlib = compiled_stdlib()
+    (target / "pyodide" / STDLIB).write_bytes(stdlib)
     (target / "py").mkdir()
     engine = engine_archive()
     (target / "py" / ENGINE_ARCHIVE).write_bytes(engine)
     shutil.copy2(KERNEL_WASM, target / "py" / KERNEL_FILE)
-    (target / "sipdiag.html").write_text(single_file(engine), encoding="utf-8")
+    (target / "sipdiag.html").write_text(single_file(engine, stdlib), encoding="utf-8")
     print(f"build: wrote {target} ({tree_size(target) / 1e6:.1f} MB, "
           f"sipdiag.html {(target / 'sipdiag.html').stat().st_size / 1e6:.1f} MB)")
     return target
+
+
+def compiled_stdlib() -> bytes:
+    """Pyodide's python_stdlib.zip with every module compiled (COMPILE_STDLIB)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        target = Path(scratch) / STDLIB
+        subprocess.run(["node", "--input-type=module", "-e", COMPILE_STDLIB, str(PYODIDE_DIR),
+                        str(PYODIDE_DIR / STDLIB), str(target)], check=True, cwd=ROOT)
+        return target.read_bytes()
 
 
 def build_kernel(out: Path = KERNEL_WASM) -> Path:
@@ -169,11 +213,12 @@ def csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
 
 
-def single_file(engine: bytes) -> str:
+def single_file(engine: bytes, stdlib: bytes) -> str:
     """dist/sipdiag.html: the whole site in one file that works from file://."""
     html = (ROOT / "index.html").read_text(encoding="utf-8")
     icon = (ROOT / "static" / "icons" / "sipdiag.svg").read_bytes()
-    assets = {f"pyodide/{name}": packed((PYODIDE_DIR / name).read_bytes()) for name in PYODIDE_FILES}
+    assets = {f"pyodide/{name}": packed(stdlib if name == STDLIB else (PYODIDE_DIR / name).read_bytes())
+              for name in PYODIDE_FILES}
     assets[f"py/{ENGINE_ARCHIVE}"] = packed(engine)
     assets[f"py/{KERNEL_FILE}"] = packed(KERNEL_WASM.read_bytes())
     sample = ROOT / "static" / "sample.pcap"
@@ -223,6 +268,13 @@ class SiteHandler(http.server.SimpleHTTPRequestHandler):
         ".svg": "image/svg+xml",
     }
     quiet = False
+
+    def end_headers(self):
+        # Revalidate every file on every load (Last-Modified; an unchanged file is a 304):
+        # without it Chromium keeps files fresh by heuristic, and a page loaded after a
+        # rebuild could mix an old worker.js with the new engine.
+        self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
         if not self.quiet:

@@ -45,6 +45,10 @@ function createEngine() {
   const listeners = { progress: new Set(), ready: new Set() };
   let nextId = 1;
   let readyMs = null;
+  // How the engine started: its steps ([name, ms since this page began loading]) and what
+  // became of the engine snapshot ("restored", "stored", "not kept: why"; null until known).
+  const boot = { phases: [], snapshot: null };
+  const phases = (marks) => marks.map(([name, epoch]) => [name, epoch - performance.timeOrigin]);
   // Each report's id in the worker, which keeps it for the ladders and the HTML report.
   const reportIds = new WeakMap();
   const reportId = (report) => {
@@ -58,8 +62,11 @@ function createEngine() {
   worker.onmessage = ({ data }) => {
     if (data.type === "ready") {
       readyMs = data.ms;
+      boot.phases = phases(data.marks);
       settleReady.resolve();
       emit("ready", { ms: data.ms });
+    } else if (data.type === "prepared") {
+      Object.assign(boot, { phases: phases(data.marks), snapshot: data.snapshot });
     } else if (data.type === "boot-error") {
       settleReady.reject(new Error(data.message));
     } else if (data.type === "progress") {
@@ -95,6 +102,7 @@ function createEngine() {
     get readyMs() {
       return readyMs;
     },
+    boot,
     async analyze(fileOrBlob) {
       const result = await request({ type: "analyze", file: fileOrBlob });
       reportIds.set(result.report, result.reportId);

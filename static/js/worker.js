@@ -45,7 +45,17 @@
 // server). The page inflates them; the worker makes its own blob: URLs, as a
 // blob worker of a file:// page cannot import the page's blob: URLs.
 
+// When each step of the start ended ([name, epoch ms], in order): the ready
+// message carries them so bench/boot.py can say where the start goes. A few
+// performance.now() calls, nothing printed.
+const bootMarks = [];
+const mark = (name) => bootMarks.push([name, performance.timeOrigin + performance.now()]);
+const markAt = (name) => bootMarks.find((entry) => entry[0] === name)[1];
+mark("worker script");
+
 const ENGINE_ARCHIVE = "py/sipdiag.zip";
+// Pyodide's standard library, compiled by build.py (COMPILE_STDLIB).
+const STDLIB = "pyodide/python_stdlib.zip";
 // The scan kernel (py/sipdiag/capture/kernel/scan.c): compiled once here, one
 // instance per analysis and per RTP stream measurement, which the engine
 // reaches as js.sipdiagKernel().
@@ -261,6 +271,13 @@ def drop(job):
     redactors.pop(job, None)
     verifications.pop(job, None)
     written.pop(job, None)
+
+def import_the_rest():
+    """What analyses, tables, ladders, HTML reports, redaction and RTP streams import on
+    first use: loaded right after ready (so the first job does not wait for them) and
+    kept in the engine snapshot."""
+    import sipdiag.engine, sipdiag.report_tables, sipdiag.ladder, sipdiag.html_report
+    import sipdiag.redaction.redactor, sipdiag.rtp_stream
 `;
 
 // The RTP streams tab's jobs (py/sipdiag/rtp_stream.py): the capture is read
@@ -296,15 +313,20 @@ let glue = null;
 
 const CONTENT_TYPES = { mjs: "text/javascript", wasm: "application/wasm", json: "application/json" };
 
-// Pyodide fetches its runtime files from indexURL; in the single file they come
-// from memory, and anything else is refused: nothing may leave the page.
-function serveFromMemory(files) {
-  globalThis.fetch = async (input) => {
+// Pyodide fetches its runtime files itself. The worker hands it the bytes it
+// holds already: in the single file every file (anything else is refused:
+// nothing may leave the page); over HTTP the standard library, which it has
+// read to check the engine snapshot against. The rest goes to `network`.
+function serveHeld(held, network) {
+  globalThis.fetch = async (input, init) => {
     const url = String(input instanceof Request ? input.url : input);
-    const bytes = url.startsWith(EMBEDDED_ROOT) ? files[url.slice(EMBEDDED_ROOT.length)] : undefined;
-    if (!bytes) throw new TypeError(`sipdiag: refused to fetch ${url} (not part of this page)`);
-    const type = CONTENT_TYPES[url.split(".").pop()] ?? "application/octet-stream";
-    return new Response(bytes, { headers: { "Content-Type": type } });
+    const bytes = held.get(url);
+    if (bytes) {
+      const type = CONTENT_TYPES[url.split(".").pop()] ?? "application/octet-stream";
+      return new Response(bytes, { headers: { "Content-Type": type } });
+    }
+    if (network) return network(input, init);
+    throw new TypeError(`sipdiag: refused to fetch ${url} (not part of this page)`);
   };
 }
 
@@ -312,48 +334,187 @@ async function moduleFromBytes(bytes) {
   return import(URL.createObjectURL(new Blob([bytes], { type: "text/javascript" })));
 }
 
+// Pyodide's script: its loadPyodide, and in the single file its wasm module's
+// script too (pyodide.mjs would import it from indexURL; a module import cannot use our fetch).
+async function pyodideScripts(root, files) {
+  if (!files) return { pyodide: await import(root + "pyodide/pyodide.mjs"), createPyodideModule: undefined };
+  const [pyodide, wasmScript] = await Promise.all(
+    [files["pyodide/pyodide.mjs"], files["pyodide/pyodide.asm.mjs"]].map(moduleFromBytes),
+  );
+  return { pyodide, createPyodideModule: wasmScript.default };
+}
+
+// The engine snapshot (Pyodide's memory snapshot: the interpreter with sipdiag,
+// its modules and the glue imported, before any job) is kept in IndexedDB, the
+// site's own storage, and restores in a fraction of Pyodide's start. It holds
+// nothing but this build's code: the worker takes it before it handles any
+// message that could carry a capture. One record, the last build's, used only
+// when the Pyodide version, the glue, the engine archive and the standard
+// library it was made from are byte for byte the ones this start loaded
+// (Pyodide checks its own build id too): the snapshot's import caches point
+// into those files. Anything else (another build, damage, no IndexedDB) starts
+// Pyodide from scratch.
+const SNAPSHOT_DB = "sipdiag-engine";
+const SNAPSHOT_STORE = "snapshot";
+const SNAPSHOT_RECORD = "engine";
+
+function snapshotRequest(mode, act) {
+  return new Promise((resolve, reject) => {
+    const opening = indexedDB.open(SNAPSHOT_DB, 1);
+    opening.onupgradeneeded = () => opening.result.createObjectStore(SNAPSHOT_STORE);
+    opening.onerror = () => reject(opening.error);
+    opening.onsuccess = () => {
+      const db = opening.result;
+      const transaction = db.transaction(SNAPSHOT_STORE, mode);
+      const request = act(transaction.objectStore(SNAPSHOT_STORE));
+      transaction.oncomplete = () => (db.close(), resolve(request.result));
+      transaction.onerror = transaction.onabort = () => (db.close(), reject(transaction.error));
+    };
+  });
+}
+
+function sameBytes(a, b) {
+  if (!(a instanceof Uint8Array) || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+// Pyodide's snapshot: a header (magic number, the header's size, ...), then the wasm
+// memory in whole 64 KiB pages. Pyodide checks the magic number and its build id
+// itself, but memory cut short would make its instantiation fail without ever
+// settling, so that is refused here. (IndexedDB writes a record whole or not at all.)
+const SNAPSHOT_MAGIC = 1886286592;
+
+function wholeSnapshot(memory) {
+  if (!(memory instanceof Uint8Array) || memory.length < 16) return false;
+  const header = new DataView(memory.buffer, memory.byteOffset, 16);
+  const headerSize = header.getUint32(4, true);
+  return header.getUint32(0, true) === SNAPSHOT_MAGIC && headerSize >= 48 && headerSize % 16 === 0
+    && memory.length > headerSize && (memory.length - headerSize) % 65536 === 0;
+}
+
+// The kept record, or null (none, or storage refused: private mode, quota).
+async function keptSnapshot() {
+  if (!self.indexedDB) return null;
+  return snapshotRequest("readonly", (store) => store.get(SNAPSHOT_RECORD)).catch(() => null);
+}
+
+// The record's memory if it was made from exactly `identity`, else null.
+function usableSnapshot(record, identity) {
+  const matches = record && record.version === identity.version && record.glue === identity.glue
+    && sameBytes(record.engine, identity.engine) && sameBytes(record.stdlib, identity.stdlib);
+  return matches && wholeSnapshot(record.memory) ? record.memory : null;
+}
+
+function storeSnapshot(identity, memory) {
+  return snapshotRequest("readwrite", (store) => store.put({ ...identity, memory }, SNAPSHOT_RECORD));
+}
+
+function forgetSnapshot() {
+  return snapshotRequest("readwrite", (store) => store.delete(SNAPSHOT_RECORD)).catch(() => {});
+}
+
+async function fetchBytes(url, what) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${what} is missing from this site (HTTP ${response.status})`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
 async function boot(files) {
-  const started = performance.now();
+  mark("init message");
   // Pyodide refuses classic workers because it would load its scripts with
   // importScripts; it probes for that function. This worker loads everything
   // with import(), so it hides importScripts and Pyodide takes the module path.
   self.importScripts = undefined;
-  let root, loadPyodide, createPyodideModule;
-  if (files) {
-    serveFromMemory(files);
-    root = EMBEDDED_ROOT;
-    ({ loadPyodide } = await moduleFromBytes(files["pyodide/pyodide.mjs"]));
-    // pyodide.mjs would import pyodide.asm.mjs from indexURL; a module import cannot use our fetch.
-    createPyodideModule = (await moduleFromBytes(files["pyodide/pyodide.asm.mjs"])).default;
-  } else {
-    root = new URL("../../", self.location.href).href; // this file is static/js/worker.js
-    ({ loadPyodide } = await import(root + "pyodide/pyodide.mjs"));
-  }
-  const pyodide = await loadPyodide({
+  const root = files ? EMBEDDED_ROOT : new URL("../../", self.location.href).href; // this file is static/js/worker.js
+  const network = files ? null : globalThis.fetch.bind(globalThis);
+  if (files) serveHeld(new Map(Object.entries(files).map(([path, bytes]) => [root + path, bytes])), null);
+  // Everything else the start reads, at once: the kernel (compiled meanwhile),
+  // the engine archive, the standard library and the kept snapshot.
+  const kernel = fetchBytes(root + KERNEL, KERNEL).then((bytes) => WebAssembly.compile(bytes));
+  kernel.catch(() => {}); // awaited below; a failure is reported there
+  const [scripts, engine, stdlib, record] = await Promise.all([
+    pyodideScripts(root, files), fetchBytes(root + ENGINE_ARCHIVE, ENGINE_ARCHIVE),
+    fetchBytes(root + STDLIB, STDLIB), keptSnapshot(),
+  ]);
+  if (network) serveHeld(new Map([[root + STDLIB, stdlib]]), network);
+  const identity = { version: scripts.pyodide.version, glue: GLUE + RTP_GLUE, engine, stdlib };
+  const snapshot = usableSnapshot(record, identity);
+  mark("files read");
+  const options = {
     indexURL: root + "pyodide/",
-    createPyodideModule,
+    createPyodideModule: scripts.createPyodideModule,
     stdout: (line) => console.log(line),
     stderr: (line) => console.warn(line),
-  });
-  const kernelResponse = await fetch(root + KERNEL);
-  if (!kernelResponse.ok) throw new Error(`${KERNEL} is missing from this site (HTTP ${kernelResponse.status})`);
-  const kernel = await WebAssembly.compile(await kernelResponse.arrayBuffer());
-  self.sipdiagKernel = () => new WebAssembly.Instance(kernel, {}).exports;
-  const response = await fetch(root + ENGINE_ARCHIVE);
-  if (!response.ok) throw new Error(`${ENGINE_ARCHIVE} is missing from this site (HTTP ${response.status})`);
-  const engine = await response.arrayBuffer();
-  const sitePackages = pyodide.runPython("import sysconfig; sysconfig.get_paths()['purelib']");
-  pyodide.unpackArchive(engine, "zip", { extractDir: sitePackages });
-  const namespace = pyodide.globals.get("dict")();
-  pyodide.runPython(GLUE, { globals: namespace });
+    // Called once the wasm is instantiated, before the interpreter starts.
+    fsInit: async () => mark("wasm instantiated"),
+  };
+  let pyodide = null;
+  if (snapshot) {
+    try {
+      pyodide = await scripts.pyodide.loadPyodide({ ...options, _loadSnapshot: snapshot });
+    } catch {
+      await forgetSnapshot(); // it matched this build yet would not restore: never try it again
+    }
+  }
+  const restored = pyodide !== null;
+  // Only a start that can keep its snapshot makes one (Pyodide then tracks the JS globals Python touches).
+  const keepable = !restored && Boolean(self.indexedDB);
+  pyodide ??= await scripts.pyodide.loadPyodide({ ...options, _makeSnapshot: keepable });
+  mark(restored ? "interpreter restored" : "interpreter started");
+  const unpack = () => {
+    const sitePackages = pyodide.runPython("import sysconfig; sysconfig.get_paths()['purelib']");
+    pyodide.unpackArchive(engine, "zip", { extractDir: sitePackages });
+  };
+  // The glue is a module, so a restored snapshot finds it again by name.
+  const module = pyodide.runPython(
+    "import sys, types; sys.modules.setdefault('sipdiag_worker', types.ModuleType('sipdiag_worker'))",
+  );
+  const namespace = module.__dict__;
+  if (!restored) {
+    unpack();
+    mark("engine unpacked");
+    pyodide.runPython(GLUE, { globals: namespace });
+    pyodide.runPython(RTP_GLUE, { globals: namespace });
+  }
   glue = new Map(
     ["analyze_start", "kernel_memory", "kernel_reserve", "kernel_commit", "analyze_finish", "table_rows", "locate", "redact_start", "redact_finish_learning",
      "redact_next_round", "redact_finish", "redact_written", "redact_verify_start",
-     "redact_verify_feed", "redact_verify_finish", "drop", "ladder", "html_report"].map((name) => [name, namespace.get(name)]),
+     "redact_verify_feed", "redact_verify_finish", "drop", "ladder", "html_report", "import_the_rest",
+     ...RTP_GLUE_NAMES].map((name) => [name, namespace.get(name)]),
   );
-  pyodide.runPython(RTP_GLUE, { globals: namespace });
-  for (const name of RTP_GLUE_NAMES) glue.set(name, namespace.get(name));
-  return performance.now() - started;
+  mark("glue");
+  const compiled = await kernel;
+  self.sipdiagKernel = () => new WebAssembly.Instance(compiled, {}).exports;
+  mark("kernel compiled");
+  return { pyodide, restored, keepable, identity, unpack };
+}
+
+// After ready and before the first job. A restored start puts the package's
+// files back (the file system is not in the snapshot; tracebacks and late
+// imports read them). Any other imports the modules the jobs import on first
+// use, then takes the snapshot, here so it can hold nothing of a user's;
+// storing it is left to run in the background.
+function prepare({ pyodide, restored, keepable, identity, unpack }) {
+  if (restored) {
+    unpack();
+    mark("engine unpacked");
+    return "restored";
+  }
+  glue.get("import_the_rest")();
+  mark("rest imported");
+  if (!keepable) return "not kept: this browser gives the page no IndexedDB";
+  let memory;
+  try {
+    memory = pyodide.makeMemorySnapshot();
+  } catch (error) {
+    return `not kept: ${error.message ?? error}`;
+  }
+  mark("snapshot made");
+  return storeSnapshot(identity, memory).then(
+    () => (mark("snapshot stored"), "stored"),
+    (error) => `not kept: ${error?.message ?? error}`,
+  );
 }
 
 function call(name, ...args) {
@@ -525,20 +686,25 @@ async function rtpFrame({ id, file, frame }) {
   }
 }
 
-let ready = null;
+// Jobs wait for `prepared`, not for ready: nothing of theirs reaches Python
+// before the snapshot is taken.
+let prepared = null;
 
 self.onmessage = async ({ data }) => {
   if (data.type === "init") {
-    ready = boot(data.files);
+    const ready = boot(data.files);
     ready.then(
-      (ms) => postMessage({ type: "ready", ms }),
+      () => postMessage({ type: "ready", ms: markAt("kernel compiled") - markAt("init message"), marks: bootMarks }),
       (error) => postMessage({ type: "boot-error", message: `the engine could not start: ${error.message ?? error}` }),
     );
+    prepared = ready.then(prepare);
+    // What became of the snapshot, once known (bench/boot.py and the tests wait for it).
+    prepared.then((snapshot) => postMessage({ type: "prepared", snapshot, marks: bootMarks }), () => {});
     return;
   }
   const jobs = { analyze, rows, locate, redact, ladder, "html-report": htmlReport, "rtp-stream": rtpStream, "rtp-frame": rtpFrame };
   try {
-    await ready;
+    await prepared;
     postMessage({ type: "result", id: data.id, ...(await jobs[data.type](data)) });
   } catch (error) {
     if (glue) glue.get("drop")(data.id);

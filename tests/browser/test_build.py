@@ -3,8 +3,10 @@ reproducible archives, and nothing that points outside the page."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import re
+import urllib.error
 import urllib.request
 import zipfile
 
@@ -67,7 +69,28 @@ def test_engine_archive_is_the_package_and_reproducible(site):
 
 def test_single_file_is_reproducible(site):
     engine = (site.directory / "py" / build.ENGINE_ARCHIVE).read_bytes()
-    assert build.single_file(engine) == (site.directory / "sipdiag.html").read_text()
+    stdlib = build.compiled_stdlib()
+    assert stdlib == (site.directory / "pyodide" / build.STDLIB).read_bytes()
+    assert build.single_file(engine, stdlib) == (site.directory / "sipdiag.html").read_text()
+
+
+def test_standard_library_is_pyodides_compiled(site):
+    """Every module of Pyodide's python_stdlib.zip, as a sourceless unchecked-hash .pyc
+    (PEP 552 flags 0b01) in the same place; every other member unchanged."""
+    with zipfile.ZipFile(build.PYODIDE_DIR / build.STDLIB) as source:
+        expected = {(m.filename + "c" if m.filename.endswith(".py") else m.filename): source.read(m)
+                    for m in source.infolist()}
+    with zipfile.ZipFile(site.directory / "pyodide" / build.STDLIB) as compiled:
+        members = {name: compiled.read(name) for name in compiled.namelist()}
+    assert list(members) == list(expected)
+    pycs = {name: data for name, data in members.items() if name.endswith(".pyc")}
+    assert len(pycs) > 500
+    magics = {data[:4] for data in pycs.values()}
+    # One magic number, Pyodide's Python's: not the one of the Python running the build.
+    assert len(magics) == 1 and magics.pop() != importlib.util.MAGIC_NUMBER
+    assert {int.from_bytes(data[4:8], "little") for data in pycs.values()} == {0b01}
+    assert {name: data for name, data in members.items() if name not in pycs} == \
+           {name: data for name, data in expected.items() if not name.endswith(".pyc")}
 
 
 def test_modules_come_after_their_imports():
@@ -100,6 +123,19 @@ def test_server_sends_module_and_wasm_types(site):
                                ("static/js/app.js", "text/javascript"), ("index.html", "text/html")]:
         with urllib.request.urlopen(site.base_url + path) as response:
             assert response.headers["Content-Type"].split(";")[0] == content_type, path
+
+
+def test_server_has_every_load_revalidate_what_it_sent(site):
+    with urllib.request.urlopen(site.base_url + "py/sipdiag.zip") as response:
+        assert response.headers["Cache-Control"] == "no-cache"
+        last_modified = response.headers["Last-Modified"]
+    unchanged = urllib.request.Request(site.base_url + "py/sipdiag.zip", headers={"If-Modified-Since": last_modified})
+    try:
+        urllib.request.urlopen(unchanged)
+        status = 200
+    except urllib.error.HTTPError as error:
+        status = error.code
+    assert status == 304
 
 
 def test_every_stylesheet_is_linked_and_inlined(site):
