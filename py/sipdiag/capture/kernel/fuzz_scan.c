@@ -9,6 +9,9 @@
  * returned packets back through account_scratch, announces endpoints and
  * rtpmaps taken from them and watches streams they name (their packets then
  * come back as WATCHED), so every table and path of the kernel is reached.
+ * Then it walks the same input again as the leak search (leak.mode), with
+ * keys of 1 to 8 bytes cut from the input itself, raw and folded, and checks
+ * every hit and record the kernel hands back lies inside the input.
  * A walk that does not move forward is a hang: it traps.
  */
 
@@ -22,6 +25,7 @@ static void reset(void) {
     clear(endpoint_slots, sizeof endpoint_slots);
     clear(rtcp_slots, sizeof rtcp_slots);
     clear(link_types_seen, sizeof link_types_seen);
+    clear(&leak, sizeof leak);
     n_endpoints = 0;
     n_watched = 0;
     unconfirmed_limit = FIRST_UNCONFIRMED_LIMIT;
@@ -80,6 +84,72 @@ static i64 walk(i64 start, i64 end) {
     return start;
 }
 
+/* The host's part of the leak search: hits and records checked and emptied. */
+static void leak_drain(i64 size) {
+    if (leak.n_hits > LEAK_MAX_HITS || leak.n_records > LEAK_MAX_RECORDS) __builtin_trap();
+    for (i64 i = 0; i < leak.n_hits; i++) {
+        const int *h = leak_hits[i];
+        if (h[0] < 1 || h[0] > io.frame || h[1] < 0 || h[1] >= leak.n_keys || h[2] < -1 || h[2] > 255 ||
+            h[3] < -1 || h[3] > 255)
+            __builtin_trap();
+    }
+    for (i64 i = 0; i < leak.n_records; i++) {
+        const int *r = leak_records[i];
+        if (r[1] < 0 || r[2] < 0 || r[1] + (i64)r[2] > size || (r[3] != LEAK_TEXT && r[3] != LEAK_WHOLE))
+            __builtin_trap();
+    }
+    leak.n_hits = leak.n_records = 0;
+}
+
+/* The leak search over buffer[start:size] in two chunks; blocks are skipped as the host would read them. */
+static void leak_walk(i64 start, i64 split, i64 size) {
+    for (i64 end = split; end <= size; end = end == size ? size + 1 : size) {
+        while (start < end) {
+            int status = scan((int)start, (int)end);
+            leak_drain(size);
+            if (status == NEED_MORE) {
+                if (io.pos < start) __builtin_trap();
+                start = io.pos;
+                break;
+            }
+            if (status == LEAK_FULL) {
+                if (io.pos <= start) __builtin_trap();
+                start = io.pos;
+            } else if (status == BLOCK && io.length >= 12 && io.pos + io.length <= end) {
+                const u8 *p = BUFFER + io.pos;
+                if (p[0] == 0x0A && p[1] == 0x0D && p[2] == 0x0D && p[3] == 0x0A) io.big_endian = be32(p + 8) == 0x1A2B3C4D;
+                start = io.pos + io.length;
+            } else if (status == BLOCK || status == DAMAGED) {
+                return; /* the host searches the rest as raw bytes */
+            } else {
+                __builtin_trap(); /* the leak walk hands nothing else back */
+            }
+        }
+    }
+}
+
+static void leak_search(const u8 *data, i64 size, i64 start, i64 split, u8 mode) {
+    i64 format = io.format, big = io.big_endian;
+    reset();
+    io.format = format;
+    io.big_endian = big;
+    io.n_interfaces = MAX_INTERFACES;
+    /* Keys from the input's first bytes: lengths 1..8, every other one folded. */
+    int n = 0, offset = 0;
+    for (i64 at = 0; n < 64 && at + 8 <= size; at += 3, n++) {
+        int length = 1 + (int)(data[at] & 7);
+        copy(leak_key_bytes + offset, data + at + 1, length);
+        leak_keys[n].offset = offset;
+        leak_keys[n].length = length;
+        leak_keys[n].folded = n & 1;
+        offset += length;
+    }
+    if (leak_index(n)) __builtin_trap();
+    leak.mode = mode & 1 ? LEAK_ALL : LEAK_KEYS;
+    leak.text = LEAK_V4 | LEAK_V6 | LEAK_MAC;
+    leak_walk(start, split, size);
+}
+
 int LLVMFuzzerTestOneInput(const u8 *data, unsigned long size) {
     if (size < 5 || size > sizeof input) return 0;
     reset();
@@ -103,7 +173,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, unsigned long size) {
     /* Two chunks, as a host reading the file in pieces gives them. */
     i64 split = start + (i64)(mode * (u64)(size - start) / 255);
     i64 tail = walk(start, split);
-    if (tail < 0) return 0;
-    walk(tail, (i64)size);
+    if (tail >= 0) walk(tail, (i64)size);
+    leak_search(data, (i64)size, start, split, mode);
     return 0;
 }
