@@ -58,19 +58,23 @@ FUNCTIONS = (
     "static_rates_address", "link_types_address", "scratch_address", "buffer_address", "record_sizes",
     "move_bytes", "expect", "set_rtpmap", "forget_payload_types", "account_scratch", "watch", "scan",
     "leak_address", "leak_keys_address", "leak_key_bytes_address", "leak_hits_address", "leak_records_address",
-    "leak_index",
+    "leak_index", "collect_ports_address", "collect_macs_address", "collect_v4_address", "collect_clear",
+    "collect_scratch",
 )
 
-# The leak search (scan.c's last section, redaction/identifiers.py LeakSearch): its status, modes,
-# the text searches whose candidate records come back, why a record came back, and its tables.
+# The redaction's verification (scan.c's last section, redaction/identifiers.py LeakSearch and
+# IdentifierCollector): its status, modes, the text searches whose candidate records come back,
+# why a record came back, and its tables.
 LEAK_FULL = 7
-LEAK_KEYS, LEAK_ALL = 1, 2
-LEAK_V4, LEAK_V6, LEAK_MAC = 1, 2, 4
+LEAK_KEYS, LEAK_ALL, LEAK_COLLECT = 1, 2, 3
+LEAK_V4, LEAK_V6, LEAK_MAC, LEAK_HEX = 1, 2, 4, 8
 LEAK_TEXT, LEAK_WHOLE = 1, 2
+COLLECT_DECODE, COLLECT_TEXT, COLLECT_DRAIN = 1, 2, 3
 LEAK_MAX_KEYS = 32768
 LEAK_KEY_BYTES = 1024 * 1024
-LEAK_STATE = struct.Struct("<5q")  # struct leak: mode, text, n_keys, n_hits, n_records
+LEAK_STATE = struct.Struct("<8q")  # struct leak: mode, text, n_keys, n_hits, n_records, reason, n_macs, n_v4
 LEAK_COUNTS_OFFSET = 24  # n_hits, n_records
+LEAK_REASON_OFFSET = 40
 LEAK_KEY = struct.Struct("<4iI")  # struct leak_key: offset, length, folded, next, probe
 LEAK_HIT = struct.Struct("<4i")  # frame, key, byte before, byte after (-1: the record's edge)
 LEAK_RECORD = struct.Struct("<4i")  # frame, data, length, reason

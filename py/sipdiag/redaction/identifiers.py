@@ -27,14 +27,19 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..capture.pcapfile import CaptureError, CaptureReader
+from ..capture.pcapfile import CaptureError
 from ..capture.scan import (
     DAMAGED,
     FORMAT_PCAP,
     FORMAT_PCAPNG,
     LEAK_ALL,
     LEAK_COUNTS_OFFSET,
+    COLLECT_DECODE,
+    COLLECT_DRAIN,
+    LEAK_COLLECT,
     LEAK_FULL,
+    LEAK_HEX,
+    LEAK_REASON_OFFSET,
     LEAK_HIT,
     LEAK_KEY,
     LEAK_KEY_BYTES,
@@ -49,6 +54,7 @@ from ..capture.scan import (
     MAX_INTERFACES,
     NEED_MORE,
     Kernel,
+    KernelReader,
 )
 from ..engine import CaptureAnalysis
 from ..model import NameAddr, SipMessage
@@ -265,6 +271,11 @@ class Leak:
     what: str  # "address 192.168.1.2 as text", "MAC 00:1a:2b:3c:4d:5e as binary", "display name 'Jöhn Dœ'"
 
 
+def _accounts_nothing(*_args) -> None:
+    """The collector's walk (LEAK_COLLECT) accounts no RTP: nothing is ever undecodable or raised."""
+    raise RuntimeError("the scan kernel accounted a packet in the collector's walk")
+
+
 class IdentifierCollector:
     """Learns every identifier in the ORIGINAL capture, by its own decoding.
 
@@ -277,7 +288,11 @@ class IdentifierCollector:
 
     def __init__(self, keep: Callable[[Address], bool] = lambda address: False) -> None:
         self._keep = keep
-        self._reader = CaptureReader()
+        # The kernel walks the records and takes the fast path's values (scan.c, LEAK_COLLECT); the
+        # records it hands back are this class's to walk.
+        self._kernel = Kernel()
+        self._reader = KernelReader(self._kernel, self._handed_back, _accounts_nothing, _accounts_nothing)
+        self._handed: list[tuple[int, bytes, bytes]] = []  # (reason, linktype, packet) since the last feed
         self._analysis = CaptureAnalysis("original")
         self._v4: set[bytes] = set()
         self._v6: set[bytes] = set()
@@ -294,25 +309,22 @@ class IdentifierCollector:
             4789: self._vxlan, 2152: self._gtpu, 2123: self._gtpv2,
         }
         # Ports whose UDP payload a decoder reads whatever its first byte: never on the fast path.
-        self._decoded_ports = frozenset(self._udp_ports)
+        ports = bytearray(65536 // 8)
+        for port in self._udp_ports:
+            ports[port >> 3] |= 1 << (port & 7)
+        call = self._kernel.call
+        self._kernel.instance.write(call["collect_ports_address"](), bytes(ports))
+        self._kernel.instance.write(call["leak_address"](), LEAK_STATE.pack(
+            LEAK_COLLECT, LEAK_V4 | LEAK_V6 | LEAK_MAC, 0, 0, 0, 0, 0, 0))
 
     def feed(self, data: bytes) -> None:
         """Original capture bytes, any chunk sizes (CaptureError when the file is no capture at all)."""
-        records = self._reader.feed(data)
+        self._reader.feed(data)
         self._analysis.feed(data)
-        macs, v4, decoded = self._macs, self._v4, self._decoded_ports
-        for _frame, _time, linktype, packet in records:
-            # The bulk of a VoIP capture is RTP in UDP in option-less, unfragmented IPv4 in Ethernet:
-            # its four addresses are all it holds, taken without walking the layers.
-            if (linktype == 1 and len(packet) > 42 and packet[12] == 8 and packet[13] == 0 and packet[14] == 0x45
-                    and packet[23] == 17 and not (packet[20] & 0x3F or packet[21]) and 0x80 <= packet[42] < 0xC0
-                    and (packet[34] << 8 | packet[35]) not in decoded
-                    and (packet[36] << 8 | packet[37]) not in decoded):
-                macs.add(packet[0:6])
-                macs.add(packet[6:12])
-                v4.add(packet[26:30])
-                v4.add(packet[30:34])
-                continue
+        handed, self._handed = self._handed, []
+        for reason, linktype, packet in handed:
+            if reason != COLLECT_DECODE:
+                continue  # the fast path's values are in the kernel's tables
             decoder = self._links.get(linktype)
             try:
                 if decoder is None:
@@ -321,12 +333,41 @@ class IdentifierCollector:
                     decoder(packet)
             except _DAMAGE:
                 pass  # a damaged packet gave what it had before the damage
-        if records:
-            self._scan_text(b"\0".join(record[3] for record in records))
+        if handed:
+            self._scan_text(b"\0".join(packet for _reason, _linktype, packet in handed))
+
+    def _handed_back(self, records: list) -> None:
+        """Records the kernel's walk did not take whole: why (leak.reason), or, for records the Python
+        reader read itself, the kernel's fast-path test on their first bytes."""
+        kernel = self._kernel
+        state = kernel.call["leak_address"]()
+        reason = LEAK_STATE.unpack(kernel.instance.read(state, LEAK_STATE.size))[5]
+        if reason:
+            kernel.instance.write(state + LEAK_REASON_OFFSET, bytes(8))
+        for _frame, _time, linktype, packet in records:
+            if not reason:
+                kernel.instance.write(kernel.scratch, packet[:64])
+                reason = kernel.call["collect_scratch"](linktype, len(packet))
+            if reason == COLLECT_DRAIN:
+                self._drain()
+            self._handed.append((reason, linktype, packet))
+            reason = 0
+
+    def _drain(self) -> None:
+        """The fast path's MACs and addresses, out of the kernel's tables (emptied)."""
+        kernel = self._kernel
+        call, instance = kernel.call, kernel.instance
+        n_macs, n_v4 = LEAK_STATE.unpack(instance.read(call["leak_address"](), LEAK_STATE.size))[6:]
+        macs = instance.read(call["collect_macs_address"](), 8 * n_macs)
+        self._macs.update(macs[i : i + 6] for i in range(0, len(macs), 8))
+        v4 = instance.read(call["collect_v4_address"](), 4 * n_v4)
+        self._v4.update(v4[i : i + 4] for i in range(0, len(v4), 4))
+        call["collect_clear"]()
 
     def finish(self) -> Identifiers:
         """Everything learned (CaptureError for an empty file)."""
         self._reader.close()
+        self._drain()
         result = self._analysis.finish_result()
         for message in result.sip_messages:
             # The engine unmasks WebSocket frames and joins segments: text hidden from the per-packet scan.
@@ -1525,8 +1566,9 @@ class LeakSearch:
             return
         kernel.set("big_endian", self._endian == ">")
         text = (LEAK_V4 if self._v4_text else 0) | (LEAK_V6 if self._v6 or self._eui else 0)
-        text |= LEAK_MAC if self._mac_hex else 0
-        kernel.instance.write(kernel.call["leak_address"](), LEAK_STATE.pack(self._mode, text, len(self._keys), 0, 0))
+        text |= LEAK_MAC | LEAK_HEX if self._mac_hex else 0
+        kernel.instance.write(kernel.call["leak_address"](),
+                              LEAK_STATE.pack(self._mode, text, len(self._keys), 0, 0, 0, 0, 0))
         self._pending = b""
         self._feed_kernel(rest)
 
@@ -1598,7 +1640,7 @@ class LeakSearch:
         instance = self._kernel.instance
         call = self._kernel.call
         state = call["leak_address"]()
-        _mode, _text, _keys, n_hits, n_records = LEAK_STATE.unpack(instance.read(state, LEAK_STATE.size))
+        n_hits, n_records = LEAK_STATE.unpack(instance.read(state, LEAK_STATE.size))[3:5]
         if not (n_hits or n_records):
             return
         found, keys = self._found, self._keys

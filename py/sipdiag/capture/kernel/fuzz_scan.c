@@ -11,7 +11,9 @@
  * come back as WATCHED), so every table and path of the kernel is reached.
  * Then it walks the same input again as the leak search (leak.mode), with
  * keys of 1 to 8 bytes cut from the input itself, raw and folded, and checks
- * every hit and record the kernel hands back lies inside the input.
+ * every hit and record the kernel hands back lies inside the input; or, as
+ * the mode byte says, as the identifier collector (LEAK_COLLECT), taking the
+ * records it hands back through collect_scratch as the host does.
  * A walk that does not move forward is a hang: it traps.
  */
 
@@ -119,6 +121,15 @@ static void leak_walk(i64 start, i64 split, i64 size) {
                 const u8 *p = BUFFER + io.pos;
                 if (p[0] == 0x0A && p[1] == 0x0D && p[2] == 0x0D && p[3] == 0x0A) io.big_endian = be32(p + 8) == 0x1A2B3C4D;
                 start = io.pos + io.length;
+            } else if (status == PACKET && leak.mode == LEAK_COLLECT) {
+                if (io.pos <= start || leak.reason < COLLECT_DECODE || leak.reason > COLLECT_DRAIN ||
+                    leak.n_macs > COLLECT_MAX_MACS || leak.n_v4 > COLLECT_MAX_V4 || io.data + io.caplen > size)
+                    __builtin_trap();
+                if (leak.reason == COLLECT_DRAIN) collect_clear();
+                leak.reason = 0;
+                copy(scratch, BUFFER + io.data, io.caplen < 64 ? io.caplen : 64);
+                if (collect_scratch((int)io.linktype, (int)io.caplen) == COLLECT_DRAIN) collect_clear();
+                start = io.pos;
             } else if (status == BLOCK || status == DAMAGED) {
                 return; /* the host searches the rest as raw bytes */
             } else {
@@ -136,7 +147,7 @@ static void leak_search(const u8 *data, i64 size, i64 start, i64 split, u8 mode)
     io.n_interfaces = MAX_INTERFACES;
     /* Keys from the input's first bytes: lengths 1..8, every other one folded. */
     int n = 0, offset = 0;
-    for (i64 at = 0; n < 64 && at + 8 <= size; at += 3, n++) {
+    for (i64 at = 0; n < 64 && at + 9 <= size; at += 3, n++) {
         int length = 1 + (int)(data[at] & 7);
         copy(leak_key_bytes + offset, data + at + 1, length);
         leak_keys[n].offset = offset;
@@ -145,8 +156,12 @@ static void leak_search(const u8 *data, i64 size, i64 start, i64 split, u8 mode)
         offset += length;
     }
     if (leak_index(n)) __builtin_trap();
-    leak.mode = mode & 1 ? LEAK_ALL : LEAK_KEYS;
-    leak.text = LEAK_V4 | LEAK_V6 | LEAK_MAC;
+    leak.mode = mode & 2 ? LEAK_COLLECT : mode & 1 ? LEAK_ALL : LEAK_KEYS;
+    leak.text = LEAK_V4 | LEAK_V6 | LEAK_MAC | (mode & 2 ? 0 : LEAK_HEX);
+    if (leak.mode == LEAK_COLLECT) {
+        collect_clear();
+        for (int port = 0; port < 65536 / 8; port++) collect_ports[port] = (u8)(port * 37);
+    }
     leak_walk(start, split, size);
 }
 

@@ -137,9 +137,9 @@ static i64 unconfirmed_limit = FIRST_UNCONFIRMED_LIMIT;
 static u8 link_types_seen[65536 / 8];
 static u8 scratch[SCRATCH_SIZE + 32];
 
-/* The leak search's state (its section is at the end of this file); mode 0: the analysis walk. */
+/* The redaction verification's state (its section is at the end of this file); mode 0: the analysis walk. */
 struct leak {
-    i64 mode, text, n_keys, n_hits, n_records;
+    i64 mode, text, n_keys, n_hits, n_records, reason, n_macs, n_v4;
 };
 static struct leak leak;
 
@@ -698,7 +698,7 @@ static int stop(int status, i64 pos, i64 length) {
     return status;
 }
 
-static int leak_record(i64 frame, i64 next, i64 data, i64 caplen, const u8 *buffer);
+static int leak_record(i64 next, i64 linktype, double time, i64 data, i64 caplen, const u8 *buffer);
 
 /* A packet record read: numbered, timed, counted; accounted here or handed over. */
 static int packet(i64 next, i64 linktype, double time, i64 data, i64 caplen, i64 orig, u8 *buffer) {
@@ -712,7 +712,7 @@ static int packet(i64 next, i64 linktype, double time, i64 data, i64 caplen, i64
     io.yielded++;
     io.last_time = time;
     io.watched = 0;
-    if (leak.mode) return leak_record(frame, next, data, caplen, buffer);
+    if (leak.mode) return leak_record(next, linktype, time, data, caplen, buffer);
     int done = decode(frame, time, linktype, buffer + data, caplen);
     if (done == 1 && !io.watched) return 0;
     io.linktype = linktype;
@@ -804,7 +804,7 @@ EXPORT(scan) int scan(int pos, int end) {
     return io.format == FORMAT_PCAP ? scan_pcap(b, pos, end) : scan_pcapng(b, pos, end);
 }
 
-/* == The leak search: redaction's verification (redaction/identifiers.py LeakSearch) ==
+/* == The redaction's verification (redaction/identifiers.py): the leak search and the collector ==
  *
  * With leak.mode set the record walk above walks the WRITTEN copy and, instead
  * of decoding, searches each packet record for the literal keys the host
@@ -827,9 +827,9 @@ EXPORT(scan) int scan(int pos, int end) {
 #define LEAK_MAX_HITS 16384
 #define LEAK_MAX_RECORDS 4096
 
-enum leak_mode { LEAK_OFF = 0, LEAK_KEYS = 1, LEAK_ALL = 2 };
-/* Which text searches the host runs (identifiers.py _search_text): their candidate runs. */
-enum leak_text { LEAK_V4 = 1, LEAK_V6 = 2, LEAK_MAC = 4 };
+enum leak_mode { LEAK_OFF = 0, LEAK_KEYS = 1, LEAK_ALL = 2, LEAK_COLLECT = 3 };
+/* Which text searches the host runs (identifiers.py _search_text, _scan_text): their candidate runs. */
+enum leak_text { LEAK_V4 = 1, LEAK_V6 = 2, LEAK_MAC = 4, LEAK_HEX = 8 };
 enum leak_reason { LEAK_TEXT = 1, LEAK_WHOLE = 2 };
 /* Character classes of the text runs (identifiers.py _V4_MARKS, _V6_MARKS, _SEP_MARKS, _DOT_MARKS, _HEX_MARKS). */
 enum leak_class { C_V4 = 1, C_SEP = 2, C_DOT = 4, C_HEX = 8, C_V6 = 16 };
@@ -845,10 +845,12 @@ struct leak_key {
 static struct leak_key leak_keys[LEAK_MAX_KEYS];
 static u8 leak_key_bytes[LEAK_KEY_BYTES];
 static int leak_slots[LEAK_SLOTS]; /* key index + 1; 0 is empty */
-/* Which first two bytes start a key, per dictionary (0: binary, 1: folded names); keys of one
- * byte mark every second byte. A superset test: the slot chain decides. */
-static u8 leak_pairs[2][65536 / 8];
+/* Which first two bytes, lower-cased, start a key of either dictionary (0: binary, 1: folded
+ * names); keys of one byte mark every second byte. A superset test: the slot chains decide. */
+static u8 leak_pairs[65536 / 8];
 static int leak_short[2]; /* bit L: the dictionary has keys of L < 4 bytes */
+static int leak_has[2];   /* the dictionary has keys */
+static u8 leak_first[256]; /* the byte can start a key: as written (binary), or lower-cased to a name's first byte */
 static int leak_hits[LEAK_MAX_HITS][4];       /* frame, key, byte before, byte after */
 static int leak_records[LEAK_MAX_RECORDS][4]; /* frame, data, length, reason */
 static u8 leak_classes[256];
@@ -879,6 +881,8 @@ EXPORT(leak_index) int leak_index(int n) {
     clear(leak_slots, sizeof leak_slots);
     clear(leak_pairs, sizeof leak_pairs);
     leak_short[0] = leak_short[1] = 0;
+    leak_has[0] = leak_has[1] = 0;
+    clear(leak_first, sizeof leak_first);
     leak.n_keys = 0;
     if (n < 0 || n > LEAK_MAX_KEYS) return -1;
     for (int i = 0; i < n; i++) {
@@ -899,12 +903,16 @@ EXPORT(leak_index) int leak_index(int n) {
         u32 slot = leak_slot(k->probe, k->folded);
         k->next = leak_slots[slot];
         leak_slots[slot] = i + 1;
-        u8 *pairs = leak_pairs[k->folded];
+        u32 first = fold(p[0]);
         if (k->length == 1) {
-            for (int second = 0; second < 256; second++) pairs[(p[0] << 8 | second) >> 3] |= (u8)(1 << (second & 7));
+            for (u32 second = 0; second < 256; second++) leak_pairs[(first << 8 | second) >> 3] |= (u8)(1 << (second & 7));
         } else {
-            pairs[(p[0] << 8 | p[1]) >> 3] |= (u8)(1 << (p[1] & 7));
+            u32 second = fold(p[1]);
+            leak_pairs[(first << 8 | second) >> 3] |= (u8)(1 << (second & 7));
         }
+        leak_has[k->folded] = 1;
+        for (u32 c = 0; c < 256; c++)
+            if (c == p[0] || (k->folded && fold(c) == p[0])) leak_first[c] = 1;
         if (k->length < 4) leak_short[k->folded] |= 1 << k->length;
     }
     leak.n_keys = n;
@@ -948,11 +956,17 @@ static int leak_chain(i64 frame, const u8 *d, i64 start, i64 end, i64 p, i64 len
 
 /* Every key at every position of d[start:end]. Returns 1 when the hit table filled. */
 static int leak_keys_in(i64 frame, const u8 *d, i64 start, i64 end) {
+    int zeros_start_nothing = !leak_first[0];
     for (i64 p = start; p < end; p++) {
-        u32 first = d[p], second = p + 1 < end ? d[p + 1] : 0;
+        /* Scrubbed payloads are mostly zero bytes: skipped a word at a time when no key starts with one. */
+        if (zeros_start_nothing)
+            while (p + 4 <= end && !word(d + p)) p += 4;
+        if (p >= end) break;
+        if (!leak_first[d[p]]) continue;
+        u32 first = fold(d[p]), second = p + 1 < end ? fold(d[p + 1]) : 0;
+        if (!(leak_pairs[(first << 8 | second) >> 3] >> (second & 7) & 1)) continue;
         for (int folded = 0; folded < 2; folded++) {
-            u32 a = folded ? fold(first) : first, b = folded ? fold(second) : second;
-            if (!(leak_pairs[folded][(a << 8 | b) >> 3] >> (b & 7) & 1)) continue;
+            if (!leak_has[folded]) continue;
             if (p + 4 <= end && leak_chain(frame, d, start, end, p, 4, folded)) return 1;
             for (i64 length = 1; length < 4; length++)
                 if (leak_short[folded] >> length & 1 && p + length <= end &&
@@ -964,12 +978,17 @@ static int leak_keys_in(i64 frame, const u8 *d, i64 start, i64 end) {
 }
 
 /* Whether d[start:end] holds a run the host's text search looks at (identifiers.py _runs and
- * _v6_runs: 7 of _V4_MARKS, a colon before a _V6_MARKS character, 17 of _SEP_MARKS, 14 of
+ * _v6_runs: 7 of _V4_MARKS, a colon before a _V6_MARKS character, 17 of _SEP_MARKS or 14 of
  * _DOT_MARKS, 12 of _HEX_MARKS), for the searches leak.text names. */
 static int leak_text_in(const u8 *d, i64 start, i64 end) {
     i64 v4 = 0, sep = 0, dot = 0, hex = 0;
     int text = (int)leak.text;
     for (i64 p = start; p < end; p++) {
+        if (p + 4 <= end && !word(d + p)) { /* a zero byte is in no run */
+            while (p + 4 <= end && !word(d + p)) p += 4;
+            v4 = sep = dot = hex = 0;
+            if (p >= end) break;
+        }
         u32 c = leak_classes[d[p]];
         if (!c) {
             v4 = sep = dot = hex = 0;
@@ -981,15 +1000,20 @@ static int leak_text_in(const u8 *d, i64 start, i64 end) {
         hex = c & C_HEX ? hex + 1 : 0;
         if ((text & LEAK_V4) && v4 >= 7) return 1;
         if ((text & LEAK_V6) && d[p] == ':' && p + 1 < end && (leak_classes[d[p + 1]] & C_V6)) return 1;
-        if ((text & LEAK_MAC) && (sep >= 17 || dot >= 14 || hex >= 12)) return 1;
+        if ((text & LEAK_MAC) && (sep >= 17 || dot >= 14)) return 1;
+        if ((text & LEAK_HEX) && hex >= 12) return 1;
     }
     return 0;
 }
 
+static int collect_record(i64 next, i64 linktype, double time, i64 data, i64 caplen, const u8 *buffer);
+
 /* One packet record of the copy, its bytes at buffer[data:data+caplen] (pcap) or up to the block's
  * trailing length (pcapng). Returns 0 to walk on, or LEAK_FULL when the host must drain the tables
  * (the walk resumes at `next`). */
-static int leak_record(i64 frame, i64 next, i64 data, i64 caplen, const u8 *buffer) {
+static int leak_record(i64 next, i64 linktype, double time, i64 data, i64 caplen, const u8 *buffer) {
+    if (leak.mode == LEAK_COLLECT) return collect_record(next, linktype, time, data, caplen, buffer);
+    i64 frame = io.frame;
     i64 end = io.format == FORMAT_PCAPNG ? next - 4 : data + caplen;
     int full;
     if (leak.mode != LEAK_KEYS) {
@@ -1005,4 +1029,106 @@ static int leak_record(i64 frame, i64 next, i64 data, i64 caplen, const u8 *buff
         full = full || leak.n_hits >= LEAK_MAX_HITS / 2;
     }
     return full ? stop(LEAK_FULL, next, 0) : 0;
+}
+
+/* -- the collector's fast path (identifiers.py IdentifierCollector.feed) --------
+ *
+ * The ORIGINAL's records walked with leak.mode LEAK_COLLECT. The bulk of a VoIP
+ * capture is RTP in UDP in option-less, unfragmented IPv4 in Ethernet on a port
+ * no payload decoder of the collector reads (the host sets collect_ports): its
+ * two MACs and two addresses are all it holds, kept here in fixed tables the
+ * host drains. Every other record goes back to the host as a PACKET for its
+ * walk (leak.reason COLLECT_DECODE), and so does a fast-path record that could
+ * hold a text candidate by _scan_text's rules (COLLECT_TEXT), or after which a
+ * table is nearly full (COLLECT_DRAIN: the host drains the tables; its values
+ * are in them). */
+
+#define COLLECT_MAX_MACS 4096
+#define COLLECT_MAC_SLOTS 8192 /* power of two, twice COLLECT_MAX_MACS */
+#define COLLECT_MAX_V4 8192
+#define COLLECT_V4_SLOTS 16384
+
+enum collect_reason { COLLECT_DECODE = 1, COLLECT_TEXT = 2, COLLECT_DRAIN = 3 };
+
+static u8 collect_ports[65536 / 8]; /* UDP ports whose payload the host's decoders read */
+static u8 collect_macs[COLLECT_MAX_MACS][8];
+static u32 collect_v4[COLLECT_MAX_V4];
+static int collect_mac_slots[COLLECT_MAC_SLOTS]; /* index + 1; 0 is empty */
+static int collect_v4_slots[COLLECT_V4_SLOTS];
+
+EXPORT(collect_ports_address) u8 *collect_ports_address(void) { return collect_ports; }
+EXPORT(collect_macs_address) u8 *collect_macs_address(void) { return &collect_macs[0][0]; }
+EXPORT(collect_v4_address) u32 *collect_v4_address(void) { return collect_v4; }
+
+/* The host took the tables' values: they start empty again. */
+EXPORT(collect_clear) void collect_clear(void) {
+    clear(collect_mac_slots, sizeof collect_mac_slots);
+    clear(collect_v4_slots, sizeof collect_v4_slots);
+    leak.n_macs = leak.n_v4 = 0;
+}
+
+static void collect_mac(const u8 *mac) {
+    u32 low = word(mac), high = (u32)mac[4] | (u32)mac[5] << 8;
+    for (u32 slot = finish_hash(mix_word(low, high)) & (COLLECT_MAC_SLOTS - 1);; slot = (slot + 1) & (COLLECT_MAC_SLOTS - 1)) {
+        int index = collect_mac_slots[slot];
+        if (!index) {
+            u8 *to = collect_macs[leak.n_macs++];
+            copy(to, mac, 6);
+            collect_mac_slots[slot] = (int)leak.n_macs;
+            return;
+        }
+        const u8 *m = collect_macs[index - 1];
+        if (word(m) == low && ((u32)m[4] | (u32)m[5] << 8) == high) return;
+    }
+}
+
+static void collect_address(const u8 *address) {
+    u32 value = word(address);
+    for (u32 slot = finish_hash(value) & (COLLECT_V4_SLOTS - 1);; slot = (slot + 1) & (COLLECT_V4_SLOTS - 1)) {
+        int index = collect_v4_slots[slot];
+        if (!index) {
+            collect_v4[leak.n_v4++] = value;
+            collect_v4_slots[slot] = (int)leak.n_v4;
+            return;
+        }
+        if (collect_v4[index - 1] == value) return;
+    }
+}
+
+static int collect_decoded(u32 port) { return collect_ports[port >> 3] >> (port & 7) & 1; }
+
+/* The fast path's test on the record's first 43 bytes (`length` is the whole record's); its values
+ * go to the tables. Returns 0 when the host must walk the record, else COLLECT_DRAIN when a table
+ * is nearly full, else 1. The tables stay under their limits: each record adds two values at most. */
+static int collect_fast(i64 linktype, const u8 *p, i64 length) {
+    if (linktype != 1 || length <= 42 || p[12] != 8 || p[13] != 0 || p[14] != 0x45 || p[23] != 17 ||
+        (p[20] & 0x3F) || p[21] || p[42] < 0x80 || p[42] >= 0xC0 || collect_decoded(be16(p + 34)) ||
+        collect_decoded(be16(p + 36)))
+        return 0;
+    collect_mac(p);
+    collect_mac(p + 6);
+    collect_address(p + 26);
+    collect_address(p + 30);
+    return leak.n_macs > COLLECT_MAX_MACS - 2 || leak.n_v4 > COLLECT_MAX_V4 - 2 ? COLLECT_DRAIN : 1;
+}
+
+/* A record the host read itself (a pcapng block the walk hands over), its first bytes at
+ * scratch[0:min(length, 64)]: the fast path's test and values. Returns COLLECT_DECODE when the
+ * host must walk it, else as collect_fast (the host scans every record it reads for text). */
+EXPORT(collect_scratch) int collect_scratch(int linktype, int length) {
+    int fast = collect_fast(linktype, scratch, length < 64 ? length : 64);
+    return fast ? fast : COLLECT_DECODE;
+}
+
+static int collect_record(i64 next, i64 linktype, double time, i64 data, i64 caplen, const u8 *buffer) {
+    int fast = collect_fast(linktype, buffer + data, caplen);
+    int reason = !fast ? COLLECT_DECODE : fast == COLLECT_DRAIN ? COLLECT_DRAIN
+                 : leak_text_in(buffer, data, data + caplen) ? COLLECT_TEXT : 0;
+    if (!reason) return 0;
+    leak.reason = reason;
+    io.linktype = linktype;
+    io.data = data;
+    io.caplen = caplen;
+    io.time = time;
+    return stop(PACKET, next, 0);
 }
