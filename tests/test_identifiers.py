@@ -739,3 +739,37 @@ def test_kernel_search_of_damaged_copies():
     body = struct.pack("<IIIII", 0, 0, 1, 64, 64) + address.packed + bytes(4)
     odd = block + struct.pack("<II", 6, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
     assert Leak(2, f"address {address} as binary") in searched_both_ways(identifiers, odd)
+
+
+# -- the collector's fast path (scan.c, LEAK_COLLECT) -------------------------------------------
+
+
+def rtp_frame(index: int, payload: bytes = bytes(160), sport: int = 40000, dport: int = 40002) -> bytes:
+    source = ipaddress.IPv4Address(0x0A000000 + index)
+    return eth(ipv4(udp(struct.pack("!BBHII", 0x80, 0, index & 0xFFFF, 0, 7) + payload, sport, dport),
+                    src=str(source), dst="10.200.0.1"),
+               src=":".join(f"{b:02x}" for b in struct.pack("!HI", 0x0200, index)), dst=MAC_B)
+
+
+def test_collector_fast_path_drains_full_tables():
+    """More MACs and addresses than the kernel's tables hold: each one is learned."""
+    count = 9000
+    data = frames(*(rtp_frame(i) for i in range(1, count + 1)))
+    addresses, macs, _names = learns(data)
+    assert addresses == {str(ipaddress.IPv4Address(0x0A000000 + i)) for i in range(1, count + 1)} | {"10.200.0.1"}
+    assert macs == {MAC_B} | {":".join(f"{b:02x}" for b in struct.pack("!HI", 0x0200, i)) for i in range(1, count + 1)}
+    assert collect(data, 4093) == collect(data)
+
+
+def test_collector_fast_path_records_still_give_their_text_and_decoded_ports_their_fields():
+    glued = rtp_frame(1, b"\x00" * 20 + b"at 192.0.2.44;" + b"\x00" * 20 + b"02:1a:2b:3c:4d:5e" + b"x2001:db8:5::9]")
+    # An mDNS answer whose first byte looks like RTP: its port is the DNS decoder's, never the fast path's.
+    mdns = struct.pack("!HHHHHH", 0x8400, 0x8400, 0, 1, 0, 0) + b"\x06laptop\x05local\x00" + struct.pack(
+        "!HHIH4s", 1, 1, 120, 4, addr("192.0.2.99"))
+    decoded = rtp_frame(2, b"", 5353, 5353)[:42] + mdns
+    decoded = decoded[:16] + struct.pack("!H", len(decoded) - 14) + decoded[18:38] + struct.pack(
+        "!H", len(decoded) - 34) + decoded[40:]
+    addresses, macs, names = learns(frames(glued, decoded, rtp_frame(3)))
+    assert {"192.0.2.44", "2001:db8:5::9", "192.0.2.99", "10.0.0.1", "10.0.0.2", "10.0.0.3"} <= addresses
+    assert "02:1a:2b:3c:4d:5e" in macs
+    assert "laptop.local" in names["host_names"]

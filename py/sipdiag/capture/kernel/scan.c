@@ -853,7 +853,15 @@ static int leak_has[2];   /* the dictionary has keys */
 static u8 leak_first[256]; /* the byte can start a key: as written (binary), or lower-cased to a name's first byte */
 static int leak_hits[LEAK_MAX_HITS][4];       /* frame, key, byte before, byte after */
 static int leak_records[LEAK_MAX_RECORDS][4]; /* frame, data, length, reason */
-static u8 leak_classes[256];
+#define LEAK_DIGIT(c) ((c) >= '0' && (c) <= '9')
+#define LEAK_HEXDIGIT(c) (LEAK_DIGIT(c) || ((c) >= 'a' && (c) <= 'f') || ((c) >= 'A' && (c) <= 'F'))
+#define LEAK_CLASS(c)                                                                                         \
+    ((LEAK_DIGIT(c) || (c) == '.' ? C_V4 : 0) | (LEAK_HEXDIGIT(c) ? C_SEP | C_DOT | C_HEX | C_V6 : 0) |      \
+     ((c) == ':' || (c) == '-' ? C_SEP : 0) | ((c) == '.' ? C_DOT | C_V6 : 0) | ((c) == ':' ? C_V6 : 0))
+#define LEAK_CLASS4(c) LEAK_CLASS(c), LEAK_CLASS((c) + 1), LEAK_CLASS((c) + 2), LEAK_CLASS((c) + 3)
+#define LEAK_CLASS16(c) LEAK_CLASS4(c), LEAK_CLASS4((c) + 4), LEAK_CLASS4((c) + 8), LEAK_CLASS4((c) + 12)
+#define LEAK_CLASS64(c) LEAK_CLASS16(c), LEAK_CLASS16((c) + 16), LEAK_CLASS16((c) + 32), LEAK_CLASS16((c) + 48)
+static const u8 leak_classes[256] = {LEAK_CLASS64(0), LEAK_CLASS64(64), LEAK_CLASS64(128), LEAK_CLASS64(192)};
 
 EXPORT(leak_address) struct leak *leak_address(void) { return &leak; }
 EXPORT(leak_keys_address) struct leak_key *leak_keys_address(void) { return leak_keys; }
@@ -889,12 +897,6 @@ EXPORT(leak_index) int leak_index(int n) {
         struct leak_key *k = &leak_keys[i];
         if (k->length < 1 || k->offset < 0 || k->offset > LEAK_KEY_BYTES - k->length || (k->folded & ~1)) return -1;
     }
-    for (int c = 0; c < 256; c++)
-        leak_classes[c] = (u8)(((c >= '0' && c <= '9') || c == '.' ? C_V4 : 0) |
-                               ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
-                                    ? C_SEP | C_DOT | C_HEX | C_V6 : 0) |
-                               (c == ':' || c == '-' ? C_SEP : 0) | (c == '.' ? C_DOT | C_V6 : 0) |
-                               (c == ':' ? C_V6 : 0));
     for (int i = 0; i < n; i++) {
         struct leak_key *k = &leak_keys[i];
         const u8 *p = leak_key_bytes + k->offset;
