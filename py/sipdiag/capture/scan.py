@@ -72,9 +72,9 @@ LEAK_TEXT, LEAK_WHOLE = 1, 2
 COLLECT_DECODE, COLLECT_TEXT, COLLECT_DRAIN = 1, 2, 3
 LEAK_MAX_KEYS = 32768
 LEAK_KEY_BYTES = 1024 * 1024
-LEAK_STATE = struct.Struct("<8q")  # struct leak: mode, text, n_keys, n_hits, n_records, reason, n_macs, n_v4
+# struct leak: mode, text, n_keys, n_hits, n_records, reason, reason_frame, n_macs, n_v4
+LEAK_STATE = struct.Struct("<9q")
 LEAK_COUNTS_OFFSET = 24  # n_hits, n_records
-LEAK_REASON_OFFSET = 40
 LEAK_KEY = struct.Struct("<4iI")  # struct leak_key: offset, length, folded, next, probe
 LEAK_HIT = struct.Struct("<4i")  # frame, key, byte before, byte after (-1: the record's edge)
 LEAK_RECORD = struct.Struct("<4i")  # frame, data, length, reason

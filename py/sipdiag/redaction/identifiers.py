@@ -39,7 +39,6 @@ from ..capture.scan import (
     LEAK_COLLECT,
     LEAK_FULL,
     LEAK_HEX,
-    LEAK_REASON_OFFSET,
     LEAK_HIT,
     LEAK_KEY,
     LEAK_KEY_BYTES,
@@ -313,9 +312,10 @@ class IdentifierCollector:
         for port in self._udp_ports:
             ports[port >> 3] |= 1 << (port & 7)
         call = self._kernel.call
+        self._state = call["leak_address"]()
         self._kernel.instance.write(call["collect_ports_address"](), bytes(ports))
-        self._kernel.instance.write(call["leak_address"](), LEAK_STATE.pack(
-            LEAK_COLLECT, LEAK_V4 | LEAK_V6 | LEAK_MAC, 0, 0, 0, 0, 0, 0))
+        self._kernel.instance.write(self._state, LEAK_STATE.pack(
+            LEAK_COLLECT, LEAK_V4 | LEAK_V6 | LEAK_MAC, 0, 0, 0, 0, 0, 0, 0))
 
     def feed(self, data: bytes) -> None:
         """Original capture bytes, any chunk sizes (CaptureError when the file is no capture at all)."""
@@ -337,27 +337,23 @@ class IdentifierCollector:
             self._scan_text(b"\0".join(packet for _reason, _linktype, packet in handed))
 
     def _handed_back(self, records: list) -> None:
-        """Records the kernel's walk did not take whole: why (leak.reason), or, for records the Python
-        reader read itself, the kernel's fast-path test on their first bytes."""
+        """Records the kernel's walk did not take whole: why (leak.reason, given with its frame), or,
+        for records the Python reader read itself, the kernel's fast-path test on their first bytes."""
         kernel = self._kernel
-        state = kernel.call["leak_address"]()
-        reason = LEAK_STATE.unpack(kernel.instance.read(state, LEAK_STATE.size))[5]
-        if reason:
-            kernel.instance.write(state + LEAK_REASON_OFFSET, bytes(8))
-        for _frame, _time, linktype, packet in records:
-            if not reason:
+        reason, reason_frame = LEAK_STATE.unpack(kernel.instance.read(self._state, LEAK_STATE.size))[5:7]
+        for frame, _time, linktype, packet in records:
+            if frame != reason_frame:
                 kernel.instance.write(kernel.scratch, packet[:64])
                 reason = kernel.call["collect_scratch"](linktype, len(packet))
             if reason == COLLECT_DRAIN:
                 self._drain()
             self._handed.append((reason, linktype, packet))
-            reason = 0
 
     def _drain(self) -> None:
         """The fast path's MACs and addresses, out of the kernel's tables (emptied)."""
         kernel = self._kernel
         call, instance = kernel.call, kernel.instance
-        n_macs, n_v4 = LEAK_STATE.unpack(instance.read(call["leak_address"](), LEAK_STATE.size))[6:]
+        n_macs, n_v4 = LEAK_STATE.unpack(instance.read(self._state, LEAK_STATE.size))[7:]
         macs = instance.read(call["collect_macs_address"](), 8 * n_macs)
         self._macs.update(macs[i : i + 6] for i in range(0, len(macs), 8))
         v4 = instance.read(call["collect_v4_address"](), 4 * n_v4)
@@ -1568,7 +1564,7 @@ class LeakSearch:
         text = (LEAK_V4 if self._v4_text else 0) | (LEAK_V6 if self._v6 or self._eui else 0)
         text |= LEAK_MAC | LEAK_HEX if self._mac_hex else 0
         kernel.instance.write(kernel.call["leak_address"](),
-                              LEAK_STATE.pack(self._mode, text, len(self._keys), 0, 0, 0, 0, 0))
+                              LEAK_STATE.pack(self._mode, text, len(self._keys), 0, 0, 0, 0, 0, 0))
         self._pending = b""
         self._feed_kernel(rest)
 

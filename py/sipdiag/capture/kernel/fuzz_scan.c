@@ -125,6 +125,7 @@ static void leak_walk(i64 start, i64 split, i64 size) {
                 if (io.pos <= start || leak.reason < COLLECT_DECODE || leak.reason > COLLECT_DRAIN ||
                     leak.n_macs > COLLECT_MAX_MACS || leak.n_v4 > COLLECT_MAX_V4 || io.data + io.caplen > size)
                     __builtin_trap();
+                if (leak.reason_frame != io.frame) __builtin_trap();
                 if (leak.reason == COLLECT_DRAIN) collect_clear();
                 leak.reason = 0;
                 copy(scratch, BUFFER + io.data, io.caplen < 64 ? io.caplen : 64);

@@ -139,7 +139,7 @@ static u8 scratch[SCRATCH_SIZE + 32];
 
 /* The redaction verification's state (its section is at the end of this file); mode 0: the analysis walk. */
 struct leak {
-    i64 mode, text, n_keys, n_hits, n_records, reason, n_macs, n_v4;
+    i64 mode, text, n_keys, n_hits, n_records, reason, reason_frame, n_macs, n_v4;
 };
 static struct leak leak;
 
@@ -980,28 +980,29 @@ static int leak_keys_in(i64 frame, const u8 *d, i64 start, i64 end) {
 }
 
 /* Whether d[start:end] holds a run the host's text search looks at (identifiers.py _runs and
- * _v6_runs: 7 of _V4_MARKS, a colon before a _V6_MARKS character, 17 of _SEP_MARKS or 14 of
- * _DOT_MARKS, 12 of _HEX_MARKS), for the searches leak.text names. */
+ * _v6_runs: 7 of _V4_MARKS; a run of _V6_MARKS with two colons, which holds _COLON's match; 17
+ * of _SEP_MARKS or 14 of _DOT_MARKS; 12 of _HEX_MARKS), for the searches leak.text names. */
 static int leak_text_in(const u8 *d, i64 start, i64 end) {
-    i64 v4 = 0, sep = 0, dot = 0, hex = 0;
+    i64 v4 = 0, sep = 0, dot = 0, hex = 0, colons = 0;
     int text = (int)leak.text;
     for (i64 p = start; p < end; p++) {
         if (p + 4 <= end && !word(d + p)) { /* a zero byte is in no run */
             while (p + 4 <= end && !word(d + p)) p += 4;
-            v4 = sep = dot = hex = 0;
+            v4 = sep = dot = hex = colons = 0;
             if (p >= end) break;
         }
         u32 c = leak_classes[d[p]];
         if (!c) {
-            v4 = sep = dot = hex = 0;
+            v4 = sep = dot = hex = colons = 0;
             continue;
         }
         v4 = c & C_V4 ? v4 + 1 : 0;
         sep = c & C_SEP ? sep + 1 : 0;
         dot = c & C_DOT ? dot + 1 : 0;
         hex = c & C_HEX ? hex + 1 : 0;
+        colons = c & C_V6 ? colons + (d[p] == ':') : 0;
         if ((text & LEAK_V4) && v4 >= 7) return 1;
-        if ((text & LEAK_V6) && d[p] == ':' && p + 1 < end && (leak_classes[d[p + 1]] & C_V6)) return 1;
+        if ((text & LEAK_V6) && colons >= 2) return 1;
         if ((text & LEAK_MAC) && (sep >= 17 || dot >= 14)) return 1;
         if ((text & LEAK_HEX) && hex >= 12) return 1;
     }
@@ -1040,7 +1041,8 @@ static int leak_record(i64 next, i64 linktype, double time, i64 data, i64 caplen
  * no payload decoder of the collector reads (the host sets collect_ports): its
  * two MACs and two addresses are all it holds, kept here in fixed tables the
  * host drains. Every other record goes back to the host as a PACKET for its
- * walk (leak.reason COLLECT_DECODE), and so does a fast-path record that could
+ * walk (leak.reason COLLECT_DECODE, leak.reason_frame its frame: records the
+ * host's reader reads itself have no reason), and so does a fast-path record that could
  * hold a text candidate by _scan_text's rules (COLLECT_TEXT), or after which a
  * table is nearly full (COLLECT_DRAIN: the host drains the tables; its values
  * are in them). */
@@ -1128,6 +1130,7 @@ static int collect_record(i64 next, i64 linktype, double time, i64 data, i64 cap
                  : leak_text_in(buffer, data, data + caplen) ? COLLECT_TEXT : 0;
     if (!reason) return 0;
     leak.reason = reason;
+    leak.reason_frame = io.frame;
     io.linktype = linktype;
     io.data = data;
     io.caplen = caplen;
