@@ -773,3 +773,14 @@ def test_collector_fast_path_records_still_give_their_text_and_decoded_ports_the
     assert {"192.0.2.44", "2001:db8:5::9", "192.0.2.99", "10.0.0.1", "10.0.0.2", "10.0.0.3"} <= addresses
     assert "02:1a:2b:3c:4d:5e" in macs
     assert "laptop.local" in names["host_names"]
+
+
+def test_collector_fast_path_text_beyond_the_kernels_text_table():
+    """More text-bearing RTP than the kernel's 1 MB copy holds: every address in it is learned."""
+    texts = [ipaddress.IPv4Address(0xC6336400 + i) for i in range(6000)]  # 198.51.100.0 and on
+    data = frames(*(rtp_frame(i, b"\x11" * 150 + b" via " + str(text).encode() + b";" + b"\x11" * 40)
+                    for i, text in enumerate(texts, 1)))
+    assert len(data) > 1_300_000
+    addresses = learns(data)[0]
+    assert {str(text) for text in texts} <= addresses
+    assert collect(data, 65536) == collect(data)

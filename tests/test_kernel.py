@@ -305,7 +305,7 @@ def kernel_leak_hits(keys: list[tuple[bytes, bool]], data: bytes) -> list[tuple[
     assert call["leak_index"](len(keys)) == 0
     kernel.set("format", scan_module.FORMAT_PCAP)
     state = call["leak_address"]()
-    instance.write(state, scan_module.LEAK_STATE.pack(scan_module.LEAK_KEYS, 0, len(keys), 0, 0, 0, 0, 0, 0))
+    instance.write(state, scan_module.leak_state(scan_module.LEAK_KEYS, 0, len(keys)))
     kernel.ensure(len(data))
     instance.write(kernel.buffer, data)
     hits, pos = [], 24

@@ -54,6 +54,7 @@ from ..capture.scan import (
     NEED_MORE,
     Kernel,
     KernelReader,
+    leak_state,
 )
 from ..engine import CaptureAnalysis
 from ..model import NameAddr, SipMessage
@@ -314,17 +315,17 @@ class IdentifierCollector:
         call = self._kernel.call
         self._state = call["leak_address"]()
         self._kernel.instance.write(call["collect_ports_address"](), bytes(ports))
-        self._kernel.instance.write(self._state, LEAK_STATE.pack(
-            LEAK_COLLECT, LEAK_V4 | LEAK_V6 | LEAK_MAC, 0, 0, 0, 0, 0, 0, 0))
+        self._kernel.instance.write(self._state, leak_state(LEAK_COLLECT, LEAK_V4 | LEAK_V6 | LEAK_MAC))
 
     def feed(self, data: bytes) -> None:
         """Original capture bytes, any chunk sizes (CaptureError when the file is no capture at all)."""
         self._reader.feed(data)
         self._analysis.feed(data)
+        self._drain()
         handed, self._handed = self._handed, []
         for reason, linktype, packet in handed:
             if reason != COLLECT_DECODE:
-                continue  # the fast path's values are in the kernel's tables
+                continue  # the fast path's values went to the kernel's tables
             decoder = self._links.get(linktype)
             try:
                 if decoder is None:
@@ -350,14 +351,19 @@ class IdentifierCollector:
             self._handed.append((reason, linktype, packet))
 
     def _drain(self) -> None:
-        """The fast path's MACs and addresses, out of the kernel's tables (emptied)."""
+        """The fast path's MACs and addresses out of the kernel's tables, and the text of its records
+        that could hold some, scanned (the kernel's tables emptied)."""
         kernel = self._kernel
         call, instance = kernel.call, kernel.instance
-        n_macs, n_v4 = LEAK_STATE.unpack(instance.read(self._state, LEAK_STATE.size))[7:]
+        n_macs, n_v4, n_text = LEAK_STATE.unpack(instance.read(self._state, LEAK_STATE.size))[7:]
+        if not (n_macs or n_v4 or n_text):
+            return
         macs = instance.read(call["collect_macs_address"](), 8 * n_macs)
         self._macs.update(macs[i : i + 6] for i in range(0, len(macs), 8))
         v4 = instance.read(call["collect_v4_address"](), 4 * n_v4)
         self._v4.update(v4[i : i + 4] for i in range(0, len(v4), 4))
+        if n_text:
+            self._scan_text(instance.read(call["collect_text_address"](), n_text))
         call["collect_clear"]()
 
     def finish(self) -> Identifiers:
@@ -1563,8 +1569,7 @@ class LeakSearch:
         kernel.set("big_endian", self._endian == ">")
         text = (LEAK_V4 if self._v4_text else 0) | (LEAK_V6 if self._v6 or self._eui else 0)
         text |= LEAK_MAC | LEAK_HEX if self._mac_hex else 0
-        kernel.instance.write(kernel.call["leak_address"](),
-                              LEAK_STATE.pack(self._mode, text, len(self._keys), 0, 0, 0, 0, 0, 0))
+        kernel.instance.write(kernel.call["leak_address"](), leak_state(self._mode, text, len(self._keys)))
         self._pending = b""
         self._feed_kernel(rest)
 

@@ -122,8 +122,9 @@ static void leak_walk(i64 start, i64 split, i64 size) {
                 if (p[0] == 0x0A && p[1] == 0x0D && p[2] == 0x0D && p[3] == 0x0A) io.big_endian = be32(p + 8) == 0x1A2B3C4D;
                 start = io.pos + io.length;
             } else if (status == PACKET && leak.mode == LEAK_COLLECT) {
-                if (io.pos <= start || leak.reason < COLLECT_DECODE || leak.reason > COLLECT_DRAIN ||
-                    leak.n_macs > COLLECT_MAX_MACS || leak.n_v4 > COLLECT_MAX_V4 || io.data + io.caplen > size)
+                if (io.pos <= start || (leak.reason != COLLECT_DECODE && leak.reason != COLLECT_DRAIN) ||
+                    leak.n_macs > COLLECT_MAX_MACS || leak.n_v4 > COLLECT_MAX_V4 || leak.n_text > COLLECT_TEXT_BYTES ||
+                    io.data + io.caplen > size)
                     __builtin_trap();
                 if (leak.reason_frame != io.frame) __builtin_trap();
                 if (leak.reason == COLLECT_DRAIN) collect_clear();

@@ -139,7 +139,7 @@ static u8 scratch[SCRATCH_SIZE + 32];
 
 /* The redaction verification's state (its section is at the end of this file); mode 0: the analysis walk. */
 struct leak {
-    i64 mode, text, n_keys, n_hits, n_records, reason, reason_frame, n_macs, n_v4;
+    i64 mode, text, n_keys, n_hits, n_records, reason, reason_frame, n_macs, n_v4, n_text;
 };
 static struct leak leak;
 
@@ -1042,33 +1042,42 @@ static int leak_record(i64 next, i64 linktype, double time, i64 data, i64 caplen
  * two MACs and two addresses are all it holds, kept here in fixed tables the
  * host drains. Every other record goes back to the host as a PACKET for its
  * walk (leak.reason COLLECT_DECODE, leak.reason_frame its frame: records the
- * host's reader reads itself have no reason), and so does a fast-path record that could
- * hold a text candidate by _scan_text's rules (COLLECT_TEXT), or after which a
- * table is nearly full (COLLECT_DRAIN: the host drains the tables; its values
- * are in them). */
+ * host's reader reads itself have no reason). A fast-path record that could
+ * hold a text candidate by _scan_text's rules is copied to collect_text, each
+ * followed by a NUL as the host joins records, for the host's text scan; one
+ * that does not fit there, or after which a table is nearly full, goes back as
+ * COLLECT_DRAIN (the host drains the tables and the text, and scans the
+ * record's text itself). */
 
 #define COLLECT_MAX_MACS 4096
 #define COLLECT_MAC_SLOTS 8192 /* power of two, twice COLLECT_MAX_MACS */
 #define COLLECT_MAX_V4 8192
 #define COLLECT_V4_SLOTS 16384
+#define COLLECT_TEXT_BYTES (1024 * 1024)
 
-enum collect_reason { COLLECT_DECODE = 1, COLLECT_TEXT = 2, COLLECT_DRAIN = 3 };
+/* Why a record came back (leak.reason, collect_scratch): the host walks it; or its values were
+ * taken (collect_scratch only); or they were and the host must drain the tables. */
+enum collect_reason { COLLECT_DECODE = 1, COLLECT_TAKEN = 2, COLLECT_DRAIN = 3 };
 
 static u8 collect_ports[65536 / 8]; /* UDP ports whose payload the host's decoders read */
 static u8 collect_macs[COLLECT_MAX_MACS][8];
 static u32 collect_v4[COLLECT_MAX_V4];
 static int collect_mac_slots[COLLECT_MAC_SLOTS]; /* index + 1; 0 is empty */
 static int collect_v4_slots[COLLECT_V4_SLOTS];
+static u8 collect_text[COLLECT_TEXT_BYTES];
 
 EXPORT(collect_ports_address) u8 *collect_ports_address(void) { return collect_ports; }
 EXPORT(collect_macs_address) u8 *collect_macs_address(void) { return &collect_macs[0][0]; }
 EXPORT(collect_v4_address) u32 *collect_v4_address(void) { return collect_v4; }
+EXPORT(collect_text_address) u8 *collect_text_address(void) { return collect_text; }
 
-/* The host took the tables' values: they start empty again. */
+/* The host took the tables' values and the text: they start empty again. */
 EXPORT(collect_clear) void collect_clear(void) {
-    clear(collect_mac_slots, sizeof collect_mac_slots);
-    clear(collect_v4_slots, sizeof collect_v4_slots);
-    leak.n_macs = leak.n_v4 = 0;
+    if (leak.n_macs || leak.n_v4) {
+        clear(collect_mac_slots, sizeof collect_mac_slots);
+        clear(collect_v4_slots, sizeof collect_v4_slots);
+    }
+    leak.n_macs = leak.n_v4 = leak.n_text = 0;
 }
 
 static void collect_mac(const u8 *mac) {
@@ -1103,7 +1112,8 @@ static int collect_decoded(u32 port) { return collect_ports[port >> 3] >> (port 
 
 /* The fast path's test on the record's first 43 bytes (`length` is the whole record's); its values
  * go to the tables. Returns 0 when the host must walk the record, else COLLECT_DRAIN when a table
- * is nearly full, else 1. The tables stay under their limits: each record adds two values at most. */
+ * is nearly full, else COLLECT_TAKEN. The tables stay under their limits: each record adds two
+ * values at most. */
 static int collect_fast(i64 linktype, const u8 *p, i64 length) {
     if (linktype != 1 || length <= 42 || p[12] != 8 || p[13] != 0 || p[14] != 0x45 || p[23] != 17 ||
         (p[20] & 0x3F) || p[21] || p[42] < 0x80 || p[42] >= 0xC0 || collect_decoded(be16(p + 34)) ||
@@ -1113,7 +1123,7 @@ static int collect_fast(i64 linktype, const u8 *p, i64 length) {
     collect_mac(p + 6);
     collect_address(p + 26);
     collect_address(p + 30);
-    return leak.n_macs > COLLECT_MAX_MACS - 2 || leak.n_v4 > COLLECT_MAX_V4 - 2 ? COLLECT_DRAIN : 1;
+    return leak.n_macs > COLLECT_MAX_MACS - 2 || leak.n_v4 > COLLECT_MAX_V4 - 2 ? COLLECT_DRAIN : COLLECT_TAKEN;
 }
 
 /* A record the host read itself (a pcapng block the walk hands over), its first bytes at
@@ -1126,10 +1136,17 @@ EXPORT(collect_scratch) int collect_scratch(int linktype, int length) {
 
 static int collect_record(i64 next, i64 linktype, double time, i64 data, i64 caplen, const u8 *buffer) {
     int fast = collect_fast(linktype, buffer + data, caplen);
-    int reason = !fast ? COLLECT_DECODE : fast == COLLECT_DRAIN ? COLLECT_DRAIN
-                 : leak_text_in(buffer, data, data + caplen) ? COLLECT_TEXT : 0;
-    if (!reason) return 0;
-    leak.reason = reason;
+    if (fast == COLLECT_TAKEN && leak_text_in(buffer, data, data + caplen)) {
+        if (caplen < COLLECT_TEXT_BYTES - leak.n_text) {
+            copy(collect_text + leak.n_text, buffer + data, caplen);
+            collect_text[leak.n_text + caplen] = 0;
+            leak.n_text += caplen + 1;
+        } else {
+            fast = COLLECT_DRAIN;
+        }
+    }
+    if (fast == COLLECT_TAKEN) return 0;
+    leak.reason = fast ? COLLECT_DRAIN : COLLECT_DECODE;
     leak.reason_frame = io.frame;
     io.linktype = linktype;
     io.data = data;
