@@ -68,21 +68,21 @@ FUNCTIONS = (
 LEAK_FULL = 7
 LEAK_KEYS, LEAK_ALL, LEAK_COLLECT = 1, 2, 3
 LEAK_V4, LEAK_V6, LEAK_MAC, LEAK_HEX = 1, 2, 4, 8
-LEAK_TEXT, LEAK_WHOLE = 1, 2
-COLLECT_DECODE, COLLECT_TAKEN, COLLECT_DRAIN = 1, 2, 3
+LEAK_TEXT = 1  # else the record is searched whole
+COLLECT_DECODE, COLLECT_DRAIN = 1, 3
 LEAK_MAX_KEYS = 32768
 LEAK_KEY_BYTES = 1024 * 1024
 # struct leak: mode, text, n_keys, n_hits, n_records, reason, reason_frame, n_macs, n_v4, n_text
 LEAK_STATE = struct.Struct("<10q")
 LEAK_COUNTS_OFFSET = 24  # n_hits, n_records
+LEAK_KEY = struct.Struct("<4iI")  # struct leak_key: offset, length, folded, next, probe
+LEAK_HIT = struct.Struct("<4i")  # frame, key, byte before, byte after (-1: the record's edge)
+LEAK_RECORD = struct.Struct("<4i")  # frame, data, length, reason
 
 
 def leak_state(mode: int, text: int, n_keys: int = 0) -> bytes:
     """A fresh struct leak: its mode, the text searches whose candidates come back, the keys indexed."""
     return LEAK_STATE.pack(mode, text, n_keys, *[0] * (LEAK_STATE.size // 8 - 3))
-LEAK_KEY = struct.Struct("<4iI")  # struct leak_key: offset, length, folded, next, probe
-LEAK_HIT = struct.Struct("<4i")  # frame, key, byte before, byte after (-1: the record's edge)
-LEAK_RECORD = struct.Struct("<4i")  # frame, data, length, reason
 
 
 class _WasmtimeInstance:
