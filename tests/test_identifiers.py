@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 from locations import FIXTURES, SHARED_CAPTURES
-from packet_builders import addr, ipv4, ipv6, pcap, tcp, udp
+from packet_builders import addr, ipv4, ipv6, pcap, pcapng, tcp, udp
 from sipdiag.capture.pcapfile import CaptureReader
+from sipdiag.capture.scan import LEAK_ALL, LEAK_KEYS, LEAK_MAX_KEYS
 from sipdiag.engine import result_for_path
 from sipdiag.redaction.identifiers import (
     IdentifierCollector,
@@ -636,3 +637,150 @@ def test_reassembled_sip_is_searched_and_credited_to_its_frame():
     identifiers = collect(data)
     found = search(identifiers, scrub(data, identifiers))
     assert found == {Leak(6, "address 192.168.1.2 as text"), Leak(6, "user 'alice'")}
+
+
+# -- the kernel's search (scan.c, leak.mode) is the Python search --------------------------------
+
+# A pattern that matches nothing: with any pattern every record's bytes come back and the Python
+# search runs over all of them, as before the kernel searched the literal keys.
+NOTHING = re.compile(rb"(?!)")
+
+
+def searched_both_ways(identifiers: Identifiers, data: bytes, chunk: int | None = None) -> set[Leak]:
+    """The leaks of the kernel's key search; fails unless the all-Python search finds the same."""
+    searcher = LeakSearch(identifiers)
+    assert searcher._mode == LEAK_KEYS
+    found = search(identifiers, data, chunk)
+    assert found == search(identifiers, data, chunk, patterns=[NOTHING])
+    return found
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_kernel_search_finds_what_python_finds_in_every_original(path):
+    data = path.read_bytes()
+    identifiers = collect(data)
+    found = search(identifiers, data)
+    assert found == search(identifiers, data, patterns=[NOTHING])
+    assert found == search(identifiers, data, 4093)
+
+
+def test_kernel_hits_at_record_edges_and_short_keys():
+    address = ipaddress.ip_address("192.0.2.77")
+    identifiers = Identifiers(addresses={address}, names={"host_names": {"pbx.example"}, "strings": {"q7z"}})
+    records = [address.packed + b"tail", b"head" + address.packed, address.packed, b"q7z", b"xq7z", b"Q7Zx",
+               b"pbx.example", b"pbx.examplex", b"-pbx.example", b"PBX.EXAMPLE!", b"q7", b"7z"]
+    found = searched_both_ways(identifiers, frames(*records, linktype=101))
+    binary, host, string = f"address {address} as binary", "host name 'pbx.example'", "string 'q7z'"
+    assert found == {Leak(1, binary), Leak(2, binary), Leak(3, binary), Leak(4, string), Leak(5, string),
+                     Leak(6, string), Leak(7, host), Leak(10, host)}
+
+
+def test_kernel_folds_ascii_only_and_keeps_the_boundary_rules():
+    identifiers = Identifiers(names={"users": {"123456", "Zoë.Smith"}, "display_names": {"Ann"},
+                                     "host_names": {"host.example"}})
+    texts = [b"x 123456 y", b"1123456", b"123456x", b"ZO\xc3\x8b.SMITH", b"ZO\xc3\xab.SMITH", b"zo\xc3\xab.smith",
+             b'"ANN"', b"aNn <", b"Joann <", b"HOST.EXAMPLE", b"myhost.example", b"host.example-2", b"host.example."]
+    found = {(leak.frame, leak.what) for leak in searched_both_ways(identifiers, udp_text_capture(*texts))}
+    zoe, ann, host = "user 'Zoë.Smith'", "display name 'Ann'", "host name 'host.example'"
+    # Frame 4 spells Ë in upper case: bytes.lower() folds ASCII only, and the upper-case casing is a form of its own.
+    assert found == {(1, "user '123456'"), (3, "user '123456'"), (4, zoe), (5, zoe), (6, zoe), (7, ann), (8, ann),
+                     (10, host), (13, host)}
+
+
+def test_kernel_finds_a_key_split_across_feeds():
+    address = ipaddress.ip_address("198.51.100.200")
+    identifiers = Identifiers(addresses={address}, names={"call_ids": {"a84b4c76e66710"}})
+    data = udp_text_capture(b"pad" * 50, b"Call-ID: A84B4C76E66710", address.packed * 3)
+    whole = searched_both_ways(identifiers, data)
+    assert whole == {Leak(2, "call ID 'a84b4c76e66710'"), Leak(3, f"address {address} as binary")}
+    for size in (1, 5, 333):
+        assert searched_both_ways(identifiers, data, size) == whole
+
+
+def test_kernel_searches_thousands_of_endpoints_and_falls_back_beyond_its_tables():
+    addresses = {ipaddress.IPv4Address(0x0A000000 + 7919 * i) for i in range(1, 5001)}
+    identifiers = Identifiers(addresses=addresses, names={"users": {f"user{i:05d}" for i in range(2000)}})
+    sample = sorted(addresses)[4321]
+    texts = [b"via " + str(sample).encode() + b";", sample.packed, b"sip:user01999@h", b"nothing"]
+    found = searched_both_ways(identifiers, udp_text_capture(*texts))
+    assert {(leak.frame, leak.what) for leak in found} >= {
+        (1, f"address {sample} as text"), (2, f"address {sample} as binary"), (3, "user 'user01999'")}
+    many = Identifiers(addresses={ipaddress.IPv4Address(0x0B000000 + i) for i in range(LEAK_MAX_KEYS)})
+    assert LeakSearch(many)._mode == LEAK_ALL  # more keys than the kernel's table: Python searches
+    extra = ipaddress.IPv4Address(0x0B000000 + 77)
+    assert Leak(2, f"address {extra} as binary") in search(many, udp_text_capture(b"x", extra.packed))
+
+
+def test_kernel_hit_table_overflow_gives_the_record_to_python():
+    identifiers = Identifiers(names={"strings": {"abc"}})
+    found = searched_both_ways(identifiers, udp_text_capture(b"abc" * 20000, b"x", b"ABC"))
+    assert found == {Leak(1, "string 'abc'"), Leak(3, "string 'abc'")}
+
+
+def test_kernel_search_of_damaged_copies():
+    address = ipaddress.ip_address("10.1.2.3")
+    identifiers = Identifiers(addresses={address})
+    good = udp_text_capture(b"at 10.1.2.3", b"clean", address.packed)
+    huge = good + struct.pack("<IIII", 9, 0, 0xFFFFFFFF, 0xFFFFFFFF) + b"after 10.1.2.3 " + address.packed
+    found = searched_both_ways(identifiers, huge, 7)
+    assert found == {Leak(1, f"address {address} as text"), Leak(3, f"address {address} as binary"),
+                     Leak(None, f"address {address} as text"), Leak(None, f"address {address} as binary"),
+                     Leak(None, f"unreadable capture structure at byte {len(good)} (record 4 claims 4294967295 bytes); "
+                                "searched as raw bytes")}
+    cut = searched_both_ways(identifiers, good[:-2])
+    assert cut == {Leak(1, f"address {address} as text"), Leak(None, f"unreadable capture structure at byte "
+                   f"{len(good) - 16 - 42 - 4} (the written copy ends inside a record); searched as raw bytes")}
+    block = pcapng([(1, eth(ipv4(udp(b"x 10.1.2.3"))))])
+    for tail in (struct.pack("<II", 6, 30) + bytes(22), struct.pack("<II", 0x0A0D0D0A, 28) + bytes(20)):
+        found = searched_both_ways(identifiers, block + tail + address.packed)
+        assert Leak(1, f"address {address} as text") in found and Leak(None, f"address {address} as binary") in found
+        assert any(leak.frame is None and f"at byte {len(block)} (" in leak.what for leak in found)
+    # A packet block whose captured length runs past the block: the Python rules search its body.
+    body = struct.pack("<IIIII", 0, 0, 1, 64, 64) + address.packed + bytes(4)
+    odd = block + struct.pack("<II", 6, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+    assert Leak(2, f"address {address} as binary") in searched_both_ways(identifiers, odd)
+
+
+# -- the collector's fast path (scan.c, LEAK_COLLECT) -------------------------------------------
+
+
+def rtp_frame(index: int, payload: bytes = bytes(160), sport: int = 40000, dport: int = 40002) -> bytes:
+    source = ipaddress.IPv4Address(0x0A000000 + index)
+    return eth(ipv4(udp(struct.pack("!BBHII", 0x80, 0, index & 0xFFFF, 0, 7) + payload, sport, dport),
+                    src=str(source), dst="10.200.0.1"),
+               src=":".join(f"{b:02x}" for b in struct.pack("!HI", 0x0200, index)), dst=MAC_B)
+
+
+def test_collector_fast_path_drains_full_tables():
+    """More MACs and addresses than the kernel's tables hold: each one is learned."""
+    count = 9000
+    data = frames(*(rtp_frame(i) for i in range(1, count + 1)))
+    addresses, macs, _names = learns(data)
+    assert addresses == {str(ipaddress.IPv4Address(0x0A000000 + i)) for i in range(1, count + 1)} | {"10.200.0.1"}
+    assert macs == {MAC_B} | {":".join(f"{b:02x}" for b in struct.pack("!HI", 0x0200, i)) for i in range(1, count + 1)}
+    assert collect(data, 4093) == collect(data)
+
+
+def test_collector_fast_path_records_still_give_their_text_and_decoded_ports_their_fields():
+    glued = rtp_frame(1, b"\x00" * 20 + b"at 192.0.2.44;" + b"\x00" * 20 + b"02:1a:2b:3c:4d:5e" + b"x2001:db8:5::9]")
+    # An mDNS answer whose first byte looks like RTP: its port is the DNS decoder's, never the fast path's.
+    mdns = struct.pack("!HHHHHH", 0x8400, 0x8400, 0, 1, 0, 0) + b"\x06laptop\x05local\x00" + struct.pack(
+        "!HHIH4s", 1, 1, 120, 4, addr("192.0.2.99"))
+    decoded = rtp_frame(2, b"", 5353, 5353)[:42] + mdns
+    decoded = decoded[:16] + struct.pack("!H", len(decoded) - 14) + decoded[18:38] + struct.pack(
+        "!H", len(decoded) - 34) + decoded[40:]
+    addresses, macs, names = learns(frames(glued, decoded, rtp_frame(3)))
+    assert {"192.0.2.44", "2001:db8:5::9", "192.0.2.99", "10.0.0.1", "10.0.0.2", "10.0.0.3"} <= addresses
+    assert "02:1a:2b:3c:4d:5e" in macs
+    assert "laptop.local" in names["host_names"]
+
+
+def test_collector_fast_path_text_beyond_the_kernels_text_table():
+    """More text-bearing RTP than the kernel's 1 MB copy holds: every address in it is learned."""
+    texts = [ipaddress.IPv4Address(0xC6336400 + i) for i in range(6000)]  # 198.51.100.0 and on
+    data = frames(*(rtp_frame(i, b"\x11" * 150 + b" via " + str(text).encode() + b";" + b"\x11" * 40)
+                    for i, text in enumerate(texts, 1)))
+    assert len(data) > 1_300_000
+    addresses = learns(data)[0]
+    assert {str(text) for text in texts} <= addresses
+    assert collect(data, 65536) == collect(data)

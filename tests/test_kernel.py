@@ -288,3 +288,60 @@ def test_watch_numbers_one_per_stream_and_a_full_table():
     assert tracker.watch("host.example", 4000, "10.0.0.2", 5000, 0xAB) is None
     numbers = [tracker.watch("10.0.1.1", port, "10.0.0.2", 5000, 0xFFFFFFFF) for port in range(256)]
     assert numbers == list(range(4, 257)) + [None] * 3  # scan.c MAX_WATCHED
+
+
+# -- the leak search (scan.c's last section) ---------------------------------------------------
+
+
+def kernel_leak_hits(keys: list[tuple[bytes, bool]], data: bytes) -> list[tuple[int, int, int, int]]:
+    """(frame, key, byte before, byte after) of every hit the kernel reports walking a pcap file, sorted."""
+    kernel = Kernel()
+    call, instance = kernel.call, kernel.instance
+    instance.write(call["leak_key_bytes_address"](), b"".join(key for key, _ in keys))
+    table, offset = b"", 0
+    for key, folded in keys:
+        table += scan_module.LEAK_KEY.pack(offset, len(key), folded, 0, 0)
+        offset += len(key)
+    instance.write(call["leak_keys_address"](), table)
+    assert call["leak_index"](len(keys)) == 0
+    kernel.set("format", scan_module.FORMAT_PCAP)
+    state = call["leak_address"]()
+    instance.write(state, scan_module.leak_state(scan_module.LEAK_KEYS, 0, len(keys)))
+    kernel.ensure(len(data))
+    instance.write(kernel.buffer, data)
+    hits, pos = [], 24
+    while True:
+        status = kernel.scan(pos, len(data))
+        n_hits = scan_module.LEAK_STATE.unpack(instance.read(state, scan_module.LEAK_STATE.size))[3]
+        hits += scan_module.LEAK_HIT.iter_unpack(instance.read(call["leak_hits_address"](), 16 * n_hits))
+        instance.write(state + scan_module.LEAK_COUNTS_OFFSET, bytes(16))
+        pos = kernel.result()[0]
+        if status == NEED_MORE:
+            return sorted(hits)
+        assert status == scan_module.LEAK_FULL
+
+
+def every_occurrence(keys: list[tuple[bytes, bool]], records: list[bytes]) -> list[tuple[int, int, int, int]]:
+    """The same, by trying every key at every position (folded: in bytes.lower() of the record)."""
+    found = []
+    for frame, record in enumerate(records, 1):
+        lower = record.lower()
+        for index, (key, folded) in enumerate(keys):
+            data = lower if folded else record
+            for at in range(len(data) - len(key) + 1):
+                if data[at : at + len(key)] == key:
+                    before = lower[at - 1] if at else -1
+                    after = lower[at + len(key)] if at + len(key) < len(data) else -1
+                    found.append((frame, index, before, after))
+    return sorted(found)
+
+
+def test_leak_search_finds_every_key_of_any_length_at_every_position():
+    keys = [(b"\x07", False), (b"q", True), (b"Zq", False), (b"zq", True), (b"ab\x00", False), (b"\xff\xfe\xfd", True),
+            (b"abcd", False), (b"abcde", True), (b"ABCDEFGH", False), (b"\x00\x00\x00\x00\x00", False)]
+    records = [b"\x07", b"", b"Zq", b"ZQZq\x07", b"ab\x00ab\x00", b"\xff\xfe\xfd\xff", b"abcdABCDE", b"xABCDEFGH",
+               bytes(9), b"q" * 40, bytes(range(256)) * 3]
+    data = pcap([(i, 0, record, len(record)) for i, record in enumerate(records)], linktype=101)
+    expected = every_occurrence(keys, records)
+    assert len(expected) == 83
+    assert kernel_leak_hits(keys, data) == expected

@@ -24,7 +24,7 @@ KERNEL_WASM = Path(__file__).with_name("kernel") / "scan.wasm"
 WASM_PAGE = 65536
 
 # scan.c `enum status`, `enum format`, `enum full`.
-NEED_MORE, PACKET, BLOCK, DAMAGED, RAISED, WATCHED, OUTPUT_FULL = 1, 2, 3, 4, 5, 6, 7
+NEED_MORE, PACKET, BLOCK, DAMAGED, RAISED, WATCHED, OUTPUT_FULL, LEAK_FULL = 1, 2, 3, 4, 5, 6, 7, 8
 FORMAT_PCAP, FORMAT_PCAPNG = 1, 2
 FULL_TABLES = {1: "RTP streams", 2: "RFC 4733 events", 4: "RTCP flows", 8: "SDP media addresses"}
 MAX_INTERFACES = 4096  # scan.c MAX_INTERFACES: packets of later interfaces come back to Python
@@ -58,7 +58,31 @@ FUNCTIONS = (
     "static_rates_address", "link_types_address", "scratch_address", "buffer_address", "record_sizes",
     "move_bytes", "expect", "set_rtpmap", "forget_payload_types", "account_scratch", "watch", "scan",
     "redaction_address", "redacted_address", "redaction_size", "redaction_add",
+    "leak_address", "leak_keys_address", "leak_key_bytes_address", "leak_hits_address", "leak_records_address",
+    "leak_index", "collect_ports_address", "collect_macs_address", "collect_v4_address", "collect_text_address",
+    "collect_clear", "collect_scratch",
 )
+
+# The redaction's verification (scan.c's last section, redaction/identifiers.py LeakSearch and
+# IdentifierCollector): its status, modes, the text searches whose candidate records come back,
+# why a record came back, and its tables.
+LEAK_KEYS, LEAK_ALL, LEAK_COLLECT = 1, 2, 3
+LEAK_V4, LEAK_V6, LEAK_MAC, LEAK_HEX = 1, 2, 4, 8
+LEAK_TEXT = 1  # else the record is searched whole
+COLLECT_DECODE, COLLECT_DRAIN = 1, 3
+LEAK_MAX_KEYS = 32768
+LEAK_KEY_BYTES = 1024 * 1024
+# struct leak: mode, text, n_keys, n_hits, n_records, reason, reason_frame, n_macs, n_v4, n_text
+LEAK_STATE = struct.Struct("<10q")
+LEAK_COUNTS_OFFSET = 24  # n_hits, n_records
+LEAK_KEY = struct.Struct("<4iI")  # struct leak_key: offset, length, folded, next, probe
+LEAK_HIT = struct.Struct("<4i")  # frame, key, byte before, byte after (-1: the record's edge)
+LEAK_RECORD = struct.Struct("<4i")  # frame, data, length, reason
+
+
+def leak_state(mode: int, text: int, n_keys: int = 0) -> bytes:
+    """A fresh struct leak: its mode, the text searches whose candidates come back, the keys indexed."""
+    return LEAK_STATE.pack(mode, text, n_keys, *[0] * (LEAK_STATE.size // 8 - 3))
 
 
 class _WasmtimeInstance:

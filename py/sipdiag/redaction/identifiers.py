@@ -27,7 +27,35 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..capture.pcapfile import CaptureError, CaptureReader
+from ..capture.pcapfile import CaptureError
+from ..capture.scan import (
+    COLLECT_DECODE,
+    COLLECT_DRAIN,
+    DAMAGED,
+    FORMAT_PCAP,
+    FORMAT_PCAPNG,
+    LEAK_ALL,
+    LEAK_COLLECT,
+    LEAK_COUNTS_OFFSET,
+    LEAK_FULL,
+    LEAK_HEX,
+    LEAK_HIT,
+    LEAK_KEY,
+    LEAK_KEYS,
+    LEAK_KEY_BYTES,
+    LEAK_MAC,
+    LEAK_MAX_KEYS,
+    LEAK_RECORD,
+    LEAK_STATE,
+    LEAK_TEXT,
+    LEAK_V4,
+    LEAK_V6,
+    MAX_INTERFACES,
+    NEED_MORE,
+    Kernel,
+    KernelReader,
+    leak_state,
+)
 from ..engine import CaptureAnalysis
 from ..model import NameAddr, SipMessage
 from ..protocols.sip import (
@@ -243,6 +271,11 @@ class Leak:
     what: str  # "address 192.168.1.2 as text", "MAC 00:1a:2b:3c:4d:5e as binary", "display name 'Jöhn Dœ'"
 
 
+def _accounts_nothing(*_args) -> None:
+    """The collector's walk (LEAK_COLLECT) accounts no RTP: nothing is ever undecodable or raised."""
+    raise RuntimeError("the scan kernel accounted a packet in the collector's walk")
+
+
 class IdentifierCollector:
     """Learns every identifier in the ORIGINAL capture, by its own decoding.
 
@@ -255,7 +288,11 @@ class IdentifierCollector:
 
     def __init__(self, keep: Callable[[Address], bool] = lambda address: False) -> None:
         self._keep = keep
-        self._reader = CaptureReader()
+        # The kernel walks the records and takes the fast path's values (scan.c, LEAK_COLLECT); the
+        # records it hands back are this class's to walk.
+        self._kernel = Kernel()
+        self._reader = KernelReader(self._kernel, self._handed_back, _accounts_nothing, _accounts_nothing)
+        self._handed: list[tuple[int, bytes, bytes]] = []  # (reason, linktype, packet) since the last feed
         self._analysis = CaptureAnalysis("original")
         self._v4: set[bytes] = set()
         self._v6: set[bytes] = set()
@@ -272,25 +309,23 @@ class IdentifierCollector:
             4789: self._vxlan, 2152: self._gtpu, 2123: self._gtpv2,
         }
         # Ports whose UDP payload a decoder reads whatever its first byte: never on the fast path.
-        self._decoded_ports = frozenset(self._udp_ports)
+        ports = bytearray(65536 // 8)
+        for port in self._udp_ports:
+            ports[port >> 3] |= 1 << (port & 7)
+        call = self._kernel.call
+        self._state = call["leak_address"]()
+        self._kernel.instance.write(call["collect_ports_address"](), bytes(ports))
+        self._kernel.instance.write(self._state, leak_state(LEAK_COLLECT, LEAK_V4 | LEAK_V6 | LEAK_MAC))
 
     def feed(self, data: bytes) -> None:
         """Original capture bytes, any chunk sizes (CaptureError when the file is no capture at all)."""
-        records = self._reader.feed(data)
+        self._reader.feed(data)
         self._analysis.feed(data)
-        macs, v4, decoded = self._macs, self._v4, self._decoded_ports
-        for _frame, _time, linktype, packet in records:
-            # The bulk of a VoIP capture is RTP in UDP in option-less, unfragmented IPv4 in Ethernet:
-            # its four addresses are all it holds, taken without walking the layers.
-            if (linktype == 1 and len(packet) > 42 and packet[12] == 8 and packet[13] == 0 and packet[14] == 0x45
-                    and packet[23] == 17 and not (packet[20] & 0x3F or packet[21]) and 0x80 <= packet[42] < 0xC0
-                    and (packet[34] << 8 | packet[35]) not in decoded
-                    and (packet[36] << 8 | packet[37]) not in decoded):
-                macs.add(packet[0:6])
-                macs.add(packet[6:12])
-                v4.add(packet[26:30])
-                v4.add(packet[30:34])
-                continue
+        self._drain()
+        handed, self._handed = self._handed, []
+        for reason, linktype, packet in handed:
+            if reason != COLLECT_DECODE:
+                continue  # the fast path's values went to the kernel's tables
             decoder = self._links.get(linktype)
             try:
                 if decoder is None:
@@ -299,12 +334,42 @@ class IdentifierCollector:
                     decoder(packet)
             except _DAMAGE:
                 pass  # a damaged packet gave what it had before the damage
-        if records:
-            self._scan_text(b"\0".join(record[3] for record in records))
+        if handed:
+            self._scan_text(b"\0".join(packet for _reason, _linktype, packet in handed))
+
+    def _handed_back(self, records: list) -> None:
+        """Records the kernel's walk did not take whole: why (leak.reason, given with its frame), or,
+        for records the Python reader read itself, the kernel's fast-path test on their first bytes."""
+        kernel = self._kernel
+        reason, reason_frame = LEAK_STATE.unpack(kernel.instance.read(self._state, LEAK_STATE.size))[5:7]
+        for frame, _time, linktype, packet in records:
+            if frame != reason_frame:
+                kernel.instance.write(kernel.scratch, packet[:64])
+                reason = kernel.call["collect_scratch"](linktype, len(packet))
+            if reason == COLLECT_DRAIN:
+                self._drain()
+            self._handed.append((reason, linktype, packet))
+
+    def _drain(self) -> None:
+        """The fast path's MACs and addresses out of the kernel's tables, and the text of its records
+        that could hold some, scanned (the kernel's tables emptied)."""
+        kernel = self._kernel
+        call, instance = kernel.call, kernel.instance
+        n_macs, n_v4, n_text = LEAK_STATE.unpack(instance.read(self._state, LEAK_STATE.size))[7:]
+        if not (n_macs or n_v4 or n_text):
+            return
+        macs = instance.read(call["collect_macs_address"](), 8 * n_macs)
+        self._macs.update(macs[i : i + 6] for i in range(0, len(macs), 8))
+        v4 = instance.read(call["collect_v4_address"](), 4 * n_v4)
+        self._v4.update(v4[i : i + 4] for i in range(0, len(v4), 4))
+        if n_text:
+            self._scan_text(instance.read(call["collect_text_address"](), n_text))
+        call["collect_clear"]()
 
     def finish(self) -> Identifiers:
         """Everything learned (CaptureError for an empty file)."""
         self._reader.close()
+        self._drain()
         result = self._analysis.finish_result()
         for message in result.sip_messages:
             # The engine unmasks WebSocket frames and joins segments: text hidden from the per-packet scan.
@@ -1351,13 +1416,45 @@ class LeakSearch:
         self._eui_in_run = _Dictionary(eui_text)
         self._found: set[tuple[int | None, str]] = set()
         self._analysis: CaptureAnalysis | None = CaptureAnalysis("written copy")
-        self._pending = b""
+        self._pending = b""  # the copy's bytes held here: before its format is known, and once it is lost
         self._format: str | None = None  # "pcap", "pcapng", or "raw" once the structure is lost
         self._endian = "<"
         self._frame = 0
-        self._offset = 0  # bytes of the copy consumed so far, for the damage report
+        # The kernel walks the records: its unwalked bytes are buffer[_start:_end], buffer[0] is the
+        # copy's byte _base.
+        self._kernel = Kernel()
+        self._start = self._end = self._base = 0
+        self._keys: list[tuple[bool, set]] = []  # the kernel's key index -> (a name?, its values)
+        self._mode = self._load_keys(binary, names)
+        # Records searched whole, and records the kernel searched for keys that hold text candidates.
         self._batch: list[tuple[int | None, bytes]] = []
         self._batch_size = 0
+        self._text_batch: list[tuple[int | None, bytes]] = []
+        self._text_size = 0
+
+    def _load_keys(self, binary: dict, names: dict) -> int:
+        """The kernel's mode: LEAK_KEYS with every literal key in its tables, or LEAK_ALL where the
+        records' bytes must all come here (user patterns; STUN's IPv6 XOR, un-XORed per message
+        across the joined records; more keys than its tables hold)."""
+        if self._patterns or self._v6:
+            return LEAK_ALL
+        keys = [(key, False, values) for key, values in binary.items()]
+        keys += [(key, True, values) for key, values in names.items()]
+        blob = b"".join(key for key, _folded, _values in keys)
+        if len(keys) > LEAK_MAX_KEYS or len(blob) > LEAK_KEY_BYTES:
+            return LEAK_ALL
+        kernel = self._kernel
+        call, instance = kernel.call, kernel.instance
+        instance.write(call["leak_key_bytes_address"](), blob)
+        table, offset = bytearray(), 0
+        for key, folded, _values in keys:
+            table += LEAK_KEY.pack(offset, len(key), folded, 0, 0)
+            offset += len(key)
+        instance.write(call["leak_keys_address"](), bytes(table))
+        if call["leak_index"](len(keys)):
+            return LEAK_ALL
+        self._keys = [(folded, values) for _key, folded, values in keys]
+        return LEAK_KEYS
 
     @staticmethod
     def _name_forms(category: str, value: str, form: bytes, what: str, name) -> None:
@@ -1402,19 +1499,30 @@ class LeakSearch:
                 self._analysis.feed(chunk)
             except CaptureError:
                 self._analysis = None  # the record walk says what is wrong with the copy
-        self._pending = self._pending + chunk if self._pending else bytes(chunk)
-        self._walk()
+        if self._format in ("pcap", "pcapng"):
+            self._feed_kernel(chunk)
+        else:
+            self._pending = self._pending + chunk if self._pending else bytes(chunk)
+            if self._format is None:
+                self._start_walk()
+            else:
+                self._walk_raw()
         if self._batch_size >= BATCH:
             self._scan_batch()
+        if self._text_size >= BATCH:
+            self._scan_text_batch()
 
     def finish(self) -> list[Leak]:
-        self._walk()
-        if self._pending:
+        if self._end > self._start:
+            self._damage("the written copy ends inside a record", self._base + self._start)
+            self._add(None, memoryview(self._kernel_bytes(self._start, self._end)))
+        elif self._pending:
             if self._format != "raw":
-                self._damage("the written copy ends inside a record", self._offset)
+                self._damage("the written copy ends inside a record", 0)
             self._add(None, memoryview(self._pending))
             self._pending = b""
         self._scan_batch()
+        self._scan_text_batch()
         if self._analysis is not None:
             try:
                 messages = self._analysis.finish_result().sip_messages
@@ -1426,80 +1534,154 @@ class LeakSearch:
     # -- the copy's records --------------------------------------------------
 
     def _add(self, frame: int | None, data: memoryview) -> None:
-        # Views into the chunk: the batch's one copy is made when its records are joined.
+        # Views into the bytes read: the batch's one copy is made when its records are joined.
         self._batch.append((frame, data))
         self._batch_size += len(data)
 
     def _damage(self, why: str, at: int) -> None:
         self._found.add((None, f"unreadable capture structure at byte {at} ({why}); searched as raw bytes"))
 
-    def _walk(self) -> None:
-        buffer = memoryview(self._pending)
-        pos = 0
-        if self._format is None and len(buffer) >= 4:
-            head = bytes(buffer[:4])
-            if head in _PCAP_MAGICS:
-                self._format, self._endian = "pcap", _PCAP_MAGICS[head]
-            elif head == _PCAPNG_MAGIC:
-                self._format = "pcapng"
-            else:
-                self._format = "raw"
-                self._damage("neither pcap nor pcapng", 0)
-        if self._format == "pcap":
-            pos = self._walk_pcap(buffer)
-        elif self._format == "pcapng":
-            pos = self._walk_pcapng(buffer)
-        if self._format == "raw" and len(buffer) - pos > RAW_OVERLAP:
-            self._add(None, buffer[pos:])
-            pos = len(buffer) - RAW_OVERLAP  # kept, so that a value across two pieces is whole in one
-        self._offset += pos
-        self._pending = self._pending[pos:]
+    def _start_walk(self) -> None:
+        """The format from the copy's first bytes (a pcap file header is searched here); the rest
+        goes to the kernel's walk."""
+        head = self._pending[:4]
+        if len(head) < 4:
+            return
+        kernel = self._kernel
+        if head in _PCAP_MAGICS:
+            if len(self._pending) < 24:
+                return
+            self._format, self._endian = "pcap", _PCAP_MAGICS[head]
+            self._add(None, memoryview(self._pending[:24]))
+            rest, self._base = self._pending[24:], 24
+            kernel.set("format", FORMAT_PCAP)
+        elif head == _PCAPNG_MAGIC:
+            self._format = "pcapng"
+            rest = self._pending
+            kernel.set("format", FORMAT_PCAPNG)
+            # Interfaces are no concern of the search: every packet block's interface is walked.
+            kernel.set("n_interfaces", MAX_INTERFACES)
+        else:
+            self._format = "raw"
+            self._damage("neither pcap nor pcapng", 0)
+            self._walk_raw()
+            return
+        kernel.set("big_endian", self._endian == ">")
+        text = (LEAK_V4 if self._v4_text else 0) | (LEAK_V6 if self._v6 or self._eui else 0)
+        text |= LEAK_MAC | LEAK_HEX if self._mac_hex else 0
+        kernel.instance.write(kernel.call["leak_address"](), leak_state(self._mode, text, len(self._keys)))
+        self._pending = b""
+        self._feed_kernel(rest)
 
-    def _walk_pcap(self, buffer: memoryview) -> int:
-        pos = 0
-        if self._offset == 0:
-            if len(buffer) < 24:
-                return 0
-            self._add(None, buffer[:24])
-            pos = 24
-        record = struct.Struct(self._endian + "IIII").unpack_from
-        while pos + 16 <= len(buffer):
-            included = record(buffer, pos)[2]
-            if included > MAX_RECORD:
-                return self._lost(pos, f"record {self._frame + 1} claims {included} bytes")
-            if pos + 16 + included > len(buffer):
-                break
+    def _feed_kernel(self, data: bytes) -> None:
+        kernel = self._kernel
+        if self._start:  # the unwalked tail moves to the buffer's front
+            kept = self._end - self._start
+            kernel.call["move_bytes"](self._start, 0, kept)
+            self._base += self._start
+            self._start, self._end = 0, kept
+        kernel.ensure(self._end + len(data))
+        kernel.instance.write(kernel.buffer + self._end, bytes(data))
+        self._end += len(data)
+        self._walk_kernel()
+
+    def _kernel_bytes(self, start: int, end: int) -> bytes:
+        return self._kernel.instance.read(self._kernel.buffer + start, end - start)
+
+    def _walk_kernel(self) -> None:
+        """The kernel walks and searches the records; blocks and damage are judged here."""
+        kernel = self._kernel
+        while self._start < self._end:
+            status = kernel.scan(self._start, self._end)
+            pos = kernel.result()[0]
+            self._drain()
+            self._frame = kernel.get("frame")
+            if status == NEED_MORE:
+                self._start = pos
+                return
+            if status == LEAK_FULL:
+                self._start = pos
+            elif status == DAMAGED:  # a pcap record longer than MAX_RECORD
+                included = struct.unpack(self._endian + "I", self._kernel_bytes(pos + 8, pos + 12))[0]
+                self._lost(pos, f"record {self._frame + 1} claims {included} bytes")
+                return
+            else:  # BLOCK: a pcapng block other than a packet, or one the kernel does not walk
+                length = self._block(pos)
+                if length <= 0:
+                    return
+                self._start = pos + length
+
+    def _block(self, pos: int) -> int:
+        """One pcapng block at buffer[pos:]: its length, 0 when it is not all there, -1 when the structure is lost."""
+        head = self._kernel_bytes(pos, pos + 12)
+        if head[:4] == _PCAPNG_MAGIC:
+            magic = head[8:12]
+            if magic not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
+                return self._lost(pos, "a section header with a bad byte-order magic")
+            self._endian = "<" if magic == b"\x4d\x3c\x2b\x1a" else ">"
+            self._kernel.set("big_endian", self._endian == ">")
+        kind, length = struct.unpack_from(self._endian + "II", head)
+        if length < 12 or length % 4 or length > MAX_RECORD:
+            return self._lost(pos, f"a block claims {length} bytes")
+        if pos + length > self._end:
+            self._start = pos
+            return 0
+        block = memoryview(self._kernel_bytes(pos, pos + length))
+        # The packet's bytes and options, not the fixed fields: a length of 516 is "04 02 00 00".
+        if kind in _PACKET_BLOCKS:
             self._frame += 1
-            self._add(self._frame, buffer[pos + 16 : pos + 16 + included])
-            pos += 16 + included
-        return pos
+            self._kernel.set("frame", self._frame)
+            self._add(self._frame, block[12 if kind == 3 else 28 : length - 4])
+        else:
+            self._add(None, block[8 : length - 4])
+        return length
 
-    def _walk_pcapng(self, buffer: memoryview) -> int:
-        pos = 0
-        while pos + 12 <= len(buffer):
-            if buffer[pos : pos + 4] == _PCAPNG_MAGIC:
-                magic = bytes(buffer[pos + 8 : pos + 12])
-                if magic not in (b"\x4d\x3c\x2b\x1a", b"\x1a\x2b\x3c\x4d"):
-                    return self._lost(pos, "a section header with a bad byte-order magic")
-                self._endian = "<" if magic == b"\x4d\x3c\x2b\x1a" else ">"
-            kind, length = struct.unpack_from(self._endian + "II", buffer, pos)
-            if length < 12 or length % 4 or length > MAX_RECORD:
-                return self._lost(pos, f"a block claims {length} bytes")
-            if pos + length > len(buffer):
-                break
-            # The packet's bytes and options, not the fixed fields: a length of 516 is "04 02 00 00".
-            if kind in _PACKET_BLOCKS:
-                self._frame += 1
-                self._add(self._frame, buffer[pos + (12 if kind == 3 else 28) : pos + length - 4])
+    def _drain(self) -> None:
+        """Credit the kernel's hits and take the records it handed back; its tables are emptied."""
+        instance = self._kernel.instance
+        call = self._kernel.call
+        state = call["leak_address"]()
+        n_hits, n_records = LEAK_STATE.unpack(instance.read(state, LEAK_STATE.size))[3:5]
+        if not (n_hits or n_records):
+            return
+        found, keys = self._found, self._keys
+        for frame, key, before, after in LEAK_HIT.iter_unpack(instance.read(call["leak_hits_address"](),
+                                                                            n_hits * LEAK_HIT.size)):
+            is_name, values = keys[key]
+            if is_name:  # before and after are lower-cased bytes, -1 at the record's edge
+                for what, not_before, not_after in values:
+                    if before not in not_before and after not in not_after:
+                        found.add((frame, what))
             else:
-                self._add(None, buffer[pos + 8 : pos + length - 4])
-            pos += length
-        return pos
+                for what in values:
+                    found.add((frame, what))
+        if n_records:
+            entries = list(LEAK_RECORD.iter_unpack(instance.read(call["leak_records_address"](),
+                                                                 n_records * LEAK_RECORD.size)))
+            low = entries[0][1]
+            span = memoryview(self._kernel_bytes(low, entries[-1][1] + entries[-1][2]))
+            for frame, data, length, reason in entries:
+                piece = span[data - low : data - low + length]
+                if reason == LEAK_TEXT:
+                    self._text_batch.append((frame, piece))
+                    self._text_size += length
+                else:
+                    self._add(frame, piece)
+        instance.write(state + LEAK_COUNTS_OFFSET, bytes(16))
 
     def _lost(self, pos: int, why: str) -> int:
-        self._damage(why, self._offset + pos)
+        """The structure is lost at buffer[pos]: everything from there is searched as raw bytes."""
+        self._damage(why, self._base + pos)
         self._format = "raw"
-        return pos
+        self._pending = self._kernel_bytes(pos, self._end)
+        self._start = self._end = 0
+        self._walk_raw()
+        return -1
+
+    def _walk_raw(self) -> None:
+        if len(self._pending) > RAW_OVERLAP:
+            self._add(None, memoryview(self._pending))
+            self._pending = self._pending[-RAW_OVERLAP:]  # kept, so that a value across two pieces is whole in one
 
     # -- searching -----------------------------------------------------------
 
@@ -1508,8 +1690,14 @@ class LeakSearch:
             self._scan(self._batch)
         self._batch, self._batch_size = [], 0
 
-    def _scan(self, records: list[tuple[int | None, bytes | memoryview]]) -> None:
-        """Search records joined by NUL (no text candidate crosses it); a hit counts inside one record."""
+    def _scan_text_batch(self) -> None:
+        if self._text_batch:
+            self._scan(self._text_batch, text_only=True)
+        self._text_batch, self._text_size = [], 0
+
+    def _scan(self, records: list[tuple[int | None, bytes | memoryview]], text_only: bool = False) -> None:
+        """Search records joined by NUL (no text candidate crosses it); a hit counts inside one record.
+        `text_only`: the kernel searched these records for the literal keys already."""
         if not records:
             return
         starts, ends, frames = [], [], []
@@ -1527,6 +1715,9 @@ class LeakSearch:
             if end <= ends[index]:
                 found.add((frames[index], what))
 
+        if text_only:
+            self._search_text(buffer, credit)
+            return
         for start, end, whats in self._binary.hits(buffer):
             for what in whats:
                 credit(start, end, what)

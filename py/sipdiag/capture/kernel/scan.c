@@ -54,7 +54,7 @@ typedef unsigned long long u64;
 #define DEFAULT_EVENT_RATE 8000.0
 #define FIRST_UNCONFIRMED_LIMIT 4096
 
-enum status { NEED_MORE = 1, PACKET = 2, BLOCK = 3, DAMAGED = 4, RAISED = 5, WATCHED = 6, OUTPUT_FULL = 7 };
+enum status { NEED_MORE = 1, PACKET = 2, BLOCK = 3, DAMAGED = 4, RAISED = 5, WATCHED = 6, OUTPUT_FULL = 7, LEAK_FULL = 8 };
 enum format { FORMAT_PCAP = 1, FORMAT_PCAPNG = 2 };
 /* What Python would have raised in RtpTracker.account (the host re-raises it). */
 enum rate_kind { RATE_NONE = 0, RATE_VALUE = 1, RATE_BAD_TEXT = 2, RATE_TOO_LARGE = 3 };
@@ -136,6 +136,12 @@ static double static_rates[FIRST_DYNAMIC_PT]; /* 0: no static rate; the host fil
 static i64 unconfirmed_limit = FIRST_UNCONFIRMED_LIMIT;
 static u8 link_types_seen[65536 / 8];
 static u8 scratch[SCRATCH_SIZE + 32];
+
+/* The redaction verification's state (its section is at the end of this file); mode 0: the analysis walk. */
+struct leak {
+    i64 mode, text, n_keys, n_hits, n_records, reason, reason_frame, n_macs, n_v4, n_text;
+};
+static struct leak leak;
 
 #ifdef __wasm__
 /* The host's input buffer starts past every table (wasm-ld's __heap_base); the host grows memory under it. */
@@ -922,6 +928,8 @@ static int stop(int status, i64 pos, i64 length) {
     return status;
 }
 
+static int leak_record(i64 next, i64 linktype, double time, i64 data, i64 caplen, const u8 *buffer);
+
 /* A packet record read: numbered, timed, counted; accounted here or handed over. */
 static int packet(i64 next, i64 linktype, double time, i64 data, i64 caplen, i64 orig, u8 *buffer) {
     i64 frame = ++io.frame;
@@ -934,6 +942,7 @@ static int packet(i64 next, i64 linktype, double time, i64 data, i64 caplen, i64
     io.yielded++;
     io.last_time = time;
     io.watched = 0;
+    if (leak.mode) return leak_record(next, linktype, time, data, caplen, buffer);
     int done = redaction.mode ? 1 : decode(frame, time, linktype, buffer + data, caplen); /* redacted: redact_record */
     if (done == 1 && !io.watched) return 0;
     io.linktype = linktype;
@@ -1027,4 +1036,355 @@ EXPORT(scan) int scan(int pos, int end) {
     io.raised = 0;
     if (pos < 0 || end < pos) return stop(NEED_MORE, pos < 0 ? 0 : pos, 0);
     return io.format == FORMAT_PCAP ? scan_pcap(b, pos, end) : scan_pcapng(b, pos, end);
+}
+
+/* == The redaction's verification (redaction/identifiers.py): the leak search and the collector ==
+ *
+ * With leak.mode set the record walk above walks the WRITTEN copy and, instead
+ * of decoding, searches each packet record for the literal keys the host
+ * loaded (every original identifier's binary form, and the names' forms in
+ * ASCII-lower-cased data) and reports each hit: (frame, key, the lower-cased
+ * byte before and after it, -1 at the record's edge) for the host to credit by
+ * its boundary rules. A record that could hold a text candidate by the host's
+ * exact run rules goes back to the host (a record entry) for its text search;
+ * so does every record in LEAK_ALL mode (the host searches everything itself:
+ * user regexes, STUN over IPv6, too many keys) and a record with more hits than
+ * the hit table holds. Blocks other than packets come back as BLOCK, as in the
+ * analysis walk. Records are searched as the host walks them: a pcap record's
+ * captured bytes, a pcapng packet block's body after its fixed fields up to the
+ * trailing length (options included). */
+
+/* Mirrored by capture/scan.py LEAK_MAX_KEYS and LEAK_KEY_BYTES: more keys and the host searches itself. */
+#define LEAK_MAX_KEYS 32768
+#define LEAK_KEY_BYTES (1024 * 1024)
+#define LEAK_SLOTS 65536 /* power of two */
+#define LEAK_MAX_HITS 16384
+#define LEAK_MAX_RECORDS 4096
+
+enum leak_mode { LEAK_OFF = 0, LEAK_KEYS = 1, LEAK_ALL = 2, LEAK_COLLECT = 3 };
+/* Which text searches the host runs (identifiers.py _search_text, _scan_text): their candidate runs. */
+enum leak_text { LEAK_V4 = 1, LEAK_V6 = 2, LEAK_MAC = 4, LEAK_HEX = 8 };
+enum leak_reason { LEAK_TEXT = 1, LEAK_WHOLE = 2 };
+/* Character classes of the text runs (identifiers.py _V4_MARKS, _V6_MARKS, _SEP_MARKS, _DOT_MARKS, _HEX_MARKS). */
+enum leak_class { C_V4 = 1, C_SEP = 2, C_DOT = 4, C_HEX = 8, C_V6 = 16 };
+
+/* One key: the host writes offset (into leak_key_bytes), length and folded (1: a name, searched in
+ * lower-cased data); leak_index fills probe (its first word, or its bytes tagged with a short
+ * length) and next (the slot chain, index + 1). */
+struct leak_key {
+    int offset, length, folded, next;
+    u32 probe;
+};
+
+static struct leak_key leak_keys[LEAK_MAX_KEYS];
+static u8 leak_key_bytes[LEAK_KEY_BYTES];
+static int leak_slots[LEAK_SLOTS]; /* key index + 1; 0 is empty */
+/* Which first two bytes, lower-cased, start a key of either dictionary (0: binary, 1: folded
+ * names); keys of one byte mark every second byte. A superset test: the slot chains decide. */
+static u8 leak_pairs[65536 / 8];
+static int leak_short[2]; /* bit L: the dictionary has keys of L < 4 bytes */
+static int leak_has[2];   /* the dictionary has keys */
+static u8 leak_first[256]; /* the byte can start a key: as written (binary), or lower-cased to a name's first byte */
+static int leak_hits[LEAK_MAX_HITS][4];       /* frame, key, byte before, byte after */
+static int leak_records[LEAK_MAX_RECORDS][4]; /* frame, data, length, reason */
+#define LEAK_DIGIT(c) ((c) >= '0' && (c) <= '9')
+#define LEAK_HEXDIGIT(c) (LEAK_DIGIT(c) || ((c) >= 'a' && (c) <= 'f') || ((c) >= 'A' && (c) <= 'F'))
+#define LEAK_CLASS(c)                                                                                         \
+    ((LEAK_DIGIT(c) || (c) == '.' ? C_V4 : 0) | (LEAK_HEXDIGIT(c) ? C_SEP | C_DOT | C_HEX | C_V6 : 0) |      \
+     ((c) == ':' || (c) == '-' ? C_SEP : 0) | ((c) == '.' ? C_DOT | C_V6 : 0) | ((c) == ':' ? C_V6 : 0))
+#define LEAK_CLASS4(c) LEAK_CLASS(c), LEAK_CLASS((c) + 1), LEAK_CLASS((c) + 2), LEAK_CLASS((c) + 3)
+#define LEAK_CLASS16(c) LEAK_CLASS4(c), LEAK_CLASS4((c) + 4), LEAK_CLASS4((c) + 8), LEAK_CLASS4((c) + 12)
+#define LEAK_CLASS64(c) LEAK_CLASS16(c), LEAK_CLASS16((c) + 16), LEAK_CLASS16((c) + 32), LEAK_CLASS16((c) + 48)
+static const u8 leak_classes[256] = {LEAK_CLASS64(0), LEAK_CLASS64(64), LEAK_CLASS64(128), LEAK_CLASS64(192)};
+
+EXPORT(leak_address) struct leak *leak_address(void) { return &leak; }
+EXPORT(leak_keys_address) struct leak_key *leak_keys_address(void) { return leak_keys; }
+EXPORT(leak_key_bytes_address) u8 *leak_key_bytes_address(void) { return leak_key_bytes; }
+EXPORT(leak_hits_address) int *leak_hits_address(void) { return &leak_hits[0][0]; }
+EXPORT(leak_records_address) int *leak_records_address(void) { return &leak_records[0][0]; }
+
+static u32 fold(u32 c) { return c - 'A' < 26 ? c + 32 : c; } /* bytes.lower(): ASCII only */
+
+static u32 leak_probe(const u8 *p, i64 length, int folded) {
+    if (length >= 4) {
+        if (!folded) return word(p);
+        return fold(p[0]) | fold(p[1]) << 8 | fold(p[2]) << 16 | fold(p[3]) << 24;
+    }
+    u32 value = (u32)length << 24;
+    for (i64 i = 0; i < length; i++) value |= (folded ? fold(p[i]) : p[i]) << (8 * i);
+    return value;
+}
+
+static u32 leak_slot(u32 probe, int folded) { return finish_hash(mix_word((u32)folded, probe)) & (LEAK_SLOTS - 1); }
+
+/* Index the n keys the host wrote. Returns 0, or -1 when one is out of bounds (the host then
+ * searches everything itself). */
+EXPORT(leak_index) int leak_index(int n) {
+    clear(leak_slots, sizeof leak_slots);
+    clear(leak_pairs, sizeof leak_pairs);
+    leak_short[0] = leak_short[1] = 0;
+    leak_has[0] = leak_has[1] = 0;
+    clear(leak_first, sizeof leak_first);
+    leak.n_keys = 0;
+    if (n < 0 || n > LEAK_MAX_KEYS) return -1;
+    for (int i = 0; i < n; i++) {
+        struct leak_key *k = &leak_keys[i];
+        if (k->length < 1 || k->offset < 0 || k->offset > LEAK_KEY_BYTES - k->length || (k->folded & ~1)) return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        struct leak_key *k = &leak_keys[i];
+        const u8 *p = leak_key_bytes + k->offset;
+        /* Keys are matched against data (folded or not), byte for byte: the probe is of the key as written. */
+        k->probe = leak_probe(p, k->length, 0);
+        u32 slot = leak_slot(k->probe, k->folded);
+        k->next = leak_slots[slot];
+        leak_slots[slot] = i + 1;
+        u32 first = fold(p[0]);
+        if (k->length == 1) {
+            for (u32 second = 0; second < 256; second++) leak_pairs[(first << 8 | second) >> 3] |= (u8)(1 << (second & 7));
+        } else {
+            u32 second = fold(p[1]);
+            leak_pairs[(first << 8 | second) >> 3] |= (u8)(1 << (second & 7));
+        }
+        leak_has[k->folded] = 1;
+        for (u32 c = 0; c < 256; c++)
+            if (c == p[0] || (k->folded && fold(c) == p[0])) leak_first[c] = 1;
+        if (k->length < 4) leak_short[k->folded] |= 1 << k->length;
+    }
+    leak.n_keys = n;
+    return 0;
+}
+
+static int leak_add_record(i64 frame, i64 data, i64 length, int reason) {
+    int *r = leak_records[leak.n_records++];
+    r[0] = (int)frame;
+    r[1] = (int)data;
+    r[2] = (int)length;
+    r[3] = reason;
+    return leak.n_records >= LEAK_MAX_RECORDS;
+}
+
+/* The keys of one dictionary at d[p], with `length` bytes probed (4, or a short key's own).
+ * Returns 0, or 1 when the hit table is full. */
+static int leak_chain(i64 frame, const u8 *d, i64 start, i64 end, i64 p, i64 length, int folded) {
+    u32 probe = leak_probe(d + p, length, folded);
+    for (int index = leak_slots[leak_slot(probe, folded)]; index; index = leak_keys[index - 1].next) {
+        const struct leak_key *k = &leak_keys[index - 1];
+        if (k->probe != probe || k->folded != folded || (length < 4 ? k->length != length : k->length < 4) ||
+            k->length > end - p)
+            continue;
+        const u8 *key = leak_key_bytes + k->offset;
+        i64 i = length;
+        if (folded)
+            while (i < k->length && fold(d[p + i]) == key[i]) i++;
+        else
+            while (i < k->length && d[p + i] == key[i]) i++;
+        if (i < k->length) continue;
+        if (leak.n_hits >= LEAK_MAX_HITS) return 1;
+        int *h = leak_hits[leak.n_hits++];
+        h[0] = (int)frame;
+        h[1] = index - 1;
+        h[2] = p > start ? (int)fold(d[p - 1]) : -1;
+        h[3] = p + k->length < end ? (int)fold(d[p + k->length]) : -1;
+    }
+    return 0;
+}
+
+/* Every key at every position of d[start:end]. Returns 1 when the hit table filled. */
+static int leak_keys_in(i64 frame, const u8 *d, i64 start, i64 end) {
+    int zeros_start_nothing = !leak_first[0];
+    for (i64 p = start; p < end; p++) {
+        /* Scrubbed payloads are mostly zero bytes: skipped a word at a time when no key starts with one. */
+        if (zeros_start_nothing)
+            while (p + 4 <= end && !word(d + p)) p += 4;
+        if (p >= end) break;
+        if (!leak_first[d[p]]) continue;
+        u32 first = fold(d[p]), second = p + 1 < end ? fold(d[p + 1]) : 0;
+        if (!(leak_pairs[(first << 8 | second) >> 3] >> (second & 7) & 1)) continue;
+        for (int folded = 0; folded < 2; folded++) {
+            if (!leak_has[folded]) continue;
+            if (p + 4 <= end && leak_chain(frame, d, start, end, p, 4, folded)) return 1;
+            for (i64 length = 1; length < 4; length++)
+                if (leak_short[folded] >> length & 1 && p + length <= end &&
+                    leak_chain(frame, d, start, end, p, length, folded))
+                    return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether d[start:end] holds a run the host's text search looks at (identifiers.py _runs and
+ * _v6_runs: 7 of _V4_MARKS; a run of _V6_MARKS with two colons, which holds _COLON's match; 17
+ * of _SEP_MARKS or 14 of _DOT_MARKS; 12 of _HEX_MARKS), for the searches leak.text names. */
+static int leak_text_in(const u8 *d, i64 start, i64 end) {
+    i64 v4 = 0, sep = 0, dot = 0, hex = 0, colons = 0;
+    int text = (int)leak.text;
+    for (i64 p = start; p < end; p++) {
+        if (p + 4 <= end && !word(d + p)) { /* a zero byte is in no run */
+            while (p + 4 <= end && !word(d + p)) p += 4;
+            v4 = sep = dot = hex = colons = 0;
+            if (p >= end) break;
+        }
+        u32 c = leak_classes[d[p]];
+        if (!c) {
+            v4 = sep = dot = hex = colons = 0;
+            continue;
+        }
+        v4 = c & C_V4 ? v4 + 1 : 0;
+        sep = c & C_SEP ? sep + 1 : 0;
+        dot = c & C_DOT ? dot + 1 : 0;
+        hex = c & C_HEX ? hex + 1 : 0;
+        colons = c & C_V6 ? colons + (d[p] == ':') : 0;
+        if ((text & LEAK_V4) && v4 >= 7) return 1;
+        if ((text & LEAK_V6) && colons >= 2) return 1;
+        if ((text & LEAK_MAC) && (sep >= 17 || dot >= 14)) return 1;
+        if ((text & LEAK_HEX) && hex >= 12) return 1;
+    }
+    return 0;
+}
+
+static int collect_record(i64 next, i64 linktype, double time, i64 data, i64 caplen, const u8 *buffer);
+
+/* One packet record of the copy, its bytes at buffer[data:data+caplen] (pcap) or up to the block's
+ * trailing length (pcapng). Returns 0 to walk on, or LEAK_FULL when the host must drain the tables
+ * (the walk resumes at `next`). */
+static int leak_record(i64 next, i64 linktype, double time, i64 data, i64 caplen, const u8 *buffer) {
+    if (leak.mode == LEAK_COLLECT) return collect_record(next, linktype, time, data, caplen, buffer);
+    i64 frame = io.frame;
+    i64 end = io.format == FORMAT_PCAPNG ? next - 4 : data + caplen;
+    int full;
+    if (leak.mode != LEAK_KEYS) {
+        full = leak_add_record(frame, data, end - data, LEAK_WHOLE);
+    } else {
+        i64 hits = leak.n_hits;
+        if (leak_keys_in(frame, buffer, data, end)) {
+            leak.n_hits = hits; /* more than the table holds: the host searches this record whole */
+            full = leak_add_record(frame, data, end - data, LEAK_WHOLE);
+        } else {
+            full = leak.text && leak_text_in(buffer, data, end) && leak_add_record(frame, data, end - data, LEAK_TEXT);
+        }
+        full = full || leak.n_hits >= LEAK_MAX_HITS / 2;
+    }
+    return full ? stop(LEAK_FULL, next, 0) : 0;
+}
+
+/* -- the collector's fast path (identifiers.py IdentifierCollector.feed) --------
+ *
+ * The ORIGINAL's records walked with leak.mode LEAK_COLLECT. The bulk of a VoIP
+ * capture is RTP in UDP in option-less, unfragmented IPv4 in Ethernet on a port
+ * no payload decoder of the collector reads (the host sets collect_ports): its
+ * two MACs and two addresses are all it holds, kept here in fixed tables the
+ * host drains. Every other record goes back to the host as a PACKET for its
+ * walk (leak.reason COLLECT_DECODE, leak.reason_frame its frame: records the
+ * host's reader reads itself have no reason). A fast-path record that could
+ * hold a text candidate by _scan_text's rules is copied to collect_text, each
+ * followed by a NUL as the host joins records, for the host's text scan; one
+ * that does not fit there, or after which a table is nearly full, goes back as
+ * COLLECT_DRAIN (the host drains the tables and the text, and scans the
+ * record's text itself). */
+
+#define COLLECT_MAX_MACS 4096
+#define COLLECT_MAC_SLOTS 8192 /* power of two, twice COLLECT_MAX_MACS */
+#define COLLECT_MAX_V4 8192
+#define COLLECT_V4_SLOTS 16384
+#define COLLECT_TEXT_BYTES (1024 * 1024)
+
+/* Why a record came back (leak.reason, collect_scratch): the host walks it; or its values were
+ * taken (collect_scratch only); or they were and the host must drain the tables. */
+enum collect_reason { COLLECT_DECODE = 1, COLLECT_TAKEN = 2, COLLECT_DRAIN = 3 };
+
+static u8 collect_ports[65536 / 8]; /* UDP ports whose payload the host's decoders read */
+static u8 collect_macs[COLLECT_MAX_MACS][8];
+static u32 collect_v4[COLLECT_MAX_V4];
+static int collect_mac_slots[COLLECT_MAC_SLOTS]; /* index + 1; 0 is empty */
+static int collect_v4_slots[COLLECT_V4_SLOTS];
+static u8 collect_text[COLLECT_TEXT_BYTES];
+
+EXPORT(collect_ports_address) u8 *collect_ports_address(void) { return collect_ports; }
+EXPORT(collect_macs_address) u8 *collect_macs_address(void) { return &collect_macs[0][0]; }
+EXPORT(collect_v4_address) u32 *collect_v4_address(void) { return collect_v4; }
+EXPORT(collect_text_address) u8 *collect_text_address(void) { return collect_text; }
+
+/* The host took the tables' values and the text: they start empty again. */
+EXPORT(collect_clear) void collect_clear(void) {
+    if (leak.n_macs || leak.n_v4) {
+        clear(collect_mac_slots, sizeof collect_mac_slots);
+        clear(collect_v4_slots, sizeof collect_v4_slots);
+    }
+    leak.n_macs = leak.n_v4 = leak.n_text = 0;
+}
+
+static void collect_mac(const u8 *mac) {
+    u32 low = word(mac), high = (u32)mac[4] | (u32)mac[5] << 8;
+    for (u32 slot = finish_hash(mix_word(low, high)) & (COLLECT_MAC_SLOTS - 1);; slot = (slot + 1) & (COLLECT_MAC_SLOTS - 1)) {
+        int index = collect_mac_slots[slot];
+        if (!index) {
+            u8 *to = collect_macs[leak.n_macs++];
+            copy(to, mac, 6);
+            collect_mac_slots[slot] = (int)leak.n_macs;
+            return;
+        }
+        const u8 *m = collect_macs[index - 1];
+        if (word(m) == low && ((u32)m[4] | (u32)m[5] << 8) == high) return;
+    }
+}
+
+static void collect_address(const u8 *address) {
+    u32 value = word(address);
+    for (u32 slot = finish_hash(value) & (COLLECT_V4_SLOTS - 1);; slot = (slot + 1) & (COLLECT_V4_SLOTS - 1)) {
+        int index = collect_v4_slots[slot];
+        if (!index) {
+            collect_v4[leak.n_v4++] = value;
+            collect_v4_slots[slot] = (int)leak.n_v4;
+            return;
+        }
+        if (collect_v4[index - 1] == value) return;
+    }
+}
+
+static int collect_decoded(u32 port) { return collect_ports[port >> 3] >> (port & 7) & 1; }
+
+/* The fast path's test on the record's first 43 bytes (`length` is the whole record's); its values
+ * go to the tables. Returns 0 when the host must walk the record, else COLLECT_DRAIN when a table
+ * is nearly full, else COLLECT_TAKEN. The tables stay under their limits: each record adds two
+ * values at most. */
+static int collect_fast(i64 linktype, const u8 *p, i64 length) {
+    if (linktype != 1 || length <= 42 || p[12] != 8 || p[13] != 0 || p[14] != 0x45 || p[23] != 17 ||
+        (p[20] & 0x3F) || p[21] || p[42] < 0x80 || p[42] >= 0xC0 || collect_decoded(be16(p + 34)) ||
+        collect_decoded(be16(p + 36)))
+        return 0;
+    collect_mac(p);
+    collect_mac(p + 6);
+    collect_address(p + 26);
+    collect_address(p + 30);
+    return leak.n_macs > COLLECT_MAX_MACS - 2 || leak.n_v4 > COLLECT_MAX_V4 - 2 ? COLLECT_DRAIN : COLLECT_TAKEN;
+}
+
+/* A record the host read itself (a pcapng block the walk hands over), its first bytes at
+ * scratch[0:min(length, 64)]: the fast path's test and values. Returns COLLECT_DECODE when the
+ * host must walk it, else as collect_fast (the host scans every record it reads for text). */
+EXPORT(collect_scratch) int collect_scratch(int linktype, int length) {
+    int fast = collect_fast(linktype, scratch, length < 64 ? length : 64);
+    return fast ? fast : COLLECT_DECODE;
+}
+
+static int collect_record(i64 next, i64 linktype, double time, i64 data, i64 caplen, const u8 *buffer) {
+    int fast = collect_fast(linktype, buffer + data, caplen);
+    if (fast == COLLECT_TAKEN && leak_text_in(buffer, data, data + caplen)) {
+        if (caplen < COLLECT_TEXT_BYTES - leak.n_text) {
+            copy(collect_text + leak.n_text, buffer + data, caplen);
+            collect_text[leak.n_text + caplen] = 0;
+            leak.n_text += caplen + 1;
+        } else {
+            fast = COLLECT_DRAIN;
+        }
+    }
+    if (fast == COLLECT_TAKEN) return 0;
+    leak.reason = fast ? COLLECT_DRAIN : COLLECT_DECODE;
+    leak.reason_frame = io.frame;
+    io.linktype = linktype;
+    io.data = data;
+    io.caplen = caplen;
+    io.time = time;
+    return stop(PACKET, next, 0);
 }
