@@ -9,8 +9,8 @@ straight into the scan kernel's memory (`reserve` an address, write there,
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
-from operator import attrgetter
+from collections.abc import Callable, Iterable, Iterator
+from operator import attrgetter, itemgetter
 
 from .capture.decoder import PacketDecoder
 from .capture.pcapfile import CaptureError
@@ -20,6 +20,9 @@ from .protocols.rtp import RtpTracker
 
 # One warning per damaged packet would drown the report on a badly broken file.
 MAX_PACKET_WARNINGS = 20
+# A search reads every message's text: the file is then read in spans of up to
+# this many bytes, each holding many messages, not in one read per message.
+READ_SPAN = 4 * 1024 * 1024
 
 
 class CaptureAnalysis(KernelFed):
@@ -77,6 +80,47 @@ class CaptureAnalysis(KernelFed):
         offset, length = message.source
         return message_text(read(offset, length))
 
+    def message_texts(self, positions: Iterable[int], read: Callable[[int, int], bytes]) -> Iterator[tuple[int, str]]:
+        """(position, text) of the messages at these positions of the report's
+        `sip_messages` (after `finish`), the text as `message_text` gives it, in
+        no particular order: the kept bytes first, then the file's in file
+        order, several messages to a read of at most READ_SPAN bytes."""
+        from .report import message_text
+
+        messages = self._result.sip_messages
+        located = []
+        for position in positions:
+            message = messages[position]
+            if message.source is None:
+                yield position, message_text(message.raw)
+            else:
+                located.append((*message.source, position))
+        located.sort()
+        start = 0
+        while start < len(located):
+            first = located[start][0]
+            end, last = start + 1, first + located[start][1]
+            while end < len(located) and located[end][0] + located[end][1] - first <= READ_SPAN:
+                last = max(last, located[end][0] + located[end][1])
+                end += 1
+            span = read(first, last - first)
+            for offset, length, position in located[start:end]:
+                yield position, message_text(span[offset - first:offset - first + length])
+            start = end
+
+    def row_text(self, rows: list[dict], read: Callable[[int, int], bytes]) -> Callable[[dict], str | None]:
+        """text(row): the text of a row of `rows`, this analysis's report's
+        `sip_messages` list (what the ladders read an SDP message's media from)."""
+
+        def text(row: dict) -> str | None:
+            first = bisect.bisect_left(rows, row["frame"], key=itemgetter("frame"))
+            position = next((k for k in range(first, len(rows)) if rows[k] is row), None)
+            if position is None:
+                return None
+            return next(self.message_texts([position], read))[1]
+
+        return text
+
     def _note_undecodable(self, frame: int, error: Exception) -> None:
         self._undecodable_count += 1
         if len(self._undecodable) < MAX_PACKET_WARNINGS:
@@ -110,7 +154,8 @@ class CaptureAnalysis(KernelFed):
         return build_report(self.finish_result(), with_text=self._keep_text, streamed_messages=streamed_messages)
 
 
-def _analysis_of(path: str, keep_text: bool = True) -> CaptureAnalysis:
+def analysis_of(path: str, keep_text: bool = True) -> CaptureAnalysis:
+    """The analysis of a file, read to its end (`finish` gives the report)."""
     import os
 
     analysis = CaptureAnalysis(os.path.basename(path), keep_text)
@@ -121,11 +166,11 @@ def _analysis_of(path: str, keep_text: bool = True) -> CaptureAnalysis:
 
 
 def result_for_path(path: str) -> CaptureResult:
-    return _analysis_of(path).finish_result()
+    return analysis_of(path).finish_result()
 
 
 def analyze_path(path: str, with_text: bool = True, streamed_messages: bool = False) -> dict:
-    return _analysis_of(path, with_text).finish(streamed_messages)
+    return analysis_of(path, with_text).finish(streamed_messages)
 
 
 def file_reader(path: str) -> Callable[[int, int], bytes]:
@@ -139,4 +184,4 @@ def file_reader(path: str) -> Callable[[int, int], bytes]:
     return read
 
 
-__all__ = ["CaptureAnalysis", "CaptureError", "analyze_path", "file_reader", "result_for_path"]
+__all__ = ["CaptureAnalysis", "CaptureError", "analysis_of", "analyze_path", "file_reader", "result_for_path"]
