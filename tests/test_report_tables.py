@@ -60,7 +60,8 @@ def tables(request) -> ReportTables:
     analysis.feed(data)
     report = analysis.finish()
     assert all("text" not in row for row in report["sip_messages"])
-    return ReportTables(report, lambda indexes: analysis.message_texts(indexes, lambda at, size: data[at:at + size]))
+    texts = analysis.texts()
+    return ReportTables(report, lambda indexes: texts.texts(indexes, lambda at, size: data[at:at + size]))
 
 
 def frames(page: dict) -> list[int]:

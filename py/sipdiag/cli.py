@@ -76,7 +76,7 @@ def run_analyze(path: str, as_json: bool, html_path: str | None = None, with_tex
         from .html_report import document
 
         # The ladders read the SDP of the messages they draw: their text, read back from the file.
-        message_text = analysis.row_text(report["sip_messages"], file_reader(path))
+        message_text = analysis.texts().row_text(report["sip_messages"], file_reader(path))
         with open(html_path, "w", encoding="utf-8") as out:
             out.write(document(report, message_text=message_text))
     if as_json:
