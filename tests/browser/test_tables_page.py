@@ -24,7 +24,7 @@ def booted(request):
 
 @pytest.fixture(scope="module")
 def aaa() -> dict:
-    return cli_report(AAA)
+    return cli_report(AAA, with_text=True)  # what a search reads: the worker reads it from the file
 
 
 def hash_value(value: str) -> str:

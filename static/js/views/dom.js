@@ -245,3 +245,10 @@ export function ratioText(ratio) {
   return `${ratio.percent} % (${ratio.count}/${ratio.total})`;
 }
 
+// Which of its frame's messages a report row is (0 unless one packet carries several):
+// with the frame, what the worker reads a message's text by.
+export function indexInFrame(messages, position) {
+  let first = position;
+  while (first > 0 && messages[first - 1].frame === messages[position].frame) first--;
+  return position - first;
+}
