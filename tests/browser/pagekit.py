@@ -143,10 +143,12 @@ def open_everything(page, tab: str) -> None:
     if tab == "calls" and panel.locator(".call-row").count():
         panel.locator(".call-row").first.click()
         panel.locator(".ladder-arrow").first.click()
+        panel.locator(".ladder-message, .ladder-panel .error").first.wait_for()  # the worker reads it from the file
     if tab == "registrations" and panel.locator(".reg-row").count() and not panel.locator(".reg-row-open").count():
         panel.locator(".reg-row").first.click()
     if tab == "messages" and panel.locator("tr.clickable").count() and not panel.locator(".message-text-row").count():
         panel.locator("tr.clickable").first.click()
+        panel.locator("pre.message-text:not(.loading)").wait_for()
     if tab == "rtp" and panel.locator(".rtp-row").count():
         if not panel.locator(".rtp-row.rtp-selected").count():
             panel.locator(".rtp-row").first.click()
