@@ -319,7 +319,7 @@ class ReportTables:
     """The tables of one report, built as they are first asked for.
     `message_texts(indexes)` yields (index, text) of the report's
     `sip_messages` at these indexes, for a report whose rows carry no text
-    (the page's: engine.CaptureAnalysis.message_texts over the File)."""
+    (the page's: engine.MessageTexts.texts over the File)."""
 
     def __init__(self, report: dict,
                  message_texts: Callable[[list[int]], Iterable[tuple[int, str]]] | None = None):

@@ -82,12 +82,15 @@ class OptionError(Exception):
 class TableError(Exception):
     """A table asked of a report no longer kept, or a query the tables refuse."""
 
+class FileGone(Exception):
+    """The File a report's message text is read from can no longer be read."""
+
 def guard(step):
     try:
         return json.dumps({"value": step()})
     except OptionError as error:
         return json.dumps({"error": str(error), "option": error.option})
-    except (sipdiag.CaptureError, ReportGone, TableError) as error:
+    except (sipdiag.CaptureError, ReportGone, TableError, FileGone) as error:
         return json.dumps({"error": str(error)})
     except Exception as error:
         traceback.print_exc()  # the full story goes to the browser console for developers
@@ -128,8 +131,16 @@ class KeptReport:
     def __init__(self, report, texts, read_slice):
         self.report, self.texts = report, texts
         # read_slice: the worker's FileReaderSync over the File, a Uint8Array back.
-        self.read = lambda offset, length: read_slice(offset, length).to_bytes()
-        self.row_text = texts.row_text(report["sip_messages"], self.read)
+        def read(offset, length):
+            from pyodide.ffi import JsException
+
+            try:
+                return read_slice(offset, length).to_bytes()
+            except JsException as error:  # the browser refuses a file changed or moved since it was chosen
+                raise FileGone(f"the capture can no longer be read ({error.name}): it was changed or moved "
+                               "since it was opened; open it again") from None
+        self.read = read
+        self.row_text = texts.row_text(report["sip_messages"], read)
 
     def message_texts(self, indexes):
         return self.texts.texts(indexes, self.read)

@@ -67,3 +67,17 @@ def test_a_registrations_raw_messages_are_read_when_opened(booted):
         .filter((pre) => pre.textContent.includes("\\n") && pre.textContent.split("\\n")[1] !== "").length === count""",
                            arg=["#tab-panel .reg-detail-row:not([hidden]) pre.reg-raw-message", len(frames)])
     assert raw.locator("pre.reg-raw-message").all_text_contents() == expected
+
+
+def test_a_capture_changed_since_it_was_opened_gives_a_sentence(page_ready, tmp_path):
+    capture = tmp_path / "moved.pcap"
+    capture.write_bytes((REPO / "static" / "sample.pcap").read_bytes())
+    page = page_ready.page
+    open_capture(page, capture)
+    select_tab(page, "messages")
+    capture.write_bytes(capture.read_bytes() + b"\0")  # changed on disk: Chromium refuses to read the File again
+    page.locator("#tab-panel tr.message-row").first.click()
+    shown = page.locator("#tab-panel pre.message-text:not(.loading)")
+    shown.wait_for()
+    assert shown.text_content() == ("The message could not be read: the capture can no longer be read "
+                                    "(NotReadableError): it was changed or moved since it was opened; open it again")

@@ -333,7 +333,7 @@ function ladderSection(report, call, api) {
     try {
       texts = await Promise.all([first, second].map((position) => (position === undefined ? null : textAt(position))));
     } catch (error) {
-      if (request === showing) waiting.replaceWith(el("p", { className: "error" }, `The message could not be read from the file: ${error.message}`));
+      if (request === showing) waiting.replaceWith(el("p", { className: "error" }, `The message could not be read: ${error.message}`));
       return;
     }
     if (request !== showing) return;

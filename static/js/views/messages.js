@@ -107,7 +107,7 @@ function toggleText(tr, readText, show = null) {
     tr.after(el("tr", { className: "message-text-row" }, el("td", { colSpan: COLUMNS.length }, pre)));
     readText().then(
       (text) => pre.replaceChildren(text ?? "(no such message in the capture)"),
-      (error) => pre.replaceChildren(`The message could not be read from the file: ${error.message}`),
+      (error) => pre.replaceChildren(`The message could not be read: ${error.message}`),
     ).finally(() => {
       pre.classList.remove("loading");
       pre.removeAttribute("aria-busy");

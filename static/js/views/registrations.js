@@ -70,7 +70,7 @@ function timeline(row, report, messagesByFrame, api) {
         const text = position === undefined ? null : await api.messageText(entry.frame, indexInFrame(report.sip_messages, position));
         messages[step].append(text ?? "");
       } catch (error) {
-        messages[step].append(`(could not be read from the file: ${error.message})`);
+        messages[step].append(`(could not be read: ${error.message})`);
       }
     });
   });
