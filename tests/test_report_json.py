@@ -90,12 +90,14 @@ def test_what_json_cannot_carry_is_refused_like_json_dumps_refuses_it():
             encode(value)
 
 
-def test_the_cli_prints_the_report_json_dumps_would_print():
+@pytest.mark.parametrize("with_text", [False, True], ids=["default", "with-text"])
+def test_the_cli_prints_the_report_json_dumps_would_print(with_text):
     capture = FIXTURES / "calls" / "call_408_proxy.pcap"
-    completed = subprocess.run([sys.executable, "-m", "sipdiag", "analyze", str(capture), "--json"],
+    completed = subprocess.run([sys.executable, "-m", "sipdiag", "analyze", str(capture), "--json"]
+                               + (["--with-text"] if with_text else []),
                                capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "py")})
     assert completed.returncode == 0
-    assert completed.stdout == json.dumps(analyze_path(str(capture)), indent=1) + "\n"
+    assert completed.stdout == json.dumps(analyze_path(str(capture), with_text=with_text), indent=1) + "\n"
 
 
 @pytest.mark.parametrize("rows", [[], [{"frame": 1, "text": "INVITE"}, {"frame": 2, "errors": []}]],

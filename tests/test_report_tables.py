@@ -42,16 +42,26 @@ MESSAGES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tables() -> ReportTables:
+# Every test runs on the report with the text in its rows (analyze --with-text)
+# and on the page's: rows without text, read back from the capture's bytes.
+@pytest.fixture(scope="module", params=["text in rows", "text read back"])
+def tables(request) -> ReportTables:
     packets = []
     for n, (message, src, dst) in enumerate(MESSAGES):
         frame = ethernet(ipv4(udp(message), src=src, dst=dst))
         # 1.5 s apart, then 0.25 s: deltas that are not all equal
         packets.append((1_700_000_000 + (n * 3) // 2, ((n * 3) % 2) * 500_000 + 250_000 * (n == 6), frame, len(frame)))
-    analysis = CaptureAnalysis("table-probe.pcap")
-    analysis.feed(pcap(packets))
-    return ReportTables(analysis.finish())
+    data = pcap(packets)
+    if request.param == "text in rows":
+        analysis = CaptureAnalysis("table-probe.pcap")
+        analysis.feed(data)
+        return ReportTables(analysis.finish())
+    analysis = CaptureAnalysis("table-probe.pcap", keep_text=False)
+    analysis.feed(data)
+    report = analysis.finish()
+    assert all("text" not in row for row in report["sip_messages"])
+    texts = analysis.texts()
+    return ReportTables(report, lambda indexes: texts.texts(indexes, lambda at, size: data[at:at + size]))
 
 
 def frames(page: dict) -> list[int]:

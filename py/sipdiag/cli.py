@@ -20,9 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     analyze.add_argument("--json", action="store_true", help="print the JSON report (sipdiag.report/1)")
     analyze.add_argument("--html", metavar="OUT", help="also write the readable report, one self-contained HTML file "
                                                       "(the page's \"Download report (HTML)\")")
-    analyze.add_argument("--no-text", action="store_true",
-                         help="leave each SIP message's text out of the report (and out of memory: a large "
-                              "signalling capture then needs far less)")
+    analyze.add_argument("--with-text", action="store_true",
+                         help="put each SIP message's text in the JSON report (sip_messages[].text); without it "
+                              "the report leaves the text out and the engine keeps only where each message is "
+                              "in the file, so a large signalling capture needs far less memory")
     redact = commands.add_parser("redact", help="write a redacted copy of a capture")
     redact.add_argument("capture")
     redact.add_argument("-o", "--output", required=True)
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "analyze":
-            return run_analyze(args.capture, args.json, args.html, not args.no_text)
+            return run_analyze(args.capture, args.json, args.html, args.with_text)
         return run_redact(args)
     except CaptureError as error:
         print(f"sipdiag: {args.capture}: {error}", file=sys.stderr)
@@ -53,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def run_analyze(path: str, as_json: bool, html_path: str | None = None, with_text: bool = True) -> int:
-    from .engine import analyze_path
+def run_analyze(path: str, as_json: bool, html_path: str | None = None, with_text: bool = False) -> int:
+    from .engine import analysis_of, file_reader
     from .report_json import write_json
 
     if html_path is not None:
@@ -69,12 +70,15 @@ def run_analyze(path: str, as_json: bool, html_path: str | None = None, with_tex
     gc.disable()
     # The message rows are made as they are written, never all held at once;
     # the HTML report reads them all, so with --html they are a list.
-    report = analyze_path(path, with_text, streamed_messages=as_json and html_path is None)
+    analysis = analysis_of(path, keep_text=with_text)
+    report = analysis.finish(streamed_messages=as_json and html_path is None)
     if html_path is not None:
         from .html_report import document
 
+        # The ladders read the SDP of the messages they draw: their text, read back from the file.
+        message_text = analysis.texts().row_text(report["sip_messages"], file_reader(path))
         with open(html_path, "w", encoding="utf-8") as out:
-            out.write(document(report))
+            out.write(document(report, message_text=message_text))
     if as_json:
         write_json(report, sys.stdout)
         sys.stdout.write("\n")

@@ -9,8 +9,9 @@ straight into the scan kernel's memory (`reserve` an address, write there,
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
-from operator import attrgetter
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from operator import itemgetter
 
 from .capture.decoder import PacketDecoder
 from .capture.pcapfile import CaptureError
@@ -20,12 +21,15 @@ from .protocols.rtp import RtpTracker
 
 # One warning per damaged packet would drown the report on a badly broken file.
 MAX_PACKET_WARNINGS = 20
+# A search reads every message's text: the file is then read in spans of up to
+# this many bytes, each holding many messages, not in one read per message.
+READ_SPAN = 4 * 1024 * 1024
 
 
 class CaptureAnalysis(KernelFed):
     """keep_text=False: a message whose bytes are one slice of the file keeps
     only where they are (`SipMessage.source`), not the bytes, and the report
-    leaves the text out; `message_text(frame, read)` reads it back. Messages
+    leaves the text out; `texts()` reads it back (MessageTexts). Messages
     reassembled from several packets (TCP, IP fragments, SCTP pieces),
     unmasked (WebSocket) or from a gzip-compressed file keep their bytes."""
 
@@ -61,21 +65,9 @@ class CaptureAnalysis(KernelFed):
                 message.source = (offsets[number] + start, len(message.raw))
                 message.raw = b""
 
-    def message_text(self, frame: int, read: Callable[[int, int], bytes], index: int = 0) -> str | None:
-        """The text the report would carry for the index-th message of this frame (after
-        `finish`); `read(offset, length)` gives bytes of the file. None: no such message."""
-        from .report import message_text
-
-        messages = self._result.sip_messages
-        first = bisect.bisect_left(messages, frame, key=attrgetter("frame"))
-        position = first + index
-        if position >= len(messages) or messages[position].frame != frame:
-            return None
-        message = messages[position]
-        if message.source is None:
-            return message_text(message.raw)
-        offset, length = message.source
-        return message_text(read(offset, length))
+    def texts(self) -> MessageTexts:
+        """Where each message's text is (after `finish`): what reads it back, without the messages."""
+        return MessageTexts(self._result.sip_messages)
 
     def _note_undecodable(self, frame: int, error: Exception) -> None:
         self._undecodable_count += 1
@@ -110,7 +102,67 @@ class CaptureAnalysis(KernelFed):
         return build_report(self.finish_result(), with_text=self._keep_text, streamed_messages=streamed_messages)
 
 
-def _analysis_of(path: str, keep_text: bool = True) -> CaptureAnalysis:
+class MessageTexts:
+    """The text of a report's SIP messages, read back from the capture: per
+    message, in the report's order, its frame and where its bytes are in the
+    file, or the bytes themselves for the messages that keep them (reassembled,
+    unmasked, inflated: CaptureAnalysis). Compact arrays, not the messages: the
+    page's worker keeps this beside the report, and lets the analysis go.
+    `read(offset, length)` gives bytes of the file; each text is the one the
+    report carries with the text in (report.message_text)."""
+
+    def __init__(self, messages: list[SipMessage]) -> None:
+        self._frames = array("q", (message.frame for message in messages))
+        self._offsets = array("q", (message.source[0] if message.source else -1 for message in messages))
+        self._lengths = array("q", (message.source[1] if message.source else 0 for message in messages))
+        self._kept = {position: message.raw for position, message in enumerate(messages) if message.source is None}
+
+    def message_text(self, frame: int, read: Callable[[int, int], bytes], index: int = 0) -> str | None:
+        """The text of the index-th message of this frame; None: no such message."""
+        position = bisect.bisect_left(self._frames, frame) + index
+        if position >= len(self._frames) or self._frames[position] != frame:
+            return None
+        return next(self.texts([position], read))[1]
+
+    def texts(self, positions: Iterable[int], read: Callable[[int, int], bytes]) -> Iterator[tuple[int, str]]:
+        """(position, text) of the messages at these positions, in no particular
+        order: the kept bytes first, then the file's in file order, several
+        messages to a read of at most READ_SPAN bytes (a search reads them all)."""
+        from .report import message_text
+
+        located = []
+        for position in positions:
+            if position in self._kept:
+                yield position, message_text(self._kept[position])
+            else:
+                located.append((self._offsets[position], self._lengths[position], position))
+        located.sort()
+        start = 0
+        while start < len(located):
+            first = located[start][0]
+            end, last = start + 1, first + located[start][1]
+            while end < len(located) and located[end][0] + located[end][1] - first <= READ_SPAN:
+                last = max(last, located[end][0] + located[end][1])
+                end += 1
+            span = read(first, last - first)
+            for offset, length, position in located[start:end]:
+                yield position, message_text(span[offset - first:offset - first + length])
+            start = end
+
+    def row_text(self, rows: list[dict], read: Callable[[int, int], bytes]) -> Callable[[dict], str | None]:
+        """text(row): the text of a row of `rows`, the `sip_messages` list of the
+        report these messages made (what the ladders read an SDP message's media from)."""
+
+        def text(row: dict) -> str | None:
+            first = bisect.bisect_left(rows, row["frame"], key=itemgetter("frame"))
+            position = next((k for k in range(first, len(rows)) if rows[k] is row), None)
+            return None if position is None else next(self.texts([position], read))[1]
+
+        return text
+
+
+def analysis_of(path: str, keep_text: bool = True) -> CaptureAnalysis:
+    """The analysis of a file, read to its end (`finish` gives the report)."""
     import os
 
     analysis = CaptureAnalysis(os.path.basename(path), keep_text)
@@ -121,11 +173,11 @@ def _analysis_of(path: str, keep_text: bool = True) -> CaptureAnalysis:
 
 
 def result_for_path(path: str) -> CaptureResult:
-    return _analysis_of(path).finish_result()
+    return analysis_of(path).finish_result()
 
 
 def analyze_path(path: str, with_text: bool = True, streamed_messages: bool = False) -> dict:
-    return _analysis_of(path, with_text).finish(streamed_messages)
+    return analysis_of(path, with_text).finish(streamed_messages)
 
 
 def file_reader(path: str) -> Callable[[int, int], bytes]:
@@ -139,4 +191,4 @@ def file_reader(path: str) -> Callable[[int, int], bytes]:
     return read
 
 
-__all__ = ["CaptureAnalysis", "CaptureError", "analyze_path", "file_reader", "result_for_path"]
+__all__ = ["CaptureAnalysis", "CaptureError", "MessageTexts", "analysis_of", "analyze_path", "file_reader", "result_for_path"]

@@ -10,6 +10,7 @@ stylesheet makes the browser's "Save as PDF" a clean document.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from html import escape
 
@@ -112,7 +113,7 @@ def ladder_groups(report: dict) -> list[list[dict]]:
     return groups
 
 
-def ladders_html(report: dict) -> str:
+def ladders_html(report: dict, message_text: Callable[[dict], str | None] | None = None) -> str:
     by_frame = {m["frame"] for m in report.get("sip_messages", [])}
     parts = []
     groups = [group for group in ladder_groups(report)
@@ -126,15 +127,17 @@ def ladders_html(report: dict) -> str:
         legs = "".join(f"<li>{_e(call.get('caller'))} → {_e(call.get('callee'))}: {_e(call.get('outcome'))} "
                        f"({_e(call.get('from_uri'))} → {_e(call.get('to_uri'))})</li>" for call in group)
         parts.append(f"<h3>{heading}</h3>" + (f"<ul>{legs}</ul>" if len(group) > 1 else "")
-                     + f'<div class="ladder">{ladder_svg(report, ids, inline=True)}</div>')
+                     + f'<div class="ladder">{ladder_svg(report, ids, inline=True, message_text=message_text)}</div>')
     if len(groups) > MAX_LADDERS:
         parts.append(f"<p>{len(groups) - MAX_LADDERS} more calls are in the table above; their ladders are not "
                      f"drawn here (the first {MAX_LADDERS} are).</p>")
     return "".join(parts)
 
 
-def document(report: dict, title: str = "sipdiag report") -> str:
-    """The whole document; `title` names it (the evidence pack says "sipdiag evidence")."""
+def document(report: dict, title: str = "sipdiag report",
+             message_text: Callable[[dict], str | None] | None = None) -> str:
+    """The whole document; `title` names it (the evidence pack says "sipdiag evidence").
+    `message_text(row)`: a message's text, for a report whose rows carry none (ladder.layout)."""
     capture = report.get("capture", {})
     messages = report.get("sip_messages", [])
     sections = [
@@ -167,7 +170,7 @@ def document(report: dict, title: str = "sipdiag report") -> str:
             f'<p class="muted">Ladders: one column per host; each arrow is a SIP message, with its frame number, '
             f"the time since the previous message and, on offers and answers, the SDP's codecs, c= address:port "
             f"and direction; dashed arrows are retransmissions; shaded bands count RTP packets each way. At most "
-            f"{MAX_ROWS} rows are drawn per ladder.</p>" + ladders_html(report))
+            f"{MAX_ROWS} rows are drawn per ladder.</p>" + ladders_html(report, message_text))
     sections.append("<h2>DNS</h2>" + table(
         ["frame", "query", "type", "rcode", "answers", "response (ms)"],
         [[d.get("frame"), d.get("qname"), d.get("qtype"), d.get("rcode") or "no response", d.get("answers"),

@@ -17,6 +17,7 @@ and so where an ellipsis must cut it, is known without a browser.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape as escape_markup
 
@@ -164,9 +165,12 @@ def chosen_calls(report: dict, call_ids: list[str] | None) -> list[dict]:
 
 
 def layout(report: dict, call_ids: list[str] | None = None, *, per_port: bool = False,
-           collapse_retransmissions: bool = False, max_rows: int = MAX_ROWS) -> Ladder:
+           collapse_retransmissions: bool = False, max_rows: int = MAX_ROWS,
+           message_text: Callable[[dict], str | None] | None = None) -> Ladder:
     """The ladder of these calls (their messages and RTP in one diagram), or of
-    every SIP message and every call's RTP when `call_ids` is None."""
+    every SIP message and every call's RTP when `call_ids` is None.
+    `message_text(row)` gives a message's text when the report's rows carry
+    none (the default report): only the drawn SDP messages' are asked for."""
     calls = chosen_calls(report, call_ids)
     retransmitted = {frame for call in calls for frame in call.get("retransmission_frames") or []}
     if call_ids is None:
@@ -209,6 +213,8 @@ def layout(report: dict, call_ids: list[str] | None = None, *, per_port: bool = 
     previous = None
     for _, kind, message in kept:
         if kind == 0:
+            if message_text is not None and message.get("has_sdp") and "text" not in message:
+                message = {**message, "text": message_text(message)}
             source = column(message["src_ip"], message["src_port"], True)
             target = column(message["dst_ip"], message["dst_port"], True)
             delta = 0.0 if previous is None else message["time"] - previous
@@ -373,7 +379,7 @@ def _arrow(arrow: Arrow, columns: list[Column], y: float, width: float, control:
     label = message_label(message) + (" ⟳" if arrow.retransmission else "")
     detail = f"#{message['frame']} {delta_text(arrow.delta)}"
     full_label = (message_label(message) if message.get("method") is None
-                  else f"{message['method']} {request_line_uri(message)}".strip() + (" (SDP)" if message.get("has_sdp") else ""))
+                  else f"{message['method']} {message.get('request_uri') or ''}".strip() + (" (SDP)" if message.get("has_sdp") else ""))
     tooltip = [f"{full_label}{' (retransmission)' if arrow.retransmission else ''}",
                f"frame {message['frame']}, {delta_text(arrow.delta)} after the previous message",
                (f"{hostport(message['src_ip'], message['src_port'])} → "
@@ -427,13 +433,6 @@ def _arrow(arrow: Arrow, columns: list[Column], y: float, width: float, control:
     return "".join(parts)
 
 
-def request_line_uri(message: dict) -> str:
-    """The Request-URI, read from the message's first line."""
-    first_line = (message.get("text") or "").split("\r\n", 1)[0].split("\n", 1)[0]
-    words = first_line.split(" ")
-    return words[1] if len(words) >= 3 else ""
-
-
 def _band(band: Band, columns: list[Column], y: float, width: float) -> str:
     x1, x2 = columns[band.left].x, columns[band.right].x
     if band.left == band.right:
@@ -453,9 +452,10 @@ def _band(band: Band, columns: list[Column], y: float, width: float) -> str:
 
 
 def ladder_svg(report: dict, call_ids: list[str] | None = None, *, per_port: bool = False,
-               collapse_retransmissions: bool = False, max_rows: int = MAX_ROWS, inline: bool = False) -> str:
+               collapse_retransmissions: bool = False, max_rows: int = MAX_ROWS, inline: bool = False,
+               message_text: Callable[[dict], str | None] | None = None) -> str:
     """layout + render: what the page, the HTML report and the evidence pack show."""
     ladder = layout(report, call_ids, per_port=per_port, collapse_retransmissions=collapse_retransmissions,
-                    max_rows=max_rows)
+                    max_rows=max_rows, message_text=message_text)
     what = "every SIP message" if call_ids is None else ", ".join(call_ids)
     return render(ladder, f"Ladder diagram of {what}", inline)

@@ -13,7 +13,7 @@ direction. Sorting is stable: rows that tie keep the report's order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .model import hostport
@@ -37,13 +37,17 @@ class Column:
 class Table:
     """One table: its rows, the fields derived once per row, its columns,
     filters (name -> test of a row against the filter's value), the text a
-    search looks through, and which rows `find` names."""
+    search looks through, and which rows `find` names. `long_texts(indexes)`,
+    when given, yields (index, text) of more text a search reads after each
+    row's own (a SIP message's text, read back from the capture at every
+    search rather than held: it is most of a signalling capture's size)."""
 
     def __init__(self, rows: list[dict], derived: list[dict], columns: dict[str, Column],
                  filters: dict[str, Callable[[dict, dict, object], bool]],
-                 searched: Callable[[dict, dict], str], finds: Callable[[dict, dict, object], bool]):
+                 searched: Callable[[dict, dict], str], finds: Callable[[dict, dict, object], bool],
+                 long_texts: Callable[[list[int]], Iterable[tuple[int, str]]] | None = None):
         self.rows, self.derived, self.columns, self.filters = rows, derived, columns, filters
-        self.searched, self.finds = searched, finds
+        self.searched, self.finds, self.long_texts = searched, finds, long_texts
         self._haystacks: list[str] | None = None
         self._last: tuple | None = None  # (query key, row order) so paging through one query sorts once
 
@@ -67,7 +71,12 @@ class Table:
         needle = search.strip().casefold()
         if needle:
             haystacks = self.haystacks()
-            indexes = [i for i in indexes if needle in haystacks[i]]
+            if self.long_texts is None:
+                indexes = [i for i in indexes if needle in haystacks[i]]
+            else:
+                hits = {i for i, text in self.long_texts(indexes)
+                        if needle in haystacks[i] + "\n" + text.casefold()}
+                indexes = [i for i in indexes if i in hits]
         # Least significant key first: each stable sort keeps the previous keys' order among its ties.
         for spec in reversed(sort):
             column = self.columns.get(spec.get("column"))
@@ -107,7 +116,7 @@ def _message_label(row: dict) -> str:
     return f"{row.get('status') or ''} {row.get('reason') or ''}".strip()
 
 
-def _messages_table(report: dict) -> Table:
+def _messages_table(report: dict, message_texts: Callable[[list[int]], Iterable[tuple[int, str]]] | None) -> Table:
     rows = report["sip_messages"]
     start = report["capture"].get("first_time")
     derived, previous = [], None
@@ -147,10 +156,14 @@ def _messages_table(report: dict) -> Table:
         "call_id": lambda r, d, v: v in (r.get("call_id") or ""),
         "frames": lambda r, d, v: r["frame"] in v,
     }
+    if message_texts is None:  # a report with the text in its rows (analyze --with-text)
+        def message_texts(indexes: list[int]) -> Iterable[tuple[int, str]]:
+            return ((i, rows[i].get("text") or "") for i in indexes)
     return Table(rows, derived, columns, filters,
+                 searched=lambda r, d: "\n".join((d["source"], d["destination"])),
+                 finds=lambda r, d, v: r["frame"] == v,
                  # The message's whole text is its headers and body.
-                 searched=lambda r, d: "\n".join((d["source"], d["destination"], r.get("text") or "")),
-                 finds=lambda r, d, v: r["frame"] == v)
+                 long_texts=message_texts)
 
 
 # ---------------------------------------------------------------- calls
@@ -303,17 +316,24 @@ TABLES = {
 
 
 class ReportTables:
-    """The tables of one report, built as they are first asked for."""
+    """The tables of one report, built as they are first asked for.
+    `message_texts(indexes)` yields (index, text) of the report's
+    `sip_messages` at these indexes, for a report whose rows carry no text
+    (the page's: engine.MessageTexts.texts over the File)."""
 
-    def __init__(self, report: dict):
+    def __init__(self, report: dict,
+                 message_texts: Callable[[list[int]], Iterable[tuple[int, str]]] | None = None):
         self.report = report
+        self._message_texts = message_texts
         self._tables: dict[str, Table] = {}
 
     def table(self, name: str) -> Table:
         if name not in self._tables:
             if name not in TABLES:
                 raise ValueError(f"no table {name!r}")
-            self._tables[name] = TABLES[name](self.report)
+            build = TABLES[name]
+            self._tables[name] = (build(self.report, self._message_texts) if name == "messages"
+                                  else build(self.report))
         return self._tables[name]
 
     def rows(self, table: str, sort: list[dict] | None = None, filters: dict | None = None, search: str = "",

@@ -120,6 +120,15 @@ function createEngine() {
       const result = await request({ type: "html-report", report: reportId(report) });
       return result.html;
     },
+    // The report carries no message text (as the CLI's analyze --json): the worker reads the
+    // index-th SIP message of a frame back from the file. Its text, or null for no such message.
+    async messageText(report, frame, index = 0) {
+      return (await request({ type: "message-text", report: reportId(report), frame, index })).text;
+    },
+    // The report as a Blob of the CLI's analyze --json bytes, written by the worker a part at a time.
+    async reportJson(report) {
+      return (await request({ type: "report-json", report: reportId(report) })).blob;
+    },
     // The page's own analysis: the worker keeps this report (the last one so
     // kept) for rows() and locate(); `reportId` names it.
     async analyzeAndKeep(fileOrBlob) {
@@ -247,6 +256,8 @@ const viewApi = {
   rtpFrame: (frame) => (current ? api.rtpFrame(current.file, frame) : Promise.reject(new Error("no capture is open"))),
   // The engine's ladder (SVG text) of this capture's calls: calls are Call-IDs, null for all SIP.
   ladder: (calls, options) => api.ladder(current.report, { calls, ...options }),
+  // A SIP message's text, read from the file on demand (the report has none).
+  messageText: (frame, index) => api.messageText(current.report, frame, index),
   // A page of one of the report's tables, from the worker (dom.js workerTable).
   rows: (table, query) => api.rows(current.reportId, { table, ...query }),
   locate: (query) => api.locate(current.reportId, query),
@@ -402,9 +413,14 @@ function download(blob, name) {
   setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
 }
 
-ui.download.addEventListener("click", () => {
-  const text = JSON.stringify(current.report, null, 1) + "\n";
-  download(new Blob([text], { type: "application/json" }), `${current.file.name}.sipdiag.json`);
+// What the CLI's analyze --json prints, byte for byte, streamed from the worker into a Blob.
+ui.download.addEventListener("click", async () => {
+  const { file, report } = current;
+  try {
+    download(await api.reportJson(report), `${file.name}.sipdiag.json`);
+  } catch (error) {
+    showError(`${file.name}: the report could not be written: ${error.message}`);
+  }
 });
 
 // The readable report, written by the engine (the CLI's analyze --html writes the same bytes).

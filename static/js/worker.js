@@ -6,15 +6,25 @@
 //   page -> {type:"init", files?}             worker -> {type:"ready", ms} | {type:"boot-error", message}
 //   page -> {type:"analyze", id, file, keep?} worker -> {type:"progress", id, done, total, phase:"analyzing", round:0}*
 //                                                       then {type:"result", id, report} | {type:"error", id, message}
+//     The report is the CLI's `analyze --json`: no message text. The worker keeps, beside it, where
+//     each message is in the File (engine.MessageTexts) and reads a message back when asked (below).
 //     keep: true keeps the report (Python side) for the tables below, under this request's id;
 //     the worker keeps one such report, the last, and lets the one before go.
+//   page -> {type:"message-text", id, report, frame, index}
+//                                             worker -> {type:"result", id, text} (null: no such message)
+//     the text of the index-th SIP message of that frame (0 unless one packet holds several), read
+//     from the File's slice: what `analyze --with-text` puts in sip_messages[].text.
+//   page -> {type:"report-json", id, report}  worker -> {type:"result", id, blob}
+//     the report as the CLI's `analyze --json` prints it, byte for byte, written into a Blob a part
+//     at a time (py/sipdiag/report_json.py): never one string of the whole document.
 //   page -> {type:"rows", id, report, table, sort:[{column, descending}], filters:{name: value}, search,
 //            offset, limit, find?}
 //                                             worker -> {type:"result", id, rows:[{index, row, derived}], total, offset,
 //                                                       found} | {type:"error", id, message}
 //     report: the id of the kept analyze request. table: "messages", "calls", "registrations", "dns",
 //     "network". Sorting, filtering and search run in Python (py/sipdiag/report_tables.py, where
-//     each table's columns and filters are listed); `row` is the report's row, `index` its place in
+//     each table's columns and filters are listed; a search of the messages reads their text from
+//     the File again, in spans of many messages); `row` is the report's row, `index` its place in
 //     the report's list, `derived` the fields the table computes (times, media per direction...).
 //     find: a row's key (frame, Call-ID, registration index): the page served is the one holding
 //     it and `found` its position (null when the query leaves it out).
@@ -82,12 +92,15 @@ class OptionError(Exception):
 class TableError(Exception):
     """A table asked of a report no longer kept, or a query the tables refuse."""
 
+class FileGone(Exception):
+    """The File a report's message text is read from can no longer be read."""
+
 def guard(step):
     try:
         return json.dumps({"value": step()})
     except OptionError as error:
         return json.dumps({"error": str(error), "option": error.option})
-    except (sipdiag.CaptureError, ReportGone, TableError) as error:
+    except (sipdiag.CaptureError, ReportGone, TableError, FileGone) as error:
         return json.dumps({"error": str(error)})
     except Exception as error:
         traceback.print_exc()  # the full story goes to the browser console for developers
@@ -95,7 +108,8 @@ def guard(step):
 
 def analyze_start(job, name):
     def step():
-        jobs[job] = sipdiag.CaptureAnalysis(name)
+        # No text kept: each message's is read back from the File when asked for.
+        jobs[job] = sipdiag.CaptureAnalysis(name, keep_text=False)
     return guard(step)
 
 # The file's slices go straight into a job's scan kernel (an analysis, or an RTP
@@ -120,10 +134,32 @@ reports = {}
 class ReportGone(Exception):
     """The page asked about a report the worker no longer keeps."""
 
-def analyze_finish(job, keep):
+class KeptReport:
+    """A report, where its messages' text is (engine.MessageTexts: not the
+    analysis, which is let go) and read(offset, length) over its File."""
+
+    def __init__(self, report, texts, read_slice):
+        self.report, self.texts = report, texts
+        # read_slice: the worker's FileReaderSync over the File, a Uint8Array back.
+        def read(offset, length):
+            from pyodide.ffi import JsException
+
+            try:
+                return read_slice(offset, length).to_bytes()
+            except JsException as error:  # the browser refuses a file changed or moved since it was chosen
+                raise FileGone(f"the capture can no longer be read ({error.name}): it was changed or moved "
+                               "since it was opened; open it again") from None
+        self.read = read
+        self.row_text = texts.row_text(report["sip_messages"], read)
+
+    def message_texts(self, indexes):
+        return self.texts.texts(indexes, self.read)
+
+def analyze_finish(job, keep, read_slice):
     def step():
-        report = jobs.pop(job).finish()
-        reports[job] = report
+        analysis = jobs.pop(job)
+        report = analysis.finish()
+        reports[job] = held = KeptReport(report, analysis.texts(), read_slice)
         while len(reports) > REPORTS_KEPT:
             reports.pop(next(iter(reports)))
         if keep:
@@ -132,7 +168,7 @@ def analyze_finish(job, keep):
             from sipdiag.report_tables import ReportTables
 
             kept.clear()
-            kept[job] = ReportTables(report)
+            kept[job] = ReportTables(report, held.message_texts)
         return report
     return guard(step)
 
@@ -146,16 +182,53 @@ def ladder(report_id, call_ids_json, options_json):
         from sipdiag.ladder import ladder_svg
 
         options = json.loads(options_json)
-        return ladder_svg(kept_report(report_id), json.loads(call_ids_json),
+        held = kept_report(report_id)
+        return ladder_svg(held.report, json.loads(call_ids_json),
                           per_port=bool(options.get("per_port")),
-                          collapse_retransmissions=bool(options.get("collapse_retransmissions")))
+                          collapse_retransmissions=bool(options.get("collapse_retransmissions")),
+                          message_text=held.row_text)
     return guard(step)
 
 def html_report(report_id):
     def step():
         from sipdiag.html_report import document
 
-        return document(kept_report(report_id))
+        held = kept_report(report_id)
+        return document(held.report, message_text=held.row_text)
+    return guard(step)
+
+def message_text(report_id, frame, index):
+    def step():
+        held = kept_report(report_id)
+        return held.texts.message_text(frame, held.read, index)
+    return guard(step)
+
+class PartWriter:
+    """A text stream handing the JS side a part of at least PART characters at a time."""
+    PART = 1 << 20
+
+    def __init__(self, hand_over):
+        self.hand_over, self.pending, self.size = hand_over, [], 0
+
+    def write(self, text):
+        self.pending.append(text)
+        self.size += len(text)
+        if self.size >= self.PART:
+            self.flush()
+
+    def flush(self):
+        if self.pending:
+            self.hand_over("".join(self.pending))
+            self.pending, self.size = [], 0
+
+def report_json(report_id, hand_over):
+    def step():
+        from sipdiag.report_json import write_json
+
+        out = PartWriter(hand_over)
+        write_json(kept_report(report_id).report, out)
+        out.write("\\n")  # as the CLI prints it
+        out.flush()
     return guard(step)
 
 # The report the page shows, by the job that made it: its tables (report_tables.ReportTables).
@@ -480,7 +553,7 @@ async function boot(files) {
   glue = new Map(
     ["analyze_start", "kernel_memory", "kernel_reserve", "kernel_commit", "analyze_finish", "table_rows", "locate", "redact_start", "redact_finish_learning",
      "redact_next_round", "redact_finish", "redact_written", "redact_verify_start",
-     "redact_verify_feed", "redact_verify_finish", "drop", "ladder", "html_report", "import_the_rest",
+     "redact_verify_feed", "redact_verify_finish", "drop", "ladder", "html_report", "message_text", "report_json", "import_the_rest",
      ...RTP_GLUE_NAMES].map((name) => [name, namespace.get(name)]),
   );
   mark("glue");
@@ -588,7 +661,14 @@ async function analyze({ id, file, keep }) {
   progress.begin(0, "analyzing", 0);
   await feedKernel(id, file, progress);
   progress.post(file.size);
-  return { report: call("analyze_finish", id, Boolean(keep)), reportId: id };
+  return { report: call("analyze_finish", id, Boolean(keep), sliceReader(file)), reportId: id };
+}
+
+// read(offset, length) over a File for the engine, which calls it synchronously
+// (a search, a ladder's SDP): FileReaderSync, which workers have, reads just that slice.
+function sliceReader(file) {
+  const reader = new FileReaderSync();
+  return (offset, length) => new Uint8Array(reader.readAsArrayBuffer(file.slice(offset, offset + length)));
 }
 
 function ladder({ report, calls, options }) {
@@ -597,6 +677,17 @@ function ladder({ report, calls, options }) {
 
 function htmlReport({ report }) {
   return { html: call("html_report", report) };
+}
+
+function messageText({ report, frame, index }) {
+  return { text: call("message_text", report, frame, index ?? 0) };
+}
+
+// The JSON's parts become Blob parts as they are written: neither heap holds the whole document.
+function reportJson({ report }) {
+  const parts = [];
+  call("report_json", report, (text) => parts.push(new Blob([text])));
+  return { blob: new Blob(parts, { type: "application/json" }) };
 }
 
 // One page of a kept report's table; `query` is the rows message itself.
@@ -702,7 +793,8 @@ self.onmessage = async ({ data }) => {
     prepared.then((snapshot) => postMessage({ type: "prepared", snapshot, marks: bootMarks }), () => {});
     return;
   }
-  const jobs = { analyze, rows, locate, redact, ladder, "html-report": htmlReport, "rtp-stream": rtpStream, "rtp-frame": rtpFrame };
+  const jobs = { analyze, rows, locate, redact, ladder, "html-report": htmlReport, "message-text": messageText,
+    "report-json": reportJson, "rtp-stream": rtpStream, "rtp-frame": rtpFrame };
   try {
     await prepared;
     postMessage({ type: "result", id: data.id, ...(await jobs[data.type](data)) });

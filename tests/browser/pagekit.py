@@ -78,11 +78,24 @@ def analyze_in_page(booted: BootedPage, path: Path, name: str | None = None) -> 
     return booted.page.evaluate(ANALYZE_SCRIPT, [name or Path(path).name, data])
 
 
-def cli_report(path: Path) -> dict:
-    """What `python3 -m sipdiag analyze PATH --json` prints."""
-    output = subprocess.run([sys.executable, "-m", "sipdiag", "analyze", str(path), "--json"], cwd=REPO,
+def cli_json(path: Path, with_text: bool = False) -> bytes:
+    """What `python3 -m sipdiag analyze PATH --json` (with `--with-text`: and each message's text) prints."""
+    output = subprocess.run([sys.executable, "-m", "sipdiag", "analyze", str(path), "--json"]
+                            + (["--with-text"] if with_text else []), cwd=REPO,
                             env={**os.environ, "PYTHONPATH": str(REPO / "py")}, capture_output=True, check=True)
-    return json.loads(output.stdout)
+    return output.stdout
+
+
+def cli_report(path: Path, with_text: bool = False) -> dict:
+    """The report `analyze PATH --json` prints (the page's: no message text), or with `--with-text`'s text."""
+    return json.loads(cli_json(path, with_text))
+
+
+def message_text_shown(page, selector: str = "pre.message-text") -> str:
+    """The text of the message shown, once the worker has read it from the file."""
+    shown = page.locator(f"{selector}:not(.loading)")
+    shown.wait_for()
+    return shown.text_content()
 
 
 def open_capture(page, path: Path) -> None:
@@ -130,10 +143,12 @@ def open_everything(page, tab: str) -> None:
     if tab == "calls" and panel.locator(".call-row").count():
         panel.locator(".call-row").first.click()
         panel.locator(".ladder-arrow").first.click()
+        panel.locator(".ladder-message, .ladder-panel .error").first.wait_for()  # the worker reads it from the file
     if tab == "registrations" and panel.locator(".reg-row").count() and not panel.locator(".reg-row-open").count():
         panel.locator(".reg-row").first.click()
     if tab == "messages" and panel.locator("tr.clickable").count() and not panel.locator(".message-text-row").count():
         panel.locator("tr.clickable").first.click()
+        panel.locator("pre.message-text:not(.loading)").wait_for()
     if tab == "rtp" and panel.locator(".rtp-row").count():
         if not panel.locator(".rtp-row.rtp-selected").count():
             panel.locator(".rtp-row").first.click()

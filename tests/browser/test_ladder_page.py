@@ -101,7 +101,7 @@ def test_every_arrow_shows_its_frame_and_the_delta_the_report_gives(calls_tab):
 
 def test_the_selected_arrow_is_highlighted_and_its_message_shown_beside_the_ladder(calls_tab):
     page = calls_tab
-    report = cli_report(PBX)
+    report = cli_report(PBX, with_text=True)
     message = next(m for m in report["sip_messages"] if m["frame"] == 7)  # the callee's 200 OK with SDP
     arrow = page.locator('#tab-panel .ladder-arrow[data-frame="7"]')
     arrow.focus()
@@ -126,11 +126,12 @@ def diff_lines(panel, kind: str) -> list[str]:
 
 def test_shift_click_diffs_two_messages_line_by_line(calls_tab):
     page = calls_tab
-    report = cli_report(PBX)
+    report = cli_report(PBX, with_text=True)
     texts = {m["frame"]: m["text"].replace("\r\n", "\n").rstrip("\n").split("\n") for m in report["sip_messages"]}
     page.locator('#tab-panel .ladder-arrow[data-frame="1"]').click()
     page.locator('#tab-panel .ladder-arrow[data-frame="3"]').click(modifiers=["Shift"])  # the PBX's INVITE on leg 2
     panel = page.locator("#tab-panel .ladder-panel")
+    panel.locator(".ladder-diff-legend").wait_for()  # once the worker has read both
     assert panel.locator(".ladder-panel-heading").inner_text() == "Frame 1 compared with frame 3"
     removed, added, same = (diff_lines(panel, kind) for kind in ("removed", "added", "same"))
     first, second = texts[1], texts[3]
@@ -154,7 +155,7 @@ LADDER_SCRIPT = """async ([name, data, calls, perPort]) => {
 
 @pytest.mark.parametrize("per_port", [False, True], ids=["per-host", "per-port"])
 def test_the_page_draws_exactly_what_the_cli_draws(calls_tab, per_port):
-    report = cli_report(PBX)
+    report = cli_report(PBX, with_text=True)  # the SDP on the arrows: the page reads it from the file
     legs = report["call_groups"][0]["calls"]
     data = base64.b64encode(PBX.read_bytes()).decode("ascii")
     svg = calls_tab.evaluate(LADDER_SCRIPT, [PBX.name, data, legs, per_port])
@@ -176,7 +177,7 @@ PIXEL_SCRIPT = """async (data) => {
 
 def test_exports_in_the_dark_theme_are_the_engines_light_drawing(calls_tab, tmp_path):
     page = calls_tab
-    report = cli_report(PBX)
+    report = cli_report(PBX, with_text=True)
     legs = report["call_groups"][0]["calls"]
     page.emulate_media(color_scheme="dark")
     try:

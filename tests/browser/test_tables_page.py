@@ -24,7 +24,7 @@ def booted(request):
 
 @pytest.fixture(scope="module")
 def aaa() -> dict:
-    return cli_report(AAA)
+    return cli_report(AAA, with_text=True)  # what a search reads: the worker reads it from the file
 
 
 def hash_value(value: str) -> str:
@@ -111,6 +111,28 @@ def test_messages_come_a_page_at_a_time(booted, tmp_path):
     assert shown_frames(page) == list(range(1200, 700, -1))
     panel.locator("input.filter").fill("probe-1199@")
     assert shown_frames(page) == [1200] and panel.locator(".pager").first.is_hidden()
+
+
+COUNT_SEARCHES = """() => {
+  window.searchesAsked = [];
+  const rows = window.sipdiag.rows;
+  window.sipdiag.rows = (report, query) => {
+    if (query.table === "messages") window.searchesAsked.push(query.search);
+    return rows(report, query);
+  };
+}"""
+
+
+def test_a_search_typed_key_by_key_asks_the_worker_once(booted, aaa):
+    """A search reads every message's text from the file: typing waits for a pause, not one search per key."""
+    page = booted.page
+    open_capture(page, AAA)
+    select_tab(page, "messages")
+    page.evaluate(COUNT_SEARCHES)
+    page.locator("#tab-panel input.filter").press_sequentially("m=audio", delay=30)
+    expected = [m["frame"] for m in aaa["sip_messages"] if "m=audio" in m["text"].lower()]
+    assert shown_frames(page) == expected and expected
+    assert page.evaluate("window.searchesAsked") == ["m=audio"]
 
 
 def test_calls_table_sorts_and_shows_media_per_direction(booted):

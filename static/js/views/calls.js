@@ -4,7 +4,7 @@
 // call's legs, or of all SIP, with the clicked message in a side panel, the
 // diff of two messages, and SVG/PNG export.
 
-import { activatable, dataTable, delayText, el, elided, isoTime, labelled, ratioText, TIME_OUT_OF_RANGE, workerTable, words } from "./dom.js";
+import { activatable, dataTable, delayText, el, elided, indexInFrame, isoTime, labelled, ratioText, TIME_OUT_OF_RANGE, workerTable, words } from "./dom.js";
 import { findingList, findingsAbout, frameLinks } from "./findings.js";
 import { diffView, ladderElement, markArrows, messageDiff, messageText, pngBlob, svgBlob, wireArrows } from "./ladder.js";
 
@@ -304,7 +304,8 @@ function ladderSection(report, call, api) {
   const panel = el("div", { className: "ladder-panel", tabIndex: 0, role: "region", "aria-label": "Selected message" },
     el("p", { className: "ladder-hint" },
       "Select an arrow (click, or Enter) to read its message here; Shift with a second arrow compares the two."));
-  const byFrame = new Map(report.sip_messages.map((message) => [message.frame, message]));
+  // An arrow names its frame; of a frame's several messages (one packet, several), the last is shown.
+  const byFrame = new Map(report.sip_messages.map((message, position) => [message.frame, position]));
   const name = call ? `call-${call.call_id.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 40)}` : "sip-flow";
   let svgText = null;
   let svg = null;
@@ -312,24 +313,39 @@ function ladderSection(report, call, api) {
   let compared = null;
   let drawing = 0; // the latest request wins when options change quickly
 
-  const showPanel = () => {
+  // The report has no message text: the worker reads the selected messages from the file.
+  const textAt = (position) => api.messageText(report.sip_messages[position].frame,
+    indexInFrame(report.sip_messages, position));
+  let showing = 0; // only the latest selection's texts are drawn
+  // The heading at once, the text once the worker has read it (the latest selection's only).
+  const showPanel = async () => {
     markArrows(svg, selected, compared);
-    const first = byFrame.get(selected);
-    const second = byFrame.get(compared);
-    if (!first) return;
+    const request = ++showing;
+    const [first, second] = [selected, compared].map((frame) => byFrame.get(frame));
+    if (first === undefined) return;
     const heading = (message) => `Frame ${message.frame}: ${message.src_ip.includes(":") ? `[${message.src_ip}]` : message.src_ip}:${message.src_port} → `
       + `${message.dst_ip.includes(":") ? `[${message.dst_ip}]` : message.dst_ip}:${message.dst_port} (${message.transport})`;
-    if (!second) {
-      panel.replaceChildren(el("h4", { className: "ladder-panel-heading" }, heading(first)),
-        messageText(first.text ?? "(the report carries no message text)"));
+    const title = el("h4", { className: "ladder-panel-heading" },
+      second === undefined ? heading(report.sip_messages[first]) : `Frame ${selected} compared with frame ${compared}`);
+    const waiting = el("p", { className: "ladder-loading" }, "reading the message…");
+    panel.replaceChildren(title, waiting);
+    let texts;
+    try {
+      texts = await Promise.all([first, second].map((position) => (position === undefined ? null : textAt(position))));
+    } catch (error) {
+      if (request === showing) waiting.replaceWith(el("p", { className: "error" }, `The message could not be read: ${error.message}`));
       return;
     }
-    const steps = messageDiff(first.text ?? "", second.text ?? "");
+    if (request !== showing) return;
+    if (second === undefined) {
+      waiting.replaceWith(messageText(texts[0] ?? "(no such message in the capture)"));
+      return;
+    }
+    const steps = messageDiff(texts[0] ?? "", texts[1] ?? "");
     const differing = steps.filter((step) => step.kind !== "same").length;
-    panel.replaceChildren(
-      el("h4", { className: "ladder-panel-heading" }, `Frame ${first.frame} compared with frame ${second.frame}`),
+    waiting.replaceWith(
       el("p", { className: "ladder-diff-legend" },
-        `${differing} line${differing === 1 ? "" : "s"} differ: − only in frame ${first.frame}, + only in frame ${second.frame}.`),
+        `${differing} line${differing === 1 ? "" : "s"} differ: − only in frame ${selected}, + only in frame ${compared}.`),
       diffView(steps));
   };
   const activate = (frame, compare) => {

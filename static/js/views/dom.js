@@ -163,6 +163,7 @@ export function workerTable({ className, table, columns, makeRow, api, pageSize 
   next.addEventListener("click", () => load({ offset: state.offset + pageSize }));
   let asked = 0; // only the answer to the latest request is drawn (typing sends many)
   let shownRows = []; // the page's rows, one per entry (detail rows left out)
+  let held = null; // {timer, resolve}: a query setQuery holds back while the user types
 
   async function load({ offset = state.offset, find } = {}) {
     const ask = ++asked;
@@ -214,10 +215,24 @@ export function workerTable({ className, table, columns, makeRow, api, pageSize 
   return {
     element: el("div", { className: "worker-table" }, labelled("Sort by", sortSelect, "field sort-field"), element, pager),
     table: element,
-    // Filters and search change the rows from the first page on.
-    setQuery({ filters: changed = state.filters, search = state.search }) {
+    // Filters and search change the rows from the first page on. `delay` (ms) holds the
+    // request back until the user stops typing (a later query replaces it); the table is
+    // busy meanwhile. A held query that is replaced resolves to null.
+    setQuery({ filters: changed = state.filters, search = state.search }, { delay = 0 } = {}) {
       Object.assign(state, { filters: { ...changed }, search, offset: 0 });
-      return load();
+      if (held) {
+        clearTimeout(held.timer);
+        held.resolve(null);
+        held = null;
+      }
+      if (!delay) return load();
+      element.setAttribute("aria-busy", "true");
+      return new Promise((resolve) => {
+        held = { resolve, timer: setTimeout(() => {
+          held = null;
+          resolve(load());
+        }, delay) };
+      });
     },
     // The page holding the row named `find` (under the current query): its <tr>, or null.
     async show(find) {
@@ -245,3 +260,10 @@ export function ratioText(ratio) {
   return `${ratio.percent} % (${ratio.count}/${ratio.total})`;
 }
 
+// Which of its frame's messages a report row is (0 unless one packet carries several):
+// with the frame, what the worker reads a message's text by.
+export function indexInFrame(messages, position) {
+  let first = position;
+  while (first > 0 && messages[first - 1].frame === messages[position].frame) first--;
+  return position - first;
+}

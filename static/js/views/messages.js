@@ -1,12 +1,13 @@
 // SIP messages tab: every SIP message, a page at a time, sorted, filtered and
 // searched (headers and bodies) in the worker; a click (or Enter) shows the
-// message text. Below, the packets the path findings cite that are no SIP
+// message text, which the worker reads from the file then (the report carries
+// none). Below, the packets the path findings cite that are no SIP
 // message (ICMP errors, TCP and TLS connections, DNS answers without their
 // query), so every evidence frame has a row.
 // select(): #messages/frame/N opens message N, #messages/packet/N that
 // packet's row, #messages/call/<Call-ID> the messages of a Call-ID.
 
-import { activatable, el, elided, isoTime, labelled, TIME_OUT_OF_RANGE, workerTable } from "./dom.js";
+import { activatable, el, elided, indexInFrame, isoTime, labelled, TIME_OUT_OF_RANGE, workerTable } from "./dom.js";
 
 const COLUMNS = [
   { label: "Frame", column: "frame" },
@@ -37,6 +38,9 @@ const METHODS = ["INVITE", "ACK", "BYE", "CANCEL", "REGISTER", "OPTIONS", "PRACK
 const STATUS_CLASSES = [["request", "requests"], ["1xx", "1xx provisional"], ["2xx", "2xx success"],
   ["3xx", "3xx redirection"], ["4xx", "4xx client error"], ["5xx", "5xx server error"], ["6xx", "6xx global failure"]];
 
+// How long a pause in typing a search waits for before asking the worker.
+const SEARCH_DELAY_MS = 300;
+
 // What render() drew in each panel, for select().
 const drawn = new WeakMap();
 
@@ -63,7 +67,7 @@ function label(row) {
   return row.method ?? `${row.status} ${row.reason ?? ""}`.trim();
 }
 
-function messageRow({ row, derived }, api) {
+function messageRow({ index, row, derived }, report, api) {
   const tr = el(
     "tr",
     { className: "clickable message-row", "data-frame": row.frame, title: "show the message" },
@@ -80,15 +84,17 @@ function messageRow({ row, derived }, api) {
     el("td", { className: "num" }, row.cseq === null ? "" : `${row.cseq} ${row.cseq_method ?? ""}`.trim()),
     elided(row.call_id),
   );
-  tr.showText = () => toggleText(tr, row, true); // for select(), which has only the row
+  const readText = () => api.messageText(row.frame, indexInFrame(report.sip_messages, index));
+  tr.showText = () => toggleText(tr, readText, true); // for select(), which has only the row
   return activatable(tr, () => {
-    const open = toggleText(tr, row);
+    const open = toggleText(tr, readText);
     if (open) api.selected("frame", row.frame);
   });
 }
 
 // Shows (or hides) the message's text under its row; true when it is shown.
-function toggleText(tr, row, show = null) {
+// The text comes from the worker; until it does, the row under says so.
+function toggleText(tr, readText, show = null) {
   const next = tr.nextElementSibling;
   const shown = next?.classList.contains("message-text-row");
   if (shown && show !== true) {
@@ -97,9 +103,15 @@ function toggleText(tr, row, show = null) {
     return false;
   }
   if (!shown && show !== false) {
-    const text = row.text ?? "(the report carries no message text)";
-    tr.after(el("tr", { className: "message-text-row" },
-      el("td", { colSpan: COLUMNS.length }, el("pre", { className: "message-text", tabIndex: 0 }, text))));
+    const pre = el("pre", { className: "message-text loading", tabIndex: 0, "aria-busy": "true" }, "reading the message…");
+    tr.after(el("tr", { className: "message-text-row" }, el("td", { colSpan: COLUMNS.length }, pre)));
+    readText().then(
+      (text) => pre.replaceChildren(text ?? "(no such message in the capture)"),
+      (error) => pre.replaceChildren(`The message could not be read: ${error.message}`),
+    ).finally(() => {
+      pre.classList.remove("loading");
+      pre.removeAttribute("aria-busy");
+    });
   }
   tr.classList.add("row-selected");
   return true;
@@ -126,12 +138,15 @@ function filterControls(messages) {
   const address = el("input", { type: "search", className: "message-address", placeholder: "10.0.0.1 or :5060" });
   const callId = el("input", { type: "search", className: "message-call-id" });
   const search = el("input", { type: "search", className: "filter", placeholder: "any text: headers, SDP, Call-ID" });
-  const apply = () => messages.setQuery({
+  const apply = (delay = 0) => messages.setQuery({
     filters: { method: method.value, status_class: statusClass.value, address: address.value.trim(), call_id: callId.value.trim() },
     search: search.value,
-  });
-  for (const control of [method, statusClass]) control.addEventListener("change", apply);
-  for (const control of [address, callId, search]) control.addEventListener("input", apply);
+  }, { delay });
+  for (const control of [method, statusClass]) control.addEventListener("change", () => apply());
+  for (const control of [address, callId]) control.addEventListener("input", () => apply());
+  // A search reads every message's text from the file again (about 2 s for 100 MB of SIP):
+  // it waits for a pause in the typing rather than run once per key.
+  search.addEventListener("input", () => apply(SEARCH_DELAY_MS));
   const element = el("div", { className: "message-filters" },
     labelled("Search headers and bodies", search, "field filter-field"),
     labelled("Method", method), labelled("Status", statusClass), labelled("Address", address),
@@ -152,7 +167,7 @@ export function render(report, container, api) {
   if (report.sip_messages.length) {
     const messages = workerTable({
       className: "messages", table: "messages", columns: COLUMNS, api,
-      makeRow: (entry) => messageRow(entry, api),
+      makeRow: (entry) => messageRow(entry, report, api),
     });
     const filters = filterControls(messages);
     parts.messages = { table: messages, filters };

@@ -2,7 +2,7 @@
 // metrics, then one row per REGISTER sequence; clicking a row opens its
 // message timeline, raw messages and the findings about it.
 
-import { counted, dataTable, delayText, el, elided, ratioText, workerTable, words } from "./dom.js";
+import { counted, dataTable, delayText, el, elided, indexInFrame, ratioText, workerTable, words } from "./dom.js";
 import { findingList, findingsAbout, frameLinks } from "./findings.js";
 
 const SUMMARY_COLUMNS = ["Registrar", "Clients", "Sequences", "Registered", "Failed", "Failed by status", "Pattern",
@@ -42,7 +42,7 @@ function summaryTable(registrars) {
   return dataTable("reg-summary", SUMMARY_COLUMNS, rows);
 }
 
-function timeline(row, messagesByFrame, api) {
+function timeline(row, report, messagesByFrame, api) {
   const start = row.timeline.length ? row.timeline[0].time : 0;
   const lines = row.timeline.map((entry) =>
     el(
@@ -57,14 +57,23 @@ function timeline(row, messagesByFrame, api) {
       el("td", {}, entry.expires === null ? "" : `expires ${entry.expires}`),
     ),
   );
-  const raw = el(
-    "details",
-    { className: "reg-raw" },
-    el("summary", {}, "Raw messages"),
-    row.timeline.map((entry) =>
-      el("pre", { className: "reg-raw-message", tabIndex: 0 }, `#${entry.frame}\n`, messagesByFrame.get(entry.frame)?.text ?? ""),
-    ),
-  );
+  const messages = row.timeline.map((entry) => el("pre", { className: "reg-raw-message", tabIndex: 0 }, `#${entry.frame}\n`));
+  const raw = el("details", { className: "reg-raw" }, el("summary", {}, "Raw messages"), messages);
+  // The report has no message text: the worker reads these messages from the file when first opened.
+  let requested = false;
+  raw.addEventListener("toggle", () => {
+    if (!raw.open || requested) return;
+    requested = true;
+    row.timeline.forEach(async (entry, step) => {
+      const position = messagesByFrame.get(entry.frame);
+      try {
+        const text = position === undefined ? null : await api.messageText(entry.frame, indexInFrame(report.sip_messages, position));
+        messages[step].append(text ?? "");
+      } catch (error) {
+        messages[step].append(`(could not be read: ${error.message})`);
+      }
+    });
+  });
   return [el("table", { className: "reg-timeline" }, el("tbody", {}, lines)), raw];
 }
 
@@ -80,7 +89,7 @@ function detailRow(row, report, messagesByFrame, api) {
       row.user_agent ? ` · ${row.user_agent}` : "",
       row.refresh_intervals.length ? ` · refreshed every ${row.refresh_intervals.join(", ")} s` : "",
     ),
-    timeline(row, messagesByFrame, api),
+    timeline(row, report, messagesByFrame, api),
     related.length ? findingList(related, api) : null,
   );
   return el("tr", { className: "reg-detail-row", hidden: true }, cell);
@@ -136,7 +145,8 @@ export function render(report, container, api) {
     );
     return;
   }
-  const messagesByFrame = new Map(report.sip_messages.map((m) => [m.frame, m]));
+  // A frame's position in the report (of a frame's several messages, the last).
+  const messagesByFrame = new Map(report.sip_messages.map((m, position) => [m.frame, position]));
   const table = workerTable({ className: "reg-table", table: "registrations", columns: ROW_COLUMNS, api,
     makeRow: (entry) => sequenceRows(entry, report, messagesByFrame, api) });
   drawn.set(container, table);
