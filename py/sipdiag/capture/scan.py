@@ -237,6 +237,15 @@ class Kernel:
         if missing > 0:
             self.instance.grow(-(-missing // WASM_PAGE))
 
+    def keep_unwalked(self, start: int, end: int, more: int) -> int:
+        """Room for `more` bytes after the unwalked ones, buffer[start:end], which move to the
+        buffer's front (a walk stops inside a record at a chunk's end): returns how many were kept."""
+        kept = end - start
+        if start:
+            self.call["move_bytes"](start, 0, kept)
+        self.ensure(kept + more)
+        return kept
+
     def tables_full(self) -> list[str]:
         full = self.get("full")
         return [name for bit, name in FULL_TABLES.items() if full & bit]
@@ -309,11 +318,8 @@ class KernelReader:
 
     def reserve(self, size: int) -> int:
         """Address in kernel memory where the next `size` bytes of the file go."""
-        if self._start:
-            kept = self._end - self._start
-            self.kernel.call["move_bytes"](self._start, 0, kept)
-            self._start, self._end = 0, kept
-        self.kernel.ensure(self._end + size)
+        self._end = self.kernel.keep_unwalked(self._start, self._end, size)
+        self._start = 0
         return self.kernel.buffer + self._end
 
     def commit(self, size: int) -> None:

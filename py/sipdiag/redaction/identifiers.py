@@ -1575,12 +1575,9 @@ class LeakSearch:
 
     def _feed_kernel(self, data: bytes) -> None:
         kernel = self._kernel
-        if self._start:  # the unwalked tail moves to the buffer's front
-            kept = self._end - self._start
-            kernel.call["move_bytes"](self._start, 0, kept)
-            self._base += self._start
-            self._start, self._end = 0, kept
-        kernel.ensure(self._end + len(data))
+        self._base += self._start
+        self._end = kernel.keep_unwalked(self._start, self._end, len(data))
+        self._start = 0
         kernel.instance.write(kernel.buffer + self._end, bytes(data))
         self._end += len(data)
         self._walk_kernel()
