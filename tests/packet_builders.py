@@ -68,13 +68,19 @@ def rtp(seq: int, ssrc: int = 0x1234, payload_type: int = 0) -> bytes:
     return struct.pack("!BBHII", 0x80, payload_type, seq, seq * 160, ssrc) + bytes(160)
 
 
-def pcap(packets, endian="<", nanos=False, linktype=1, snaplen=65535):
-    """A pcap file of (seconds, fraction, data, original length) records."""
+def pcap_pieces(packets, endian="<", nanos=False, linktype=1, snaplen=65535):
+    """A pcap file's bytes piece by piece, from (seconds, fraction, data, original length) records:
+    a file far larger than memory can be written from a generator of records."""
     magic = 0xA1B23C4D if nanos else 0xA1B2C3D4
-    out = [struct.pack(endian + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)]
+    yield struct.pack(endian + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)
     for sec, frac, data, orig in packets:
-        out += [struct.pack(endian + "IIII", sec, frac, len(data), orig), data]
-    return b"".join(out)  # one join: thousands of packets stay linear
+        yield struct.pack(endian + "IIII", sec, frac, len(data), orig)
+        yield data
+
+
+def pcap(packets, *file_header, **named):
+    """A pcap file of (seconds, fraction, data, original length) records."""
+    return b"".join(pcap_pieces(packets, *file_header, **named))  # one join: thousands of packets stay linear
 
 
 def pcapng(packets, linktype=1, tsresol=None, tsoffset=None):

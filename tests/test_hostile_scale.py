@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tracemalloc
 
-from packet_builders import ethernet, ipv4, tcp
+from packet_builders import ethernet, ipv4, pcap_pieces, tcp
 from sipdiag.engine import analyze_path
 from sipdiag.protocols.sip import MAX_HEADER_BLOCK
 
@@ -20,18 +20,19 @@ SEGMENT = 60_000  # under the IPv4 length limit and the pcap snap length
 
 def write_stream(path, pieces) -> None:
     """A pcap of one TCP direction to port 5060 carrying the pieces' bytes, cut into segments."""
-    import struct
 
-    with open(path, "wb") as out:
-        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    def records():
         seq, pending, frame = 1, b"", 0
         for piece in [*pieces, None]:
             pending += piece or b""
             while len(pending) >= SEGMENT or (piece is None and pending):
                 payload, pending = pending[:SEGMENT], pending[SEGMENT:]
                 packet = ethernet(ipv4(tcp(payload, seq), protocol=6))
-                out.write(struct.pack("<IIII", 1000 + frame // 1000, frame % 1000, len(packet), len(packet)) + packet)
+                yield 1000 + frame // 1000, frame % 1000, packet, len(packet)
                 seq, frame = seq + len(payload), frame + 1
+
+    with open(path, "wb") as out:
+        out.writelines(pcap_pieces(records()))
 
 
 def report_of(tmp_path, pieces) -> tuple[dict, int]:
