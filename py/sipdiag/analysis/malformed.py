@@ -23,7 +23,8 @@ _NAMED_IN_TEXT = 10
 
 def _lacks(message: SipMessage) -> tuple[list[str], list[str]]:
     """The required headers the message lacks, and those present but unreadable."""
-    missing = [name for key, name in _REQUIRED if message.header(key) is None]
+    present = {key for key, _value in message.headers}
+    missing = [name for key, name in _REQUIRED if key not in present]
     unusable = []
     if "Via" not in missing and not message.vias:
         unusable.append("Via")

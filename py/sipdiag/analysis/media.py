@@ -19,6 +19,7 @@ announcements, so a call on hold or sent elsewhere is not "missing" media.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -39,6 +40,7 @@ def media_direction(description: SessionDescription, media: SdpMedia) -> str:
     return media.direction or description.direction or "sendrecv"
 
 
+@functools.lru_cache(maxsize=4096)  # a call's few addresses recur in every SDP: parse each once
 def _endpoint_ip(address: str) -> str | None:
     """The address as the capture writes it (IPv6 compressed, lower case);
     None for the unspecified address, RFC 2543's way of saying "hold"."""

@@ -8,6 +8,7 @@ a given server so its "no response" finding can cite them too.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -45,6 +46,7 @@ _UNROUTABLE = [
 ]
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every message's addresses, which recur
 def unroutable_kind(address: str | None) -> str | None:
     """'private (RFC 1918)' for 192.168.1.10 (brackets allowed); None for a routable address or a name."""
     try:

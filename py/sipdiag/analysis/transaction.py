@@ -11,6 +11,10 @@ from ..model import SipMessage
 class Transaction:
     requests: list[SipMessage] = field(default_factory=list)  # first send + retransmissions
     responses: list[SipMessage] = field(default_factory=list)
+    # The analyses ask for the final response many times per transaction; as
+    # responses only ever grow, `final` looks at each one once.
+    _final: SipMessage | None = field(default=None, init=False, repr=False, compare=False)
+    _responses_seen: int = field(default=0, init=False, repr=False, compare=False)
 
     @property
     def request(self) -> SipMessage | None:
@@ -27,7 +31,13 @@ class Transaction:
 
     @property
     def final(self) -> SipMessage | None:
-        return next((r for r in self.responses if r.status and r.status >= 200), None)
+        """The first response >= 200."""
+        while self._final is None and self._responses_seen < len(self.responses):
+            response = self.responses[self._responses_seen]
+            self._responses_seen += 1
+            if response.status and response.status >= 200:
+                self._final = response
+        return self._final
 
     @property
     def provisional(self) -> list[SipMessage]:

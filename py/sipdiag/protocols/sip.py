@@ -9,6 +9,7 @@ input; problems are recorded in `SipMessage.errors` (framing problems too, via
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from typing import NamedTuple
 
@@ -359,6 +360,37 @@ def _sdp_in_multipart(content_type: str, body: bytes) -> bytes | None:
     return None
 
 
+# A dialog's messages repeat their From, To and Contact values and a
+# transaction's its Via values: each distinct value is parsed once and the
+# result shared by every message that carries it (nothing changes a parsed
+# value). Bounded: past this many values the least recently used are parsed again.
+_PARSED_VALUES = 16384
+
+
+@functools.lru_cache(maxsize=_PARSED_VALUES)
+def _parsed_name_addr(value: str) -> NameAddr:
+    return parse_name_addr(value)
+
+
+@functools.lru_cache(maxsize=_PARSED_VALUES)
+def _parsed_vias(value: str) -> tuple[tuple[Via, ...], tuple[str, ...]]:
+    """The Vias of one header value, and an error for each one unreadable."""
+    vias, errors = [], []
+    for item in split_top_level(value, ","):
+        via = parse_via(item)
+        if via is None:
+            errors.append(f"bad Via: {item.strip()[:60]!r}")
+        else:
+            vias.append(via)
+    return tuple(vias), tuple(errors)
+
+
+@functools.lru_cache(maxsize=_PARSED_VALUES)
+def _parsed_contacts(value: str) -> tuple[NameAddr, ...]:
+    items = (item.strip() for item in split_top_level(value, ","))
+    return tuple(NameAddr(uri="*") if item == "*" else parse_name_addr(item) for item in items if item)
+
+
 def _derive(message: SipMessage, first: dict[str, str], every: dict[str, list[str]]) -> None:
     """Fill the convenience attributes analyses read instead of headers (from `_index`)."""
     message.call_id = first.get("call-id")
@@ -372,22 +404,16 @@ def _derive(message: SipMessage, first: dict[str, str], every: dict[str, list[st
             message.errors.append(f"bad CSeq: {cseq[:40]!r}")
     value = first.get("from")
     if value is not None:
-        message.from_addr = parse_name_addr(value)
+        message.from_addr = _parsed_name_addr(value)
     value = first.get("to")
     if value is not None:
-        message.to_addr = parse_name_addr(value)
+        message.to_addr = _parsed_name_addr(value)
     for value in every.get("via", ()):
-        for item in split_top_level(value, ","):
-            via = parse_via(item)
-            if via is None:
-                message.errors.append(f"bad Via: {item.strip()[:60]!r}")
-            else:
-                message.vias.append(via)
+        vias, errors = _parsed_vias(value)
+        message.vias += vias
+        message.errors += errors
     for value in every.get("contact", ()):
-        for item in split_top_level(value, ","):
-            item = item.strip()
-            if item:
-                message.contacts.append(NameAddr(uri="*") if item == "*" else parse_name_addr(item))
+        message.contacts += _parsed_contacts(value)
     expires = first.get("expires")
     if expires is not None:
         message.expires = decimal_number(expires)
