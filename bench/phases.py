@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "py"))
 from sipdiag.capture.scan import READ_CHUNK  # noqa: E402
-from sipdiag.engine import CaptureAnalysis  # noqa: E402
+from sipdiag.engine import CaptureAnalysis, collector_paused  # noqa: E402
 from sipdiag.report import build_report  # noqa: E402
 from sipdiag.report_json import write_json  # noqa: E402
 
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"after decoding: {current / 1e6:.1f} MB traced; largest allocation sites:")
         for stat in tracemalloc.take_snapshot().statistics("lineno")[:args.top]:
             print(f"  {stat}")
-    report = build_report(result)
+    with collector_paused():  # as CaptureAnalysis.finish runs the analyses
+        report = build_report(result)
     reported = time.process_time()
     text = io.StringIO()
     write_json(report, text)

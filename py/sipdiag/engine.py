@@ -9,6 +9,8 @@ straight into the scan kernel's memory (`reserve` an address, write there,
 from __future__ import annotations
 
 import bisect
+import contextlib
+import gc
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
@@ -26,6 +28,22 @@ MAX_PACKET_WARNINGS = 20
 READ_SPAN = 4 * 1024 * 1024
 
 
+@contextlib.contextmanager
+def collector_paused():
+    """CPython's cyclic collector off for one step (the analyses). What the
+    engine keeps (messages, transactions, dialogs, rows) piles up by the
+    hundred thousand and holds no cycles, yet each full collection would walk
+    all of it again: a quarter of a SIP-only capture's CPU time
+    (bench/phases.py). Whatever cycles the step leaves are collected after it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class CaptureAnalysis(KernelFed):
     """keep_text=False: a message whose bytes are one slice of the file keeps
     only where they are (`SipMessage.source`), not the bytes, and the report
@@ -35,6 +53,7 @@ class CaptureAnalysis(KernelFed):
 
     def __init__(self, file_name: str, keep_text: bool = True) -> None:
         self._keep_text = keep_text
+        gc.unfreeze()  # see _decoded
         self._result = CaptureResult(capture=CaptureInfo(file=file_name))
         kernel = Kernel()
         self._rtp = RtpTracker(kernel)
@@ -48,6 +67,12 @@ class CaptureAnalysis(KernelFed):
         messages = self._result.sip_messages
         known = len(messages)
         self._decoder.decode_records(records, self._note_undecodable)
+        # What the capture's reading keeps is left out of the cyclic collector's
+        # walks from now on (collector_paused says why; reading is many steps,
+        # so pausing is no use there). Reference counting still frees a frozen
+        # object once let go; a new analysis unfreezes, so a cycle frozen
+        # here is collected by then.
+        gc.freeze()
         if not self._keep_text and len(messages) > known and not self._reader.reader.compressed:
             self._locate(records, self._reader.record_offsets, messages[known:])
 
@@ -99,7 +124,8 @@ class CaptureAnalysis(KernelFed):
         """The report; streamed_messages: its sip_messages as a one-pass iterator (report.build_report)."""
         from .report import build_report  # the analyses are only needed for the report
 
-        return build_report(self.finish_result(), with_text=self._keep_text, streamed_messages=streamed_messages)
+        with collector_paused():
+            return build_report(self.finish_result(), with_text=self._keep_text, streamed_messages=streamed_messages)
 
 
 class MessageTexts:
