@@ -246,17 +246,22 @@ def _header_end(data: bytes, start: int = 0) -> tuple[int, int]:
     return end, end + (3 if data[end + 1 : end + 2] == b"\r" else 2)
 
 
-# Header names as read (lower-cased) -> the canonical name, one string shared by
-# every message: a busy capture repeats a few dozen names hundreds of thousands
-# of times. Bounded, since a damaged or hostile capture can invent names.
+# Header names as written ("Call-ID", "v", "CSeq ") -> the canonical name, one
+# string shared by every message: a busy capture repeats a few dozen spellings
+# hundreds of thousands of times, and a known spelling skips the checks.
+# Bounded, since a damaged or hostile capture can invent names.
 _NAMES: dict[str, str] = {}
 _MAX_NAMES = 4096
 
 
-def _canonical_name(name: str) -> str:
+def _canonical_name(written: str) -> str | None:
+    """None for a name no header has ("", or holding a space)."""
+    name = written.strip().lower()
+    if not name or " " in name:
+        return None
     canonical = COMPACT_FORMS.get(name, name)
     if len(_NAMES) < _MAX_NAMES:
-        _NAMES[name] = canonical
+        _NAMES[written] = canonical
     return canonical
 
 
@@ -279,25 +284,26 @@ def _index(headers: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, li
 
 
 def _read_headers(lines: list[str], message: SipMessage) -> None:
+    """`lines` may still end in CR: stripping a line's value or name drops it."""
     headers = message.headers
     for line in lines:
-        if not line.strip():
-            continue
-        if line[0] in " \t":
+        if not line or line[0] in " \t" or line == "\r":
+            text = line.strip()
+            if not text:
+                continue
             if headers:  # folded continuation (RFC 3261 7.3.1): joined with one space
                 name, value = headers[-1]
-                headers[-1] = (name, f"{value} {line.strip()}".strip())
+                headers[-1] = (name, f"{value} {text}".strip())
             else:
-                message.errors.append(f"continuation line without a header: {line.strip()[:60]!r}")
+                message.errors.append(f"continuation line without a header: {text[:60]!r}")
             continue
-        name, colon, value = line.partition(":")
-        name = name.strip().lower()
-        if not colon or not name or " " in name:
-            message.errors.append(f"malformed header line: {line.strip()[:60]!r}")
-            continue
-        canonical = _NAMES.get(name)
+        written, colon, value = line.partition(":")
+        canonical = _NAMES.get(written) if colon else None
         if canonical is None:
-            canonical = _canonical_name(name)
+            canonical = _canonical_name(written) if colon else None
+            if canonical is None:
+                message.errors.append(f"malformed header line: {line.strip()[:60]!r}")
+                continue
         headers.append((canonical, value.strip()))
 
 
@@ -440,7 +446,7 @@ def parse_message(data: bytes) -> SipMessage:
     lines = data[:end].decode("utf-8", "replace").split("\n")
     first = lines[0].rstrip("\r")
     _read_start_line(first, message)
-    _read_headers([line.rstrip("\r") for line in lines[1:]], message)
+    _read_headers(lines[1:], message)
     first_values, every_value = _index(message.headers)
     _read_body(data, body_start, message, first_values.get("content-length"))
     _derive(message, first_values, every_value)
