@@ -8,6 +8,7 @@ layer against tshark.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 
@@ -66,7 +67,48 @@ class SessionDescription:
     errors: list[str] = field(default_factory=list)
 
 
-@dataclass
+class Headers:
+    """A message's headers in order: (canonical lower-case long name, value)
+    pairs when iterated. Kept as two tuples, not a list of pairs: a capture
+    holds hundreds of thousands of messages, and one tuple of names serves
+    every message with the same headers in the same order (sip.parse_message)."""
+
+    __slots__ = ("names", "values")
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        pairs = list(pairs)
+        self.names: tuple[str, ...] = tuple(name for name, _ in pairs)
+        self.values: tuple[str, ...] = tuple(value for _, value in pairs)
+
+    @classmethod
+    def of(cls, names: tuple[str, ...], values: tuple[str, ...]) -> Headers:
+        headers = cls.__new__(cls)
+        headers.names, headers.values = names, values
+        return headers
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return zip(self.names, self.values)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and (self.names, self.values) == (other.names, other.values)
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self)!r})"
+
+    def first(self, name: str) -> str | None:
+        try:
+            return self.values[self.names.index(name)]
+        except ValueError:
+            return None
+
+    def every(self, name: str) -> list[str]:
+        return [value for key, value in zip(self.names, self.values) if key == name]
+
+
+@dataclass(slots=True)  # no per-message __dict__: a capture keeps hundreds of thousands
 class SipMessage:
     """One SIP request or response, as parsed, plus where the capture saw it.
 
@@ -81,7 +123,7 @@ class SipMessage:
     reason: str | None = None
     # (canonical lower-case long header name, value) in order; compact forms
     # are expanded ("i" -> "call-id") and folded lines joined.
-    headers: list[tuple[str, str]] = field(default_factory=list)
+    headers: Headers = field(default_factory=Headers)  # or any (name, value) pairs, made Headers
     body: bytes = b""
     errors: list[str] = field(default_factory=list)
     # capture context
@@ -110,16 +152,17 @@ class SipMessage:
     content_type: str | None = None
     sdp: SessionDescription | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.headers, Headers):
+            self.headers = Headers(self.headers)
+
     def header(self, name: str) -> str | None:
         """First value of a header (canonical lower-case long name)."""
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
+        return self.headers.first(name)
 
     def header_values(self, name: str) -> list[str]:
         """Every occurrence of a header, in order (not split on commas)."""
-        return [value for key, value in self.headers if key == name]
+        return self.headers.every(name)
 
     @property
     def is_request(self) -> bool:

@@ -13,7 +13,7 @@ import functools
 from collections import deque
 from typing import NamedTuple
 
-from ..model import DigestCredentials, NameAddr, SipMessage, Via
+from ..model import DigestCredentials, Headers, NameAddr, SipMessage, Via
 from .sdp import decimal_number, parse_sdp
 
 # RFC 3261 section 7.3.3 plus the compact forms registered since (IANA SIP parameters).
@@ -271,7 +271,7 @@ _SINGLE = ("call-id", "cseq", "from", "to", "expires", "content-type", "content-
 _REPEATED = ("via", "contact")
 
 
-def _index(headers: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+def _index(headers: Headers) -> tuple[dict[str, str], dict[str, list[str]]]:
     """(first value of each of _SINGLE present, every value of each of _REPEATED present)."""
     first: dict[str, str] = {}
     every: dict[str, list[str]] = {}
@@ -283,17 +283,28 @@ def _index(headers: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, li
     return first, every
 
 
+# The tuples of header names and the header values seen lately, each kept
+# once: a dialog's messages repeat Call-ID, From, To, User-Agent, Allow... and
+# most messages of one kind list the same headers in the same order. Bounded
+# (cleared when full), since every message can bring new values.
+_SHARED: dict = {}
+_MAX_SHARED = 1 << 16
+
+
 def _read_headers(lines: list[str], message: SipMessage) -> None:
     """`lines` may still end in CR: stripping a line's value or name drops it."""
-    headers = message.headers
+    if len(_SHARED) >= _MAX_SHARED - len(lines):
+        _SHARED.clear()
+    shared = _SHARED.setdefault
+    names: list[str] = []
+    values: list[str] = []
     for line in lines:
         if not line or line[0] in " \t" or line == "\r":
             text = line.strip()
             if not text:
                 continue
-            if headers:  # folded continuation (RFC 3261 7.3.1): joined with one space
-                name, value = headers[-1]
-                headers[-1] = (name, f"{value} {text}".strip())
+            if values:  # folded continuation (RFC 3261 7.3.1): joined with one space
+                values[-1] = f"{values[-1]} {text}".strip()
             else:
                 message.errors.append(f"continuation line without a header: {text[:60]!r}")
             continue
@@ -304,7 +315,11 @@ def _read_headers(lines: list[str], message: SipMessage) -> None:
             if canonical is None:
                 message.errors.append(f"malformed header line: {line.strip()[:60]!r}")
                 continue
-        headers.append((canonical, value.strip()))
+        names.append(canonical)
+        value = value.strip()
+        values.append(shared(value, value))
+    names_in_order = tuple(names)
+    message.headers = Headers.of(shared(names_in_order, names_in_order), tuple(values))
 
 
 def _read_start_line(line: str, message: SipMessage) -> None:
