@@ -392,8 +392,8 @@ def _facts_from_header_list(message) -> dict:
         else None,
         "from": parse_name_addr(message.header("from")) if message.header("from") is not None else None,
         "to": parse_name_addr(message.header("to")) if message.header("to") is not None else None,
-        "vias": [via for via in vias if via is not None],
-        "contacts": [NameAddr(uri="*") if item == "*" else parse_name_addr(item) for item in contacts if item],
+        "vias": tuple(via for via in vias if via is not None),
+        "contacts": tuple(NameAddr(uri="*") if item == "*" else parse_name_addr(item) for item in contacts if item),
         "expires": decimal_number(message.header("expires")) if message.header("expires") is not None else None,
         "content_type": content_type.split(";", 1)[0].strip().lower() if content_type is not None else None,
     }

@@ -146,8 +146,10 @@ class SipMessage:
     cseq_method: str | None = None
     from_addr: NameAddr | None = None
     to_addr: NameAddr | None = None
-    vias: list[Via] = field(default_factory=list)
-    contacts: list[NameAddr] = field(default_factory=list)
+    # Tuples: most messages share their parsed values with others (sip._parsed_vias)
+    # and an empty tuple costs no memory, where hundreds of thousands of empty lists would.
+    vias: tuple[Via, ...] = ()
+    contacts: tuple[NameAddr, ...] = ()
     expires: int | None = None  # Expires header
     content_type: str | None = None
     sdp: SessionDescription | None = None
