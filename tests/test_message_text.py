@@ -71,7 +71,7 @@ def test_udp_messages_keep_no_bytes_and_know_where_they_are():
 
 
 def test_messages_read_counts_the_sip_messages_decoded_so_far():
-    # tshark: frames 1-5 are the INVITE, its 100, 180, 200 and the ACK; RTP follows; 306-307 the BYE and its 200.
+    # Its SIP messages are frames 1-5 (the INVITE, its responses, the ACK), RTP, then 306-307 (the BYE and its answer).
     data = (FIXTURES / "calls" / "call_answered_rtp.pcap").read_bytes()
     analysis = CaptureAnalysis("call_answered_rtp.pcap", keep_text=False)
     assert analysis.messages_read == 0
