@@ -71,7 +71,7 @@ function createEngine() {
       settleReady.reject(new Error(data.message));
     } else if (data.type === "progress") {
       // {done, total, phase, round}, and an analysis's `messages` (SIP messages decoded so far).
-      const { type: _progress, id, ...progress } = data;
+      const { type: _type, id, ...progress } = data;
       emit("progress", { id, ...progress });
       pending.get(id)?.onProgress?.(progress);
     } else {

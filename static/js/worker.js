@@ -669,6 +669,7 @@ async function feedKernel(id, file, progress, afterChunk = null) {
     const slice = new Uint8Array(await file.slice(done, done + CHUNK_SIZE).arrayBuffer());
     const address = call("kernel_reserve", id, slice.length);
     new Uint8Array(memory.buffer, address, slice.length).set(slice); // after reserve: it may grow the memory
+    // An analysis's commit returns its SIP messages so far; the other jobs' return null.
     progress.messages = call("kernel_commit", id, slice.length) ?? progress.messages;
     afterChunk?.();
     done += slice.length;
