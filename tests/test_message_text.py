@@ -70,6 +70,18 @@ def test_udp_messages_keep_no_bytes_and_know_where_they_are():
         assert data[offset:offset + length].startswith((b"INVITE ", b"ACK ", b"BYE ", b"SIP/2.0 "))
 
 
+def test_messages_read_counts_the_sip_messages_decoded_so_far():
+    # Its SIP messages are frames 1-5 (the INVITE, its responses, the ACK), RTP, then 306-307 (the BYE and its answer).
+    data = (FIXTURES / "calls" / "call_answered_rtp.pcap").read_bytes()
+    analysis = CaptureAnalysis("call_answered_rtp.pcap", keep_text=False)
+    assert analysis.messages_read == 0
+    analysis.feed(data[:len(data) // 2])  # cut inside the RTP
+    assert analysis.messages_read == 5
+    analysis.feed(data[len(data) // 2:])
+    assert analysis.messages_read == 7
+    assert len(analysis.finish()["sip_messages"]) == 7
+
+
 def test_a_message_reassembled_from_ip_fragments_keeps_its_bytes():
     capture = FIXTURES / "calls" / "call_fragmented_invite.pcap"
     analysis, _ = lean_analysis(capture)

@@ -70,9 +70,10 @@ function createEngine() {
     } else if (data.type === "boot-error") {
       settleReady.reject(new Error(data.message));
     } else if (data.type === "progress") {
-      const { id, done, total, phase, round } = data;
-      emit("progress", { id, done, total, phase, round });
-      pending.get(id)?.onProgress?.({ done, total, phase, round });
+      // {done, total, phase, round}, and an analysis's `messages` (SIP messages decoded so far).
+      const { type: _type, id, ...progress } = data;
+      emit("progress", { id, ...progress });
+      pending.get(id)?.onProgress?.(progress);
     } else {
       const job = pending.get(data.id);
       pending.delete(data.id);
@@ -130,10 +131,11 @@ function createEngine() {
       return (await request({ type: "report-json", report: reportId(report) })).blob;
     },
     // The page's own analysis: the worker keeps this report (the last one so
-    // kept) for rows() and locate(); `reportId` names it.
-    async analyzeAndKeep(fileOrBlob) {
+    // kept) for rows() and locate(); `reportId` names it. onProgress hears its
+    // phases ("reading", "analyzing", "building views") with `messages`.
+    async analyzeAndKeep(fileOrBlob, { onProgress = null } = {}) {
       const id = nextId++;
-      const result = await request({ type: "analyze", file: fileOrBlob, keep: true }, null, id);
+      const result = await request({ type: "analyze", file: fileOrBlob, keep: true }, onProgress, id);
       reportIds.set(result.report, id);
       return { report: result.report, reportId: id };
     },
@@ -214,13 +216,27 @@ api.on("progress", ({ done, total }) => {
   ui.progress.value = done;
 });
 
+// "12,345": the status line's counts, grouped as the page's English text is.
+const COUNT = new Intl.NumberFormat("en");
+
+// What the analysis of `name` is doing, in words. An event a 4 MB chunk while
+// reading, then two: the live status region is never rewritten many times a second.
+// No-break spaces keep "18 %" and "6,119 SIP messages" whole when a narrow screen wraps the line.
+function analysisStatus(name, { done, total, phase, messages }) {
+  const sip = `${COUNT.format(messages)}\u00a0SIP\u00a0messages`;
+  if (phase === "reading") return `reading ${name} — ${Math.floor((100 * done) / (total || 1))}\u00a0% · ${sip}`;
+  if (phase === "analyzing") return `analyzing ${sip}…`;
+  return `${phase}…`;
+}
+
 async function open(file) {
   ui.error.hidden = true;
   ui.progress.hidden = false;
   ui.progress.value = 0;
-  ui.status.textContent = api.readyMs === null ? `loading engine… then analyzing ${file.name}` : `analyzing ${file.name}…`;
+  ui.status.textContent = api.readyMs === null ? `loading engine… then reading ${file.name}` : `reading ${file.name}…`;
+  const onProgress = (progress) => (ui.status.textContent = analysisStatus(file.name, progress));
   try {
-    const { report, reportId } = await api.analyzeAndKeep(file);
+    const { report, reportId } = await api.analyzeAndKeep(file, { onProgress });
     current = { file, report, reportId, panels: new Map(), selections: new Map() };
     ui.status.textContent = `analyzed ${file.name}`;
     show(report);

@@ -4,8 +4,11 @@
 // file:// page, and the single file has to work from file://.
 // Protocol (docs/DESIGN.md "page worker protocol"):
 //   page -> {type:"init", files?}             worker -> {type:"ready", ms} | {type:"boot-error", message}
-//   page -> {type:"analyze", id, file, keep?} worker -> {type:"progress", id, done, total, phase:"analyzing", round:0}*
+//   page -> {type:"analyze", id, file, keep?} worker -> {type:"progress", id, done, total, phase, round:0, messages}*
 //                                                       then {type:"result", id, report} | {type:"error", id, message}
+//     phase "reading" (one event a chunk: done/total bytes), then "analyzing" (the file read, the
+//     analyses run) and, with keep, "building views" (the report's tables are indexed); messages:
+//     the SIP messages decoded so far, at "building views" the report's.
 //     The report is the CLI's `analyze --json`: no message text. The worker keeps, beside it, where
 //     each message is in the File (engine.MessageTexts) and reads a message back when asked (below).
 //     keep: true keeps the report (Python side) for the tables below, under this request's id;
@@ -122,7 +125,12 @@ def kernel_reserve(job, size):
     return guard(lambda: jobs[job].reserve(size))
 
 def kernel_commit(job, size):
-    return guard(lambda: jobs[job].commit(size))
+    """An analysis says how many SIP messages it has decoded so far; other jobs say nothing (None)."""
+    def step():
+        fed = jobs[job]
+        fed.commit(size)
+        return fed.messages_read if isinstance(fed, sipdiag.CaptureAnalysis) else None
+    return guard(step)
 
 # The last reports, kept for the ladders and the HTML report the page asks for
 # later (ladder.py and html_report.py draw from the report, in Python, so the
@@ -155,21 +163,26 @@ class KeptReport:
     def message_texts(self, indexes):
         return self.texts.texts(indexes, self.read)
 
-def analyze_finish(job, keep, read_slice):
+def analyze_finish(job, read_slice):
+    """The analyses: the report, held for the ladders and the HTML report."""
     def step():
         analysis = jobs.pop(job)
         report = analysis.finish()
-        reports[job] = held = KeptReport(report, analysis.texts(), read_slice)
+        reports[job] = KeptReport(report, analysis.texts(), read_slice)
         while len(reports) > REPORTS_KEPT:
             reports.pop(next(iter(reports)))
-        if keep:
-            # The page's tables ask for their rows from this report; only the
-            # capture on screen is kept. Imported here, not at boot: the engine is ready sooner.
-            from sipdiag.report_tables import ReportTables
-
-            kept.clear()
-            kept[job] = ReportTables(report, held.message_texts)
         return report
+    return guard(step)
+
+def analyze_keep(job):
+    """The page's tables of that report, which ask for their rows from it; only the capture
+    on screen is kept. Imported here, not at boot: the engine is ready sooner."""
+    def step():
+        from sipdiag.report_tables import ReportTables
+
+        held = kept_report(job)
+        kept.clear()
+        kept[job] = ReportTables(held.report, held.message_texts)
     return guard(step)
 
 def kept_report(report_id):
@@ -551,7 +564,7 @@ async function boot(files) {
     pyodide.runPython(RTP_GLUE, { globals: namespace });
   }
   glue = new Map(
-    ["analyze_start", "kernel_memory", "kernel_reserve", "kernel_commit", "analyze_finish", "table_rows", "locate", "redact_start", "redact_finish_learning",
+    ["analyze_start", "kernel_memory", "kernel_reserve", "kernel_commit", "analyze_finish", "analyze_keep", "table_rows", "locate", "redact_start", "redact_finish_learning",
      "redact_next_round", "redact_finish", "redact_written", "redact_verify_start",
      "redact_verify_feed", "redact_verify_finish", "drop", "ladder", "html_report", "message_text", "report_json", "import_the_rest",
      ...RTP_GLUE_NAMES].map((name) => [name, namespace.get(name)]),
@@ -606,9 +619,10 @@ class EngineError extends Error {
 // One progress bar per job over every read of the user's file. Each event says
 // how many bytes are done and which pass runs now: the event that ends a pass
 // names the next one, so the page's label changes as soon as it starts.
+// An analysis's events also carry `messages`, the SIP messages decoded so far (null: not counted).
 class Progress {
   constructor(id, size, passes) {
-    Object.assign(this, { id, size, passes, pass: 0, phase: null, round: 0 });
+    Object.assign(this, { id, size, passes, pass: 0, phase: null, round: 0, messages: null });
   }
 
   // Pass `pass` (0-based) of this many begins: its phase and round.
@@ -618,8 +632,15 @@ class Progress {
   }
 
   post(done) {
-    const { id, size, passes, phase, round } = this;
-    postMessage({ type: "progress", id, done, total: size * passes, phase, round });
+    const { id, size, passes, phase, round, messages } = this;
+    const counted = messages === null ? {} : { messages };
+    postMessage({ type: "progress", id, done, total: size * passes, phase, round, ...counted });
+  }
+
+  // A step after the last read of the file: the bar stays full.
+  after(phase) {
+    this.phase = phase;
+    this.post(this.size * this.passes);
   }
 }
 
@@ -648,20 +669,30 @@ async function feedKernel(id, file, progress, afterChunk = null) {
     const slice = new Uint8Array(await file.slice(done, done + CHUNK_SIZE).arrayBuffer());
     const address = call("kernel_reserve", id, slice.length);
     new Uint8Array(memory.buffer, address, slice.length).set(slice); // after reserve: it may grow the memory
-    call("kernel_commit", id, slice.length);
+    // An analysis's commit returns its SIP messages so far; the other jobs' return null.
+    progress.messages = call("kernel_commit", id, slice.length) ?? progress.messages;
     afterChunk?.();
     done += slice.length;
     if (done < file.size) progress.post(base + Math.round((progress.size * done) / file.size));
   }
 }
 
+// Phases: "reading" a chunk at a time, "analyzing", and for the page's own report
+// (keep) "building views" while its tables are indexed; one result either way.
 async function analyze({ id, file, keep }) {
   call("analyze_start", id, file.name ?? "capture");
   const progress = new Progress(id, file.size, 1);
-  progress.begin(0, "analyzing", 0);
+  progress.messages = 0;
+  progress.begin(0, "reading", 0);
   await feedKernel(id, file, progress);
-  progress.post(file.size);
-  return { report: call("analyze_finish", id, Boolean(keep), sliceReader(file)), reportId: id };
+  progress.after("analyzing");
+  const report = call("analyze_finish", id, sliceReader(file));
+  if (keep) {
+    progress.messages = report.sip_messages.length; // with the ones only the end of the file completed
+    progress.after("building views");
+    call("analyze_keep", id);
+  }
+  return { report, reportId: id };
 }
 
 // read(offset, length) over a File for the engine, which calls it synchronously

@@ -74,18 +74,61 @@ def test_api_report_equals_cli(page_ready, path):
     assert analyze_in_page(page_ready, path) == cli_report(path)
 
 
-def test_progress_events_follow_the_chunks(page_ready, shared_captures, tmp_path):
-    # A pcap over one 4 MiB chunk: one capture's records repeated after its file header.
-    original = (shared_captures / "heplify__rtp_rtcp_sip_ipv4_udp.pcap").read_bytes()
+def long_capture(shared_captures, tmp_path, name: str, copies: int):
+    """A pcap over one 4 MiB chunk: a real capture's records repeated after its file header."""
+    original = (shared_captures / name).read_bytes()
     path = tmp_path / "long.pcap"
-    path.write_bytes(original + original[24:] * 5)
+    path.write_bytes(original + original[24:] * (copies - 1))
+    return path
+
+
+def test_progress_events_follow_the_chunks(page_ready, shared_captures, tmp_path):
+    path = long_capture(shared_captures, tmp_path, "heplify__rtp_rtcp_sip_ipv4_udp.pcap", 6)
     page_ready.page.evaluate("""() => {
       window.progressEvents = [];
-      window.sipdiag.on("progress", ({ done, total }) => window.progressEvents.push([done, total]));
+      window.sipdiag.on("progress", ({ done, total, phase }) => window.progressEvents.push([done, total, phase]));
     }""")
     analyze_in_page(page_ready, path)
     size = path.stat().st_size
-    assert page_ready.page.evaluate("window.progressEvents") == [[0, size], [4 << 20, size], [size, size]]
+    # sipdiag.analyze keeps no tables: nothing to build after the analyses.
+    assert page_ready.page.evaluate("window.progressEvents") == [
+        [0, size, "reading"], [4 << 20, size, "reading"], [size, size, "analyzing"]]
+
+
+# Every progress event of the page's own analysis, and each text the status line showed.
+RECORD_OPENING = """() => {
+  const events = [], texts = [];
+  const status = document.getElementById("engine-status");
+  const observer = new MutationObserver(() => texts.push(status.textContent));
+  observer.observe(status, { childList: true, characterData: true, subtree: true });
+  const stop = window.sipdiag.on("progress", (event) => events.push(event));
+  window.openingRecorded = () => (stop(), observer.disconnect(), [events, texts]);
+}"""
+
+
+def test_status_line_says_the_phase_and_the_sip_messages_read(page_ready, shared_captures, tmp_path):
+    # SIP only: 45 copies of sngrep's capture, 5 MB, two chunks.
+    path = long_capture(shared_captures, tmp_path, "sngrep__aaa.pcap", 45)
+    page = page_ready.page
+    page.evaluate(RECORD_OPENING)
+    open_capture(page, path)
+    events, texts = page.evaluate("window.openingRecorded()")
+    size = path.stat().st_size
+    sip_messages = len(cli_report(path)["sip_messages"])
+    assert [(event["phase"], event["done"], event["total"]) for event in events] == [
+        ("reading", 0, size), ("reading", 4 << 20, size), ("analyzing", size, size), ("building views", size, size)]
+    read = [event["messages"] for event in events]
+    assert read == sorted(read) and read[1] > 0 and read[-1] == sip_messages
+    # No-break spaces hold "N %" and "N SIP messages" together on a narrow screen.
+    assert [text.replace("\u00a0", "_") for text in texts] == [
+        "",  # open_capture clears it first
+        "reading long.pcap…",
+        "reading long.pcap — 0_% · 0_SIP_messages",
+        f"reading long.pcap — {100 * (4 << 20) // size}_% · {read[1]:,}_SIP_messages",
+        f"analyzing {read[2]:,}_SIP_messages…",
+        "building views…",
+        "analyzed long.pcap",
+    ]
 
 
 def test_sip_messages_tab_shows_message_text(page_ready, sample_capture):
