@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.memory:
         tracemalloc.start()
     started = time.process_time()
-    analysis = CaptureAnalysis(args.capture.name)
+    analysis = CaptureAnalysis(args.capture.name, keep_text=False)  # as `analyze --json`
     with open(args.capture, "rb") as capture:
         while chunk := capture.read(READ_CHUNK):
             analysis.feed(chunk)
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         for stat in tracemalloc.take_snapshot().statistics("lineno")[:args.top]:
             print(f"  {stat}")
     with collector_paused():  # as CaptureAnalysis.finish runs the analyses
-        report = build_report(result)
+        report = build_report(result, with_text=False)
     reported = time.process_time()
     text = io.StringIO()
     write_json(report, text)

@@ -16,12 +16,15 @@ RSS of each (GNU time), and prints:
 - its peak RSS against the target of the capture's size + 300 MB;
 - report bytes per message, and memory per message and per copy (dialog or
   registration): the peak minus the CLI's peak on a capture of a handful of
-  messages, divided by their count; memory should follow the copies, not text.
+  messages, divided by their count; memory should follow the copies, not text;
+- where the CPU time goes (bench/phases.py on the same file: decoding, the
+  analyses, the JSON), unless --no-phases.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +110,15 @@ def print_row(row: Measured, baseline_mb: float) -> None:
           f"{verdict(row.cli_mb <= limit)}")
 
 
+def print_phases(capture: Path) -> None:
+    """bench/phases.py's figures for the capture, under its row."""
+    lines = subprocess.run([sys.executable, str(Path(__file__).with_name("phases.py")), str(capture)],
+                           env=CLI_ENV, cwd=REPO, capture_output=True, text=True, check=True).stdout.splitlines()
+    print("  where the CPU time goes (bench/phases.py, in one process):")
+    for line in lines[1:]:
+        print(f"  {line}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", action="append", help="a UDP capture of this size (default 100M and 1G); "
@@ -114,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tcp-size", action="append", help="a back-to-back TCP capture of this size (default "
                         "16M); repeatable")
     parser.add_argument("--keep-report", action="store_true", help="keep each report beside its capture")
+    parser.add_argument("--no-phases", action="store_true", help="skip bench/phases.py's run on each capture")
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)
     if args.size is None and args.tcp_size is None:
@@ -126,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     _, _, baseline_mb, _, _ = analyze(baseline, False)
     for capture in captures:
         print_row(measure(capture, args.keep_report), baseline_mb)
+        if not args.no_phases:
+            print_phases(capture)
     return 0
 
 
