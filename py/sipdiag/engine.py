@@ -65,6 +65,11 @@ class CaptureAnalysis(KernelFed):
                 message.source = (offsets[number] + start, len(message.raw))
                 message.raw = b""
 
+    @property
+    def messages_read(self) -> int:
+        """SIP messages decoded so far (the page's memory guard names them when it stops reading)."""
+        return len(self._result.sip_messages)
+
     def texts(self) -> MessageTexts:
         """Where each message's text is (after `finish`): what reads it back, without the messages."""
         return MessageTexts(self._result.sip_messages)

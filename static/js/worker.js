@@ -77,7 +77,7 @@ const EMBEDDED_ROOT = "embedded:/";
 // Python side of the protocol: every step returns JSON text {"value": ...} or
 // {"error": "one line", "option"?: name}, so the page shows a sentence, never a traceback.
 const GLUE = `
-import json, traceback
+import gc, json, traceback
 import sipdiag
 
 jobs = {}
@@ -123,6 +123,9 @@ def kernel_reserve(job, size):
 
 def kernel_commit(job, size):
     return guard(lambda: jobs[job].commit(size))
+
+def messages_read(job):
+    return jobs[job].messages_read
 
 # The last reports, kept for the ladders and the HTML report the page asks for
 # later (ladder.py and html_report.py draw from the report, in Python, so the
@@ -345,6 +348,12 @@ def drop(job):
     verifications.pop(job, None)
     written.pop(job, None)
 
+def release(job):
+    """A job the memory guard stopped: its objects, and their cycles now rather than at the
+    collector's next turn, so the next capture is measured against an engine back at rest."""
+    drop(job)
+    gc.collect()
+
 def import_the_rest():
     """What analyses, tables, ladders, HTML reports, redaction and RTP streams import on
     first use: loaded right after ready (so the first job does not wait for them) and
@@ -553,10 +562,11 @@ async function boot(files) {
   glue = new Map(
     ["analyze_start", "kernel_memory", "kernel_reserve", "kernel_commit", "analyze_finish", "table_rows", "locate", "redact_start", "redact_finish_learning",
      "redact_next_round", "redact_finish", "redact_written", "redact_verify_start",
-     "redact_verify_feed", "redact_verify_finish", "drop", "ladder", "html_report", "message_text", "report_json", "import_the_rest",
+     "redact_verify_feed", "redact_verify_finish", "drop", "messages_read", "release", "ladder", "html_report", "message_text", "report_json", "import_the_rest",
      ...RTP_GLUE_NAMES].map((name) => [name, namespace.get(name)]),
   );
   mark("glue");
+  pythonHeapInUse = heapInUse(pyodide._module);
   const compiled = await kernel;
   self.sipdiagKernel = () => new WebAssembly.Instance(compiled, {}).exports;
   mark("kernel compiled");
@@ -641,6 +651,7 @@ async function feedFile(id, blob, feedName, progress, afterChunk = null) {
 // The file read into the job's scan kernel memory (an analysis, an RTP
 // measurement or a redaction pass): each slice is copied once, from the
 // File's bytes to the address the engine reserved. Progress as feedFile's.
+// afterChunk(done) hears after each slice how many bytes are read.
 async function feedKernel(id, file, progress, afterChunk = null) {
   const memory = glue.get("kernel_memory")(id); // the kernel's WebAssembly.Memory itself
   const base = progress.size * progress.pass;
@@ -649,8 +660,8 @@ async function feedKernel(id, file, progress, afterChunk = null) {
     const address = call("kernel_reserve", id, slice.length);
     new Uint8Array(memory.buffer, address, slice.length).set(slice); // after reserve: it may grow the memory
     call("kernel_commit", id, slice.length);
-    afterChunk?.();
     done += slice.length;
+    afterChunk?.(done);
     if (done < file.size) progress.post(base + Math.round((progress.size * done) / file.size));
   }
 }
@@ -659,9 +670,101 @@ async function analyze({ id, file, keep }) {
   call("analyze_start", id, file.name ?? "capture");
   const progress = new Progress(id, file.size, 1);
   progress.begin(0, "analyzing", 0);
-  await feedKernel(id, file, progress);
+  await feedKernel(id, file, progress, memoryGuard(id, file));
   progress.post(file.size);
   return { report: call("analyze_finish", id, Boolean(keep), sliceReader(file)), reportId: id };
+}
+
+// The memory guard (issue 14): a capture too large for the machine is stopped
+// while it is read, with a sentence, before the tab runs out of memory (a
+// 250 MB SIP-only capture took the renderer to 4.7 GB and died with a broken
+// message). File size alone cannot judge it: a 1 GB RTP capture reads in flat
+// memory, while SIP messages stay in memory as parsed objects. So after each
+// slice the guard measures what the engine holds, Python's heap in use plus
+// the job's kernel memory, against `memoryLimit`.
+// In use, not the heap's size: wasm memory never shrinks, so after one large
+// capture the heap stays large; what dlmalloc has handed out (mallinfo's
+// uordblks) falls back when a job's objects are freed, so a later, smaller
+// capture is judged by what it needs itself. (Restarting the worker after a
+// refusal would also empty the heap, but not after a large capture that
+// passed, and would cost a start; sys.getallocatedblocks counts objects, not
+// bytes, and misses buffers.)
+const MB = 1_000_000; // sizes are shown in decimal units, as file managers show the file's
+const GB = 1000 * MB;
+// Pyodide's memory is wasm32: at most 65,536 pages of 64 KiB (its wasm's own maximum).
+const WASM32_CEILING = 4 * 1024 ** 3;
+// The heap a whole analysis ends with, per byte in use when reading ends: the
+// analyses, the report and its JSON text come after reading, and the heap grows
+// past what is in use (free fragments, emscripten's 20% steps). Measured on SIP-only
+// captures of bench/make_signalling.py: 94 MB of heap (73 MB in use) at the end of
+// reading 10 MB grew to 196 MB; 30 MB: 235 MB (198 MB in use) to 487 MB; 100 MB:
+// 685 MB (631 MB in use) to 1,466 MB.
+const HEAP_PER_BYTE_READ = 2.5;
+// The first N MB offered after a refusal: what was read under the limit, with room to
+// spare (the heap is not the same from one run to the next: a kept report, fragments).
+const OFFER_MARGIN = 0.9;
+let memoryLimit = null; // bytes, set by init (engineMemoryLimit)
+let pythonHeapInUse = null; // set by boot: () => bytes
+
+// The limit while reading: the smallest of what wasm32 allows once the work after
+// reading is allowed for (1.7 GB), half the device's memory (navigator.deviceMemory, GB,
+// rounded and capped by the browser: the tab is not alone on the machine) and the
+// page's JS heap limit (performance.memory, Chromium), or `limitMB` (the page's
+// ?memory-limit=MB) when given.
+function engineMemoryLimit({ limitMB = null, deviceMemory = null, jsHeapSizeLimit = null } = {}) {
+  if (limitMB > 0) return limitMB * MB;
+  const limits = [WASM32_CEILING / HEAP_PER_BYTE_READ];
+  if (deviceMemory > 0) limits.push((deviceMemory * 1024 ** 3) / 2);
+  if (jsHeapSizeLimit > 0) limits.push(jsHeapSizeLimit);
+  return Math.floor(Math.min(...limits));
+}
+
+// Bytes Python has allocated in Pyodide's heap now: dlmalloc's mallinfo(), a
+// struct of ten 32-bit fields written where the first argument points (wasm32's
+// way of returning a struct), uordblks the eighth. Pyodide's Module (`_module`)
+// is its only way to the heap; its public API has none.
+function heapInUse(module) {
+  return () => {
+    const info = module._malloc(40);
+    module._mallinfo(info);
+    const inUse = module.HEAPU32[info / 4 + 7]; // HEAPU32 read after malloc: the heap may have grown
+    module._free(info);
+    return inUse;
+  };
+}
+
+function sizeText(bytes) {
+  if (bytes >= GB) return `${(bytes / GB).toFixed(1)} GB`;
+  return `${bytes >= 10 * MB ? Math.round(bytes / MB) : (bytes / MB).toFixed(1)} MB`;
+}
+
+// Thrown by the guard: the job is dropped and the page offers the first `offer` bytes.
+class MemoryRefusal extends Error {
+  constructor(name, memory) {
+    const { size, read, messages, limit } = memory;
+    const count = `${messages.toLocaleString("en-US")} SIP message${messages === 1 ? "" : "s"}`;
+    super(`${name} (${sizeText(size)}) needs more memory than this browser allows: the engine had read `
+      + `${sizeText(read)} (${count}) when it reached its limit of ${sizeText(limit)}.`);
+    this.memory = memory;
+  }
+}
+
+// afterChunk for an analysis: after each slice, what the engine holds against the limit.
+// The last slice is judged too: the work after reading needs the margin the limit leaves.
+function memoryGuard(id, file) {
+  const kernel = glue.get("kernel_memory")(id);
+  let readUnderLimit = 0;
+  return (read) => {
+    const used = pythonHeapInUse() + kernel.buffer.byteLength;
+    if (used <= memoryLimit) {
+      readUnderLimit = read;
+      return;
+    }
+    const offer = Math.floor((readUnderLimit * OFFER_MARGIN) / MB) * MB;
+    throw new MemoryRefusal(file.name ?? "capture", {
+      size: file.size, read, messages: glue.get("messages_read")(id), used, limit: memoryLimit, offer,
+    });
+  };
 }
 
 // read(offset, length) over a File for the engine, which calls it synchronously
@@ -783,6 +886,7 @@ let prepared = null;
 
 self.onmessage = async ({ data }) => {
   if (data.type === "init") {
+    memoryLimit = engineMemoryLimit(data.memory);
     const ready = boot(data.files);
     ready.then(
       () => postMessage({ type: "ready", ms: markAt("kernel compiled") - markAt("init message"), marks: bootMarks }),
@@ -790,7 +894,10 @@ self.onmessage = async ({ data }) => {
     );
     prepared = ready.then(prepare);
     // What became of the snapshot, once known (bench/boot.py and the tests wait for it).
-    prepared.then((snapshot) => postMessage({ type: "prepared", snapshot, marks: bootMarks }), () => {});
+    // With the memory guard's limit and what the engine at rest holds (the tests set a limit above it).
+    prepared.then((snapshot) => postMessage({
+      type: "prepared", snapshot, marks: bootMarks, memory: { limit: memoryLimit, idle: pythonHeapInUse() },
+    }), () => {});
     return;
   }
   const jobs = { analyze, rows, locate, redact, ladder, "html-report": htmlReport, "message-text": messageText,
@@ -799,6 +906,11 @@ self.onmessage = async ({ data }) => {
     await prepared;
     postMessage({ type: "result", id: data.id, ...(await jobs[data.type](data)) });
   } catch (error) {
+    if (error instanceof MemoryRefusal) {
+      glue.get("release")(data.id);
+      postMessage({ type: "error", id: data.id, message: error.message, memory: error.memory });
+      return;
+    }
     if (glue) glue.get("drop")(data.id);
     const message = error instanceof EngineError ? error.message : `the engine failed: ${error.message ?? error}`;
     const option = error instanceof EngineError && error.option ? { option: error.option } : {};
