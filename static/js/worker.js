@@ -3,9 +3,14 @@
 // dynamic import()): Chromium refuses module workers made from blob: URLs in a
 // file:// page, and the single file has to work from file://.
 // Protocol (docs/DESIGN.md "page worker protocol"):
-//   page -> {type:"init", files?}             worker -> {type:"ready", ms} | {type:"boot-error", message}
+//   page -> {type:"init", files?, memory}     worker -> {type:"ready", ms} | {type:"boot-error", message}
+//                                                       then {type:"prepared", snapshot, marks, memory: {limit, idle}}
+//     memory: {limitMB, deviceMemory, jsHeapSizeLimit}, what the memory guard's limit is chosen by
+//     (engineMemoryLimit); prepared gives the limit and the bytes the engine holds at rest.
 //   page -> {type:"analyze", id, file, keep?} worker -> {type:"progress", id, done, total, phase:"analyzing", round:0}*
 //                                                       then {type:"result", id, report} | {type:"error", id, message}
+//                                                       | {type:"error", id, message, memory: {size, read, messages,
+//                                                          used, limit, offer}} (the memory guard stopped reading)
 //     The report is the CLI's `analyze --json`: no message text. The worker keeps, beside it, where
 //     each message is in the File (engine.MessageTexts) and reads a message back when asked (below).
 //     keep: true keeps the report (Python side) for the tables below, under this request's id;
