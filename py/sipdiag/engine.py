@@ -19,6 +19,7 @@ from .capture.decoder import PacketDecoder
 from .capture.pcapfile import CaptureError
 from .capture.scan import Kernel, KernelFed, KernelReader
 from .model import CaptureInfo, CaptureResult, SipMessage
+from .protocols.sip import forget_shared_values
 from .protocols.rtp import RtpTracker
 
 # One warning per damaged packet would drown the report on a badly broken file.
@@ -44,6 +45,15 @@ def collector_paused():
             gc.enable()
 
 
+def collect_abandoned() -> None:
+    """Free now what an analysis dropped before its end kept: its objects are frozen
+    (CaptureAnalysis._decoded) and form cycles (the analysis and its reader), so
+    only an unfreeze and a collection let them go. The page's memory guard calls
+    this, so the next capture is measured against an engine back at rest."""
+    gc.unfreeze()
+    gc.collect()
+
+
 class CaptureAnalysis(KernelFed):
     """keep_text=False: a message whose bytes are one slice of the file keeps
     only where they are (`SipMessage.source`), not the bytes, and the report
@@ -54,6 +64,7 @@ class CaptureAnalysis(KernelFed):
     def __init__(self, file_name: str, keep_text: bool = True) -> None:
         self._keep_text = keep_text
         gc.unfreeze()  # see _decoded
+        forget_shared_values()  # what an abandoned analysis (the page's memory guard) left
         self._result = CaptureResult(capture=CaptureInfo(file=file_name))
         kernel = Kernel()
         self._rtp = RtpTracker(kernel)
@@ -92,7 +103,7 @@ class CaptureAnalysis(KernelFed):
 
     @property
     def messages_read(self) -> int:
-        """SIP messages decoded so far: the page's progress says how many while the file is read."""
+        """SIP messages decoded so far: the page's progress says how many, and its memory guard when it stops reading."""
         return len(self._result.sip_messages)
 
     def texts(self) -> MessageTexts:
@@ -106,8 +117,11 @@ class CaptureAnalysis(KernelFed):
 
     def finish_result(self) -> CaptureResult:
         """Everything but the report: the facts the analyses read."""
-        state = self._reader.close()  # raises CaptureError for an empty file or a non-capture
-        self._decoder.finish()
+        try:
+            state = self._reader.close()  # raises CaptureError for an empty file or a non-capture
+            self._decoder.finish()
+        finally:
+            forget_shared_values()
         reader = self._reader.reader
         info = self._result.capture
         info.format = reader.format

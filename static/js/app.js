@@ -24,17 +24,26 @@ const FIRST_TAB = TABS[0].name;
 // Set by the single file's bootstrap: the worker's blob URL and the embedded assets.
 const embedded = globalThis.sipdiagEmbedded ?? null;
 
+// What the worker's memory guard judges the limit by (engineMemoryLimit in worker.js):
+// ?memory-limit=MB overrides the rest (tests; users who know their machine).
+// performance.memory is the page's only (a worker has none).
+function browserMemory() {
+  const limitMB = Number(new URLSearchParams(location.search).get("memory-limit")) || null;
+  return { limitMB, deviceMemory: navigator.deviceMemory ?? null, jsHeapSizeLimit: performance.memory?.jsHeapSizeLimit ?? null };
+}
+
 // The single file's runtime files are inflated here and handed over (transferred, not copied).
 async function startWorker(worker) {
+  const memory = browserMemory();
   if (!embedded) {
-    worker.postMessage({ type: "init" });
+    worker.postMessage({ type: "init", memory });
     return;
   }
   const paths = Object.keys(embedded.assets).filter((path) => !path.startsWith("static/"));
   const files = Object.fromEntries(
     await Promise.all(paths.map(async (path) => [path, await inflateBase64(embedded.assets[path])])),
   );
-  worker.postMessage({ type: "init", files }, Object.values(files).map((bytes) => bytes.buffer));
+  worker.postMessage({ type: "init", files, memory }, Object.values(files).map((bytes) => bytes.buffer));
 }
 
 function createEngine() {
@@ -46,8 +55,9 @@ function createEngine() {
   let nextId = 1;
   let readyMs = null;
   // How the engine started: its steps ([name, ms since this page began loading]) and what
-  // became of the engine snapshot ("restored", "stored", "not kept: why"; null until known).
-  const boot = { phases: [], snapshot: null };
+  // became of the engine snapshot ("restored", "stored", "not kept: why"; null until known);
+  // memory: the guard's {limit, idle} in bytes (null until known).
+  const boot = { phases: [], snapshot: null, memory: null };
   const phases = (marks) => marks.map(([name, epoch]) => [name, epoch - performance.timeOrigin]);
   // Each report's id in the worker, which keeps it for the ladders and the HTML report.
   const reportIds = new WeakMap();
@@ -66,7 +76,7 @@ function createEngine() {
       settleReady.resolve();
       emit("ready", { ms: data.ms });
     } else if (data.type === "prepared") {
-      Object.assign(boot, { phases: phases(data.marks), snapshot: data.snapshot });
+      Object.assign(boot, { phases: phases(data.marks), snapshot: data.snapshot, memory: data.memory });
     } else if (data.type === "boot-error") {
       settleReady.reject(new Error(data.message));
     } else if (data.type === "progress") {
@@ -77,7 +87,9 @@ function createEngine() {
     } else {
       const job = pending.get(data.id);
       pending.delete(data.id);
-      if (data.type === "error") job.reject(Object.assign(new Error(data.message), { option: data.option ?? null }));
+      // memory: the guard stopped reading ({size, read, messages, used, limit, offer}).
+      const detail = { option: data.option ?? null, memory: data.memory ?? null };
+      if (data.type === "error") job.reject(Object.assign(new Error(data.message), detail));
       else job.resolve(data);
     }
   };
@@ -184,6 +196,9 @@ const ui = {
   status: $("engine-status"),
   progress: $("progress"),
   error: $("error"),
+  memoryChoice: $("memory-choice"),
+  analyzeFirst: $("analyze-first"),
+  cancelCapture: $("cancel-capture"),
   result: $("result"),
   summary: $("summary"),
   tabs: $("tabs"),
@@ -201,8 +216,9 @@ let currentTab = FIRST_TAB;
 // The hash the page shows now: a hashchange to any other is Back, Forward or a typed link.
 let shownHash = "";
 
+const readyText = () => `engine ready (${(api.readyMs / 1000).toFixed(1)} s)`;
 api.ready.then(
-  () => (ui.status.textContent = `engine ready (${(api.readyMs / 1000).toFixed(1)} s)`),
+  () => (ui.status.textContent = readyText()),
   (error) => showError(error.message),
 );
 
@@ -229,8 +245,10 @@ function analysisStatus(name, { done, total, phase, messages }) {
   return `${phase}…`;
 }
 
-async function open(file) {
+// partial: `file` is the start of a file the memory guard refused (its offer taken).
+async function open(file, partial = false) {
   ui.error.hidden = true;
+  ui.memoryChoice.hidden = true;
   ui.progress.hidden = false;
   ui.progress.value = 0;
   ui.status.textContent = api.readyMs === null ? `loading engine… then reading ${file.name}` : `reading ${file.name}…`;
@@ -238,7 +256,9 @@ async function open(file) {
   try {
     const { report, reportId } = await api.analyzeAndKeep(file, { onProgress });
     current = { file, report, reportId, panels: new Map(), selections: new Map() };
-    ui.status.textContent = `analyzed ${file.name}`;
+    ui.status.textContent = partial
+      ? `analyzed the first ${file.size / MB} MB of ${file.name} only: the whole file needs more memory than this browser allows`
+      : `analyzed ${file.name}`;
     show(report);
     // A cut-off file still yields a report; with nothing readable in it, say so up front.
     if (report.capture.packets === 0) {
@@ -252,12 +272,46 @@ async function open(file) {
     ui.summary.replaceChildren();
     ui.tabs.replaceChildren();
     ui.panel.replaceChildren();
-    ui.status.textContent = `could not analyze ${file.name}`;
-    showError(`${file.name}: ${error.message}`);
+    if (error.memory) {
+      offerFirstPart(file, error);
+    } else {
+      ui.status.textContent = `could not analyze ${file.name}`;
+      showError(`${file.name}: ${error.message}`);
+    }
   } finally {
     ui.progress.hidden = true;
   }
 }
+
+// The memory guard stopped reading (error.memory: the worker's figures, its sentence in
+// error.message): the first part it could read, or back to choosing a file.
+let refused = null;
+
+function offerFirstPart(file, error) {
+  const { offer } = error.memory;
+  refused = { file, offer };
+  ui.status.textContent = `${file.name} is too large for this browser's memory`;
+  showError(error.message);
+  ui.analyzeFirst.hidden = offer === 0;
+  ui.analyzeFirst.textContent = `Analyze the first ${offer / MB} MB only`;
+  ui.memoryChoice.hidden = false;
+  (offer ? ui.analyzeFirst : ui.cancelCapture).focus();
+}
+
+ui.analyzeFirst.addEventListener("click", () => {
+  const { file, offer } = refused;
+  open(new File([file.slice(0, offer)], file.name), true);
+});
+
+ui.cancelCapture.addEventListener("click", () => {
+  refused = null;
+  ui.memoryChoice.hidden = true;
+  ui.error.hidden = true;
+  ui.status.textContent = readyText();
+  ui.fileInput.focus();
+});
+
+const MB = 1_000_000; // decimal, as the worker's sizes (its memory guard offers whole MB)
 
 const viewApi = {
   get file() {

@@ -3,9 +3,14 @@
 // dynamic import()): Chromium refuses module workers made from blob: URLs in a
 // file:// page, and the single file has to work from file://.
 // Protocol (docs/DESIGN.md "page worker protocol"):
-//   page -> {type:"init", files?}             worker -> {type:"ready", ms} | {type:"boot-error", message}
+//   page -> {type:"init", files?, memory}     worker -> {type:"ready", ms} | {type:"boot-error", message}
+//                                                       then {type:"prepared", snapshot, marks, memory: {limit, idle}}
+//     memory: {limitMB, deviceMemory, jsHeapSizeLimit}, what the memory guard's limit is chosen by
+//     (engineMemoryLimit); prepared gives the limit and the bytes the engine holds at rest.
 //   page -> {type:"analyze", id, file, keep?} worker -> {type:"progress", id, done, total, phase, round:0, messages}*
 //                                                       then {type:"result", id, report} | {type:"error", id, message}
+//                                                       | {type:"error", id, message, memory: {size, read, messages,
+//                                                          used, limit, offer}} (the memory guard stopped reading)
 //     phase "reading" (one event a chunk: done/total bytes), then "analyzing" (the file read, the
 //     analyses run) and, with keep, "building views" (the report's tables are indexed); messages:
 //     the SIP messages decoded so far, at "building views" the report's.
@@ -358,6 +363,13 @@ def drop(job):
     verifications.pop(job, None)
     written.pop(job, None)
 
+def release(job):
+    """A job the memory guard stopped: its objects now rather than at the collector's next turn."""
+    from sipdiag.engine import collect_abandoned
+
+    drop(job)
+    collect_abandoned()
+
 def import_the_rest():
     """What analyses, tables, ladders, HTML reports, redaction and RTP streams import on
     first use: loaded right after ready (so the first job does not wait for them) and
@@ -566,10 +578,11 @@ async function boot(files) {
   glue = new Map(
     ["analyze_start", "kernel_memory", "kernel_reserve", "kernel_commit", "analyze_finish", "analyze_keep", "table_rows", "locate", "redact_start", "redact_finish_learning",
      "redact_next_round", "redact_finish", "redact_written", "redact_verify_start",
-     "redact_verify_feed", "redact_verify_finish", "drop", "ladder", "html_report", "message_text", "report_json", "import_the_rest",
+     "redact_verify_feed", "redact_verify_finish", "drop", "release", "ladder", "html_report", "message_text", "report_json", "import_the_rest",
      ...RTP_GLUE_NAMES].map((name) => [name, namespace.get(name)]),
   );
   mark("glue");
+  pythonHeapInUse = heapInUse(pyodide._module);
   const compiled = await kernel;
   self.sipdiagKernel = () => new WebAssembly.Instance(compiled, {}).exports;
   mark("kernel compiled");
@@ -662,6 +675,7 @@ async function feedFile(id, blob, feedName, progress, afterChunk = null) {
 // The file read into the job's scan kernel memory (an analysis, an RTP
 // measurement or a redaction pass): each slice is copied once, from the
 // File's bytes to the address the engine reserved. Progress as feedFile's.
+// afterChunk(done) hears after each slice how many bytes are read.
 async function feedKernel(id, file, progress, afterChunk = null) {
   const memory = glue.get("kernel_memory")(id); // the kernel's WebAssembly.Memory itself
   const base = progress.size * progress.pass;
@@ -671,8 +685,8 @@ async function feedKernel(id, file, progress, afterChunk = null) {
     new Uint8Array(memory.buffer, address, slice.length).set(slice); // after reserve: it may grow the memory
     // An analysis's commit returns its SIP messages so far; the other jobs' return null.
     progress.messages = call("kernel_commit", id, slice.length) ?? progress.messages;
-    afterChunk?.();
     done += slice.length;
+    afterChunk?.(done);
     if (done < file.size) progress.post(base + Math.round((progress.size * done) / file.size));
   }
 }
@@ -684,7 +698,7 @@ async function analyze({ id, file, keep }) {
   const progress = new Progress(id, file.size, 1);
   progress.messages = 0;
   progress.begin(0, "reading", 0);
-  await feedKernel(id, file, progress);
+  await feedKernel(id, file, progress, memoryGuard(id, file, progress));
   progress.after("analyzing");
   const report = call("analyze_finish", id, sliceReader(file));
   if (keep) {
@@ -693,6 +707,98 @@ async function analyze({ id, file, keep }) {
     call("analyze_keep", id);
   }
   return { report, reportId: id };
+}
+
+// The memory guard (issue 14): a capture too large for the machine is stopped
+// while it is read, with a sentence, before the tab runs out of memory (a
+// 250 MB SIP-only capture took the renderer to 4.7 GB and died with a broken
+// message). File size alone cannot judge it: a 1 GB RTP capture reads in flat
+// memory, while SIP messages stay in memory as parsed objects. So after each
+// slice the guard measures what the engine holds, Python's heap in use plus
+// the job's kernel memory, against `memoryLimit`.
+// In use, not the heap's size: wasm memory never shrinks, so after one large
+// capture the heap stays large; what dlmalloc has handed out (mallinfo's
+// uordblks) falls back when a job's objects are freed, so a later, smaller
+// capture is judged by what it needs itself. (Restarting the worker after a
+// refusal would also empty the heap, but not after a large capture that
+// passed, and would cost a start; sys.getallocatedblocks counts objects, not
+// bytes, and misses buffers.)
+const MB = 1_000_000; // sizes are shown in decimal units, as file managers show the file's
+const GB = 1000 * MB;
+// Pyodide's memory is wasm32: at most 65,536 pages of 64 KiB (its wasm's own maximum).
+const WASM32_CEILING = 4 * 1024 ** 3;
+// The heap a whole analysis ends with, per byte in use when reading ends: the
+// analyses, the report and its JSON text come after reading, and the heap grows
+// past what is in use (free fragments, emscripten's 20% steps). Measured on SIP-only
+// captures of bench/make_signalling.py: 94 MB of heap (73 MB in use) at the end of
+// reading 10 MB grew to 196 MB; 30 MB: 235 MB (198 MB in use) to 487 MB; 100 MB:
+// 685 MB (631 MB in use) to 1,466 MB.
+const HEAP_PER_BYTE_READ = 2.5;
+// The first N MB offered after a refusal: what was read under the limit, with room to
+// spare (the heap is not the same from one run to the next: a kept report, fragments).
+const OFFER_MARGIN = 0.9;
+let memoryLimit = null; // bytes, set by init (engineMemoryLimit)
+let pythonHeapInUse = null; // set by boot: () => bytes
+
+// The limit while reading: the smallest of what wasm32 allows once the work after
+// reading is allowed for (1.7 GB), half the device's memory (navigator.deviceMemory, GB,
+// rounded and capped by the browser: the tab is not alone on the machine) and the
+// page's JS heap limit (performance.memory, Chromium), or `limitMB` (the page's
+// ?memory-limit=MB) when given.
+function engineMemoryLimit({ limitMB = null, deviceMemory = null, jsHeapSizeLimit = null } = {}) {
+  if (limitMB > 0) return limitMB * MB;
+  const limits = [WASM32_CEILING / HEAP_PER_BYTE_READ];
+  if (deviceMemory > 0) limits.push((deviceMemory * 1024 ** 3) / 2);
+  if (jsHeapSizeLimit > 0) limits.push(jsHeapSizeLimit);
+  return Math.floor(Math.min(...limits));
+}
+
+// Bytes Python has allocated in Pyodide's heap now: dlmalloc's mallinfo(), a
+// struct of ten 32-bit fields written where the first argument points (wasm32's
+// way of returning a struct), uordblks the eighth. Pyodide's Module (`_module`)
+// is its only way to the heap; its public API has none.
+function heapInUse(module) {
+  return () => {
+    const info = module._malloc(40);
+    module._mallinfo(info);
+    const inUse = module.HEAPU32[info / 4 + 7]; // HEAPU32 read after malloc: the heap may have grown
+    module._free(info);
+    return inUse;
+  };
+}
+
+function sizeText(bytes) {
+  if (bytes >= GB) return `${(bytes / GB).toFixed(1)} GB`;
+  return `${bytes >= 10 * MB ? Math.round(bytes / MB) : (bytes / MB).toFixed(1)} MB`;
+}
+
+// Thrown by the guard: the job is dropped and the page offers the first `offer` bytes.
+class MemoryRefusal extends Error {
+  constructor(name, memory) {
+    const { size, read, messages, limit } = memory;
+    const count = `${messages.toLocaleString("en-US")} SIP message${messages === 1 ? "" : "s"}`;
+    super(`${name} (${sizeText(size)}) needs more memory than this browser allows: the engine had read `
+      + `${sizeText(read)} (${count}) when it reached its limit of ${sizeText(limit)}.`);
+    this.memory = memory;
+  }
+}
+
+// afterChunk for an analysis: after each slice, what the engine holds against the limit.
+// The last slice is judged too: the work after reading needs the margin the limit leaves.
+function memoryGuard(id, file, progress) {
+  const kernel = glue.get("kernel_memory")(id);
+  let readUnderLimit = 0;
+  return (read) => {
+    const used = pythonHeapInUse() + kernel.buffer.byteLength;
+    if (used <= memoryLimit) {
+      readUnderLimit = read;
+      return;
+    }
+    const offer = Math.floor((readUnderLimit * OFFER_MARGIN) / MB) * MB;
+    throw new MemoryRefusal(file.name ?? "capture", {
+      size: file.size, read, messages: progress.messages, used, limit: memoryLimit, offer,
+    });
+  };
 }
 
 // read(offset, length) over a File for the engine, which calls it synchronously
@@ -814,6 +920,7 @@ let prepared = null;
 
 self.onmessage = async ({ data }) => {
   if (data.type === "init") {
+    memoryLimit = engineMemoryLimit(data.memory);
     const ready = boot(data.files);
     ready.then(
       () => postMessage({ type: "ready", ms: markAt("kernel compiled") - markAt("init message"), marks: bootMarks }),
@@ -821,7 +928,10 @@ self.onmessage = async ({ data }) => {
     );
     prepared = ready.then(prepare);
     // What became of the snapshot, once known (bench/boot.py and the tests wait for it).
-    prepared.then((snapshot) => postMessage({ type: "prepared", snapshot, marks: bootMarks }), () => {});
+    // With the memory guard's limit and what the engine at rest holds (the tests set a limit above it).
+    prepared.then((snapshot) => postMessage({
+      type: "prepared", snapshot, marks: bootMarks, memory: { limit: memoryLimit, idle: pythonHeapInUse() },
+    }), () => {});
     return;
   }
   const jobs = { analyze, rows, locate, redact, ladder, "html-report": htmlReport, "message-text": messageText,
@@ -830,6 +940,11 @@ self.onmessage = async ({ data }) => {
     await prepared;
     postMessage({ type: "result", id: data.id, ...(await jobs[data.type](data)) });
   } catch (error) {
+    if (error instanceof MemoryRefusal) {
+      glue.get("release")(data.id);
+      postMessage({ type: "error", id: data.id, message: error.message, memory: error.memory });
+      return;
+    }
     if (glue) glue.get("drop")(data.id);
     const message = error instanceof EngineError ? error.message : `the engine failed: ${error.message ?? error}`;
     const option = error instanceof EngineError && error.option ? { option: error.option } : {};

@@ -412,6 +412,14 @@ def _parsed_contacts(value: str) -> tuple[NameAddr, ...]:
     return tuple(NameAddr(uri="*") if item == "*" else parse_name_addr(item) for item in items if item)
 
 
+def forget_shared_values() -> None:
+    """Let go of the values kept for sharing (_SHARED and the parsed values): once a
+    capture is read they only hold memory, and the next capture shares nothing with it."""
+    _SHARED.clear()
+    for parsed in (_parsed_name_addr, _parsed_vias, _parsed_contacts):
+        parsed.cache_clear()
+
+
 def _derive(message: SipMessage, first: dict[str, str], every: dict[str, list[str]]) -> None:
     """Fill the convenience attributes analyses read instead of headers (from `_index`)."""
     message.call_id = first.get("call-id")
