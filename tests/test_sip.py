@@ -156,6 +156,18 @@ def test_body_longer_and_shorter_than_content_length_keeps_what_is_there():
     assert (padded.body, padded.errors) == (b"hello", [])
 
 
+def test_header_names_as_written_and_a_known_name_without_its_colon():
+    """Names are looked up as written (case, compact form, a space before the colon); a
+    line holding only a name already seen with a colon is still damage, and a line of
+    blanks (CRLF or bare LF) no header."""
+    parse_message(b"OPTIONS sip:a SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n")  # "Via" now known
+    message = parse_message(b"OPTIONS sip:a SIP/2.0\r\nVia\r\nCALL-ID : x\r\n \r\n\t\nv: SIP/2.0/UDP h\n"
+                            b"cseq:1 OPTIONS\r\n\r\n")
+    assert list(message.headers) == [("call-id", "x"), ("via", "SIP/2.0/UDP h"), ("cseq", "1 OPTIONS")]
+    assert message.errors == ["malformed header line: 'Via'"]
+    assert (message.call_id, message.vias[0].host, message.cseq) == ("x", "h", 1)
+
+
 @pytest.mark.parametrize(
     "data, error",
     [
