@@ -3,7 +3,8 @@
 
     python3 bench/page_open.py bench/out/signalling-udp-100M.pcap
 
-Prints the time until the page says "analyzed", the renderer's peak RSS over
+Prints the time until the page says "analyzed" (or its memory guard stops the
+reading: then that, and nothing more), the renderer's peak RSS over
 that (the page and its worker: Pyodide's heap is a thread of that process),
 then, in the SIP messages tab, the time to show the first message's text
 (read from the file by the worker) and to search every message for "m=audio"
@@ -32,6 +33,13 @@ ROWS_SHOWN = """() => new Promise((resolve) => {
 })"""
 
 
+def print_refusal(capture: Path, sentence: str, seconds: float, booted: int, peak: int) -> None:
+    """The memory guard stopped the reading: what the page said, when, and the memory it took."""
+    print(f"{capture.name}: {capture.stat().st_size / 1e6:.1f} MB")
+    print(f"  not opened: the memory guard stopped reading after {seconds:.1f} s, renderer {booted / 1e6:.0f} MB "
+          f"after boot, peak {peak / 1e6:.0f} MB: \"{sentence}\"")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("capture", type=Path)
@@ -46,9 +54,15 @@ def main() -> None:
             booted, _ = memory.sample()
             started = time.perf_counter()
             page.set_input_files("#file-input", str(args.capture))
-            page.locator(STATUS, has_text=f"analyzed {args.capture.name}").wait_for()
+            analyzed = page.locator(STATUS, has_text=f"analyzed {args.capture.name}")
+            refused = page.locator("#memory-choice:not([hidden])")
+            analyzed.or_(refused).wait_for()
             opened = time.perf_counter() - started
             peak_open = memory.peak_renderer
+            if refused.is_visible():
+                print_refusal(args.capture, page.locator("#error").text_content(), opened, booted, peak_open)
+                context.close()
+                return
             started = time.perf_counter()
             page.locator('#tabs [data-tab="messages"]').click()
             page.locator("#tab-panel tr.message-row").first.click()
