@@ -1,5 +1,5 @@
-"""The memory guard (issue 14): with ?memory-limit= just above the engine at rest, a 10 MB
-SIP-only capture is stopped while it is read, with the worker's own figures, and the page
+"""The memory guard (issue 14): with ?memory-limit= between what the engine holds after a
+10 MB SIP-only capture's first and second slices, the capture is stopped while it is read, with the worker's own figures, and the page
 offers its first N MB or Cancel; a small capture still opens afterwards in the same page."""
 
 from __future__ import annotations

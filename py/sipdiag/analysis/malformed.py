@@ -23,7 +23,7 @@ _NAMED_IN_TEXT = 10
 
 def _lacks(message: SipMessage) -> tuple[list[str], list[str]]:
     """The required headers the message lacks, and those present but unreadable."""
-    present = {key for key, _value in message.headers}
+    present = set(message.headers.names)
     missing = [name for key, name in _REQUIRED if key not in present]
     unusable = []
     if "Via" not in missing and not message.vias:
